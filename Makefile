@@ -1,0 +1,92 @@
+# Every step of the project, from a fresh clone: `make help` lists them.
+# DVC_REMOTE=<path or url> makes that location the local default DVC remote before any pull.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+INSTALLED := $(VENV)/.installed
+RAW_DATA := data/raw/raw_data.csv
+DVC_REMOTE ?=
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help install remote data features train evaluate register package validate pipeline \
+	test lint format clean
+
+## Show this help
+help:
+	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  \033[36m%-10s\033[0m %s\n", substr($$1, 1, length($$1)-1), doc; doc=""}' $(MAKEFILE_LIST)
+
+$(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+## Create .venv with the project, its dependencies and its dev tools
+install: $(INSTALLED)
+
+## Make DVC_REMOTE the local default DVC remote (.dvc/config.local), if given
+remote: $(INSTALLED)
+	@if [ -n "$(DVC_REMOTE)" ]; then dvc remote add --local --force --default mirror "$(DVC_REMOTE)"; fi
+
+$(RAW_DATA): data/raw/raw_data.csv.dvc | remote
+	dvc pull --quiet data/raw/raw_data.csv.dvc
+	touch $@
+
+## Fetch the raw data with DVC, then check, validate and clean it into data/interim/
+data: $(RAW_DATA)
+	lcp data
+
+## Split the leads and fit the preprocessing into data/processed/
+features: $(INSTALLED)
+	lcp features
+
+## Search the candidate models and keep the best in models/
+train: $(INSTALLED)
+	lcp train
+
+## Write the holdout metrics to reports/metrics.json
+evaluate: $(INSTALLED)
+	lcp evaluate
+
+## Log the candidates to MLflow, register the best, promote it if better
+register: $(INSTALLED)
+	lcp register
+
+## Bundle the model artifacts into models/models.tar
+package: $(INSTALLED)
+	lcp package
+
+## Check models/model.pkl as the course validator does
+validate: $(INSTALLED)
+	lcp validate
+
+## Run the whole pipeline, then record it in dvc.lock (`dvc repro` then has nothing to do)
+pipeline: $(RAW_DATA)
+	lcp pipeline
+	dvc commit --force --quiet dvc.yaml
+
+## Run the test suite
+test: $(RAW_DATA)
+	pytest
+
+## Check style, formatting and types (ruff, mypy)
+lint: $(INSTALLED)
+	ruff check .
+	ruff format --check .
+	mypy
+
+## Format the code and apply safe lint fixes
+format: $(INSTALLED)
+	ruff format .
+	ruff check --fix .
+
+## Delete generated data, models and reports (keeps the raw data and the MLflow store)
+clean:
+	git clean -fdXq data/interim data/processed models reports
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+	rm -rf .pytest_cache .mypy_cache .ruff_cache

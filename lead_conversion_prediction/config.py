@@ -1,0 +1,275 @@
+"""Where everything lives and what every stage is told: the project's paths and parameters.
+
+Every path derives from one root. Data, models and reports follow the run root, which is
+``$LCP_ROOT`` when set (tests point it at a temporary folder), else ``$DVC_ROOT`` (the workspace
+DVC runs a stage in, a temporary copy for ``dvc exp run --temp``), else the project checkout.
+The MLflow store stays in the checkout (``$LCP_ROOT`` aside), so runs DVC makes in a temporary
+copy land in the same store.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lead_conversion_prediction.exceptions import ConfigError
+
+PROJ_ROOT = Path(__file__).resolve().parents[1]
+ROOT_ENV_VAR = "LCP_ROOT"
+TRACKING_URI_ENV_VAR = "MLFLOW_TRACKING_URI"
+
+TARGET = "lead_indicator"
+ID_COLUMN = "lead_id"
+CONTINUOUS_FEATURES = ("purchases", "time_spent", "n_visits")
+CATEGORICAL_FEATURES = ("customer_group", "onboarding")
+BOOLEAN_FEATURES = ("onboarding",)
+MODEL_INPUT_COLUMNS = (*CONTINUOUS_FEATURES, *CATEGORICAL_FEATURES)
+
+
+def run_root() -> Path:
+    """Return the root that data, models and reports are read from and written to."""
+    for variable in (ROOT_ENV_VAR, "DVC_ROOT"):
+        if value := os.environ.get(variable):
+            return Path(value).resolve()
+    return PROJ_ROOT
+
+
+def default_tracking_uri() -> str:
+    """Return ``$MLFLOW_TRACKING_URI``, else an absolute SQLite store in the project root."""
+    if uri := os.environ.get(TRACKING_URI_ENV_VAR):
+        return uri
+    root = Path(os.environ[ROOT_ENV_VAR]).resolve() if os.environ.get(ROOT_ENV_VAR) else PROJ_ROOT
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Standard locations of every input and artifact, all under one root."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> Paths:
+        return cls(run_root())
+
+    @property
+    def params_file(self) -> Path:
+        return self.root / "params.yaml"
+
+    @property
+    def raw_data(self) -> Path:
+        return self.root / "data" / "raw" / "raw_data.csv"
+
+    @property
+    def raw_data_pin(self) -> Path:
+        return self.root / "data" / "raw" / "raw_data.csv.dvc"
+
+    @property
+    def interim_dir(self) -> Path:
+        return self.root / "data" / "interim"
+
+    @property
+    def leads(self) -> Path:
+        return self.interim_dir / "leads.csv"
+
+    @property
+    def date_limits(self) -> Path:
+        return self.interim_dir / "date_limits.json"
+
+    @property
+    def processed_dir(self) -> Path:
+        return self.root / "data" / "processed"
+
+    @property
+    def train_split(self) -> Path:
+        return self.processed_dir / "train.csv"
+
+    @property
+    def test_split(self) -> Path:
+        return self.processed_dir / "test.csv"
+
+    @property
+    def X_train(self) -> Path:
+        return self.processed_dir / "X_train.csv"
+
+    @property
+    def y_train(self) -> Path:
+        return self.processed_dir / "y_train.csv"
+
+    @property
+    def preprocessor(self) -> Path:
+        """The preprocessing fitted on the training rows (steps 4-9)."""
+        return self.processed_dir / "preprocessor.joblib"
+
+    @property
+    def X_test(self) -> Path:
+        return self.processed_dir / "X_test.csv"
+
+    @property
+    def y_test(self) -> Path:
+        return self.processed_dir / "y_test.csv"
+
+    @property
+    def outlier_summary(self) -> Path:
+        return self.processed_dir / "outlier_summary.csv"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def lead_model(self) -> Path:
+        """The full raw-lead Pipeline: preprocessing and classifier in one artifact."""
+        return self.models_dir / "lead_model.joblib"
+
+    @property
+    def validator_model(self) -> Path:
+        """The validator contract: the Pipeline's classifier, on the 12 scaled columns."""
+        return self.models_dir / "model.pkl"
+
+    @property
+    def columns_list(self) -> Path:
+        return self.models_dir / "columns_list.json"
+
+    @property
+    def candidates_dir(self) -> Path:
+        return self.models_dir / "candidates"
+
+    @property
+    def candidates_summary(self) -> Path:
+        return self.candidates_dir / "summary.json"
+
+    @property
+    def bundle(self) -> Path:
+        return self.models_dir / "models.tar"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.reports_dir / "figures"
+
+    @property
+    def metrics(self) -> Path:
+        return self.reports_dir / "metrics.json"
+
+    @property
+    def registry_record(self) -> Path:
+        return self.reports_dir / "registry.json"
+
+    @property
+    def validation_report(self) -> Path:
+        return self.reports_dir / "validation.json"
+
+    def candidate_model(self, name: str) -> Path:
+        return self.candidates_dir / f"{name}.joblib"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Section):
+    min_date: date
+    max_date: date
+    source: str = "signup"
+
+    @model_validator(mode="after")
+    def _window_is_ordered(self) -> DataParams:
+        if self.max_date < self.min_date:
+            raise ValueError(f"max_date {self.max_date} is before min_date {self.min_date}")
+        return self
+
+
+class FeatureParams(_Section):
+    clip_n_std: Annotated[float, Field(gt=0)] = 2.0
+
+
+class SplitParams(_Section):
+    test_size: Annotated[float, Field(gt=0, lt=1)] = 0.15
+    random_state: int = 42
+
+
+class Uniform(_Section):
+    """A continuous uniform distribution on [low, high]."""
+
+    uniform: tuple[float, float]
+
+
+class RandInt(_Section):
+    """A discrete uniform distribution on the integers low..high, both included."""
+
+    randint: tuple[int, int]
+
+
+SearchDimension = Uniform | RandInt | list[str | float | int]
+
+
+class XGBoostRFParams(_Section):
+    n_iter: Annotated[int, Field(ge=1)] = 10
+    cv_folds: Annotated[int, Field(ge=2)] = 10
+    space: dict[str, SearchDimension]
+
+
+class LogisticRegressionParams(_Section):
+    n_iter: Annotated[int, Field(ge=1)] = 10
+    cv_folds: Annotated[int, Field(ge=2)] = 3
+    max_iter: Annotated[int, Field(ge=1)] = 1000
+    solver: list[Literal["newton-cg", "newton-cholesky", "lbfgs", "liblinear", "sag", "saga"]]
+    penalty: list[Literal["none", "l1", "l2", "elasticnet"]]
+    C: list[Annotated[float, Field(gt=0)]]
+    elasticnet_l1_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.5
+
+
+CandidateName = Literal["xgboost_rf", "logistic_regression"]
+
+
+class TrainParams(_Section):
+    metric: str = "f1_weighted"
+    random_state: int = 42
+    n_jobs: int = 1
+    candidates: Annotated[list[CandidateName], Field(min_length=1)]
+    xgboost_rf: XGBoostRFParams
+    logistic_regression: LogisticRegressionParams
+
+
+class RegistryParams(_Section):
+    experiment: str = "lead-conversion"
+    model_name: str = "lead_model"
+
+
+class ValidationParams(_Section):
+    min_accuracy: Annotated[float, Field(ge=0, le=1)] = 0.75
+
+
+class Params(_Section):
+    data: DataParams
+    features: FeatureParams = FeatureParams()
+    split: SplitParams = SplitParams()
+    train: TrainParams
+    registry: RegistryParams = RegistryParams()
+    validation: ValidationParams = ValidationParams()
+
+
+def load_params(path: Path) -> Params:
+    """Read ``params.yaml`` into a typed, validated object."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: parameter file not found") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']}") from None

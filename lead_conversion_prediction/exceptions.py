@@ -1,0 +1,59 @@
+"""The project's errors. The CLI reports each as one line and exits with code 2."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class LeadConversionError(Exception):
+    """Base class of every error a user can fix: bad input, bad config, bad artifact."""
+
+
+class ConfigError(LeadConversionError):
+    """``params.yaml`` or an option is invalid."""
+
+
+class DataContractError(LeadConversionError):
+    """A data file breaks the contract: it names the file, the column and the first bad rows.
+
+    ``rows`` are 0-based positions among the data rows; the message shows them as 1-based
+    line numbers of the file (the header is line 1).
+    """
+
+    def __init__(
+        self,
+        file: Path | str,
+        problem: str,
+        column: str | None = None,
+        rows: Sequence[int] = (),
+        n_bad: int | None = None,
+    ) -> None:
+        self.file = str(file)
+        self.problem = problem
+        self.column = column
+        self.rows = list(rows)
+        self.n_bad = len(self.rows) if n_bad is None else n_bad
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = f"{self.file}: column '{self.column}'" if self.column else self.file
+        message = f"{where}: {self.problem}"
+        if self.rows:
+            lines = ", ".join(str(row + 2) for row in self.rows[:5])
+            message += f" at line {lines}" if len(self.rows) == 1 else f" at lines {lines}"
+            if self.n_bad > len(self.rows[:5]):
+                message += f" ({self.n_bad} bad rows in all)"
+        return message
+
+
+class RawDataChangedError(LeadConversionError):
+    """The raw data file is not the version pinned in its ``.dvc`` file."""
+
+
+class ArtifactError(LeadConversionError):
+    """An artifact is missing, corrupt or not what the stage expects."""
+
+
+class ModelValidationError(LeadConversionError):
+    """The model's predictions fail the validation contract."""

@@ -1,0 +1,1 @@
+"""Training, evaluation, registry, tracking, validation and scoring of the lead model."""

@@ -1,0 +1,108 @@
+"""Selection and promotion: choose the best candidate, and make a model champion only if better.
+
+Every registered version of ``lead_model`` gets the alias ``challenger``. It takes the alias
+``champion`` only when its holdout score beats the current champion's score on the same
+holdout rows (the champion is loaded and scored again, so older versions are judged on today's
+holdout); a tie keeps the champion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from lead_conversion_prediction.exceptions import ArtifactError
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class RegistryDecision:
+    """What registration did: the new version, both scores, and whether it was promoted."""
+
+    model_name: str
+    metric: str
+    version: int
+    score: float
+    previous_champion: int | None
+    previous_champion_score: float | None
+    promoted: bool
+
+    @property
+    def champion(self) -> int | None:
+        return self.version if self.promoted else self.previous_champion
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "champion": self.champion}
+
+
+def select_best(scores: Mapping[str, float]) -> str:
+    """Return the name with the highest score; a tie goes to the name listed first."""
+    if not scores:
+        raise ValueError("no candidates to select from")
+    best = next(iter(scores))
+    for name, score in scores.items():
+        if score > scores[best]:
+            best = name
+    return best
+
+
+def is_better(score: float, champion_score: float | None) -> bool:
+    """True when there is no champion, or ``score`` beats it strictly."""
+    return champion_score is None or score > champion_score
+
+
+def current_champion(client: Any, model_name: str) -> int | None:
+    """Return the version holding the champion alias, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return int(client.get_model_version_by_alias(model_name, CHAMPION).version)
+    except MlflowException:
+        return None
+
+
+def register_and_promote(
+    model_uri: str,
+    model_name: str,
+    metric: str,
+    score: float,
+    score_model: Callable[[Any], float],
+    tags: Mapping[str, str] | None = None,
+) -> RegistryDecision:
+    """Register ``model_uri`` as a new challenger version; promote it if it beats the champion.
+
+    ``score_model`` scores a loaded model on the current holdout rows with ``metric``.
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    champion = current_champion(client, model_name)
+    champion_score = None
+    if champion is not None:
+        champion_uri = f"models:/{model_name}@{CHAMPION}"
+        try:
+            champion_model = mlflow.sklearn.load_model(champion_uri)
+        except Exception as error:
+            raise ArtifactError(f"{champion_uri}: cannot load the champion ({error})") from error
+        champion_score = score_model(champion_model)
+
+    registered = mlflow.register_model(model_uri, model_name, tags=dict(tags or {}))
+    version = int(registered.version)
+    client.set_model_version_tag(model_name, str(version), f"holdout_{metric}", f"{score:.6f}")
+    client.set_registered_model_alias(model_name, CHALLENGER, str(version))
+    promoted = is_better(score, champion_score)
+    if promoted:
+        client.set_registered_model_alias(model_name, CHAMPION, str(version))
+    return RegistryDecision(
+        model_name=model_name,
+        metric=metric,
+        version=version,
+        score=score,
+        previous_champion=champion,
+        previous_champion_score=champion_score,
+        promoted=promoted,
+    )

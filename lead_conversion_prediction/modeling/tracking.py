@@ -1,0 +1,105 @@
+"""MLflow tracking: one run per pipeline, with a nested run per candidate and its model.
+
+MLflow is imported inside the functions: it costs over a second to import.
+All logging happens in the calling process; the searches' workers never touch the store.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+# Types a logged model may hold beyond scikit-learn's own; skops refuses any other on load.
+TRUSTED_TYPES = [
+    "lead_conversion_prediction.features.CategoryCoder",
+    "lead_conversion_prediction.features.OutlierClipper",
+    "lead_conversion_prediction.features.one_hot_name",
+    "numpy.dtype",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBRFClassifier",
+]
+_RUNTIME_PACKAGES = ("numpy", "pandas", "pydantic", "pyyaml", "scikit-learn", "scipy")
+
+
+@dataclass(frozen=True)
+class LoggedCandidate:
+    """Where a candidate's run and model landed in the tracking store."""
+
+    name: str
+    run_id: str
+    model_uri: str
+
+
+def configure_tracking(tracking_uri: str, experiment: str) -> str:
+    """Point MLflow at the store and experiment; return the experiment id."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    return str(mlflow.set_experiment(experiment).experiment_id)
+
+
+def pip_requirements(model: Any) -> list[str]:
+    """Return the pinned packages needed to load ``model`` (xgboost only when it holds one)."""
+    packages = list(_RUNTIME_PACKAGES)
+    if type(model[-1]).__module__.startswith("xgboost"):
+        packages.append("xgboost-cpu")
+    return [f"{package}=={version(package)}" for package in sorted(packages)]
+
+
+def flatten(prefix: str, value: Any) -> dict[str, Any]:
+    """Flatten nested parameters into ``{"train.metric": ...}`` pairs for MLflow."""
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(flatten(f"{prefix}.{key}" if prefix else str(key), item))
+        return flat
+    return {prefix: value}
+
+
+def log_candidate(
+    name: str,
+    model: Any,
+    summary: dict[str, Any],
+    input_example: pd.DataFrame,
+    tags: dict[str, str],
+) -> LoggedCandidate:
+    """Log one candidate as a nested run: its params, CV scores, holdout metrics and model."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    with mlflow.start_run(run_name=name, nested=True, tags={**tags, "candidate": name}) as run:
+        mlflow.log_params(summary["best_params"])
+        mlflow.log_params({"n_iter": len(summary["settings"]), "cv_folds": len(summary["cv"])})
+        for fold, score in enumerate(summary["cv"]):
+            mlflow.log_metric("cv_score", score, step=fold)
+        mlflow.log_metrics(
+            {
+                "cv_mean": summary["cv_mean"],
+                "cv_std": summary["cv_std"],
+                "search_seconds": summary["seconds"],
+                "holdout_score": summary["holdout_score"],
+                **{f"holdout_{key}": value for key, value in summary["holdout"].items()},
+            }
+        )
+        mlflow.log_dict({"settings": summary["settings"]}, "search/settings.json")
+        signature = infer_signature(input_example, model.predict_proba(input_example))
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=signature,
+            pyfunc_predict_fn="predict_proba",
+            input_example=input_example,
+            pip_requirements=pip_requirements(model),
+            code_paths=[str(PACKAGE_DIR)],
+            serialization_format="skops",
+            skops_trusted_types=TRUSTED_TYPES,
+        )
+    return LoggedCandidate(name=name, run_id=run.info.run_id, model_uri=info.model_uri)

@@ -1,0 +1,346 @@
+"""The pipeline's stages: each reads its inputs, calls the package's functions, writes, logs.
+
+The CLI commands, ``lcp pipeline`` and the DVC stages all run these functions, so a stage
+behaves the same however it is started. Each computes everything before it writes anything,
+and every write is atomic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from loguru import logger
+
+from lead_conversion_prediction.config import TARGET, Params, Paths
+from lead_conversion_prediction.dataset import (
+    check_raw_data,
+    clean_leads,
+    date_limits,
+    filter_date_window,
+    read_pinned_md5,
+    target_balance,
+)
+from lead_conversion_prediction.exceptions import (
+    DataContractError,
+    ModelValidationError,
+    RawDataChangedError,
+)
+from lead_conversion_prediction.schema import read_raw_leads
+from lead_conversion_prediction.utils.logging import log_stage
+from lead_conversion_prediction.utils.storage import (
+    file_digest,
+    load_artifact,
+    read_json,
+    save_artifact,
+    verify_artifact,
+    write_bundle,
+    write_csv,
+    write_json,
+    write_manifest,
+)
+
+
+def run_data(
+    paths: Paths, params: Params, raw: Path | None = None, accept_changed: bool = False
+) -> None:
+    """Check the raw file against its pin, validate it, clean it, write the interim leads."""
+    raw = raw or paths.raw_data
+    with log_stage("data") as facts:
+        pinned = read_pinned_md5(paths.raw_data_pin)
+        try:
+            md5 = check_raw_data(raw, pinned)
+        except RawDataChangedError:
+            if not accept_changed:
+                raise
+            md5 = file_digest(raw, "md5")
+            logger.warning("{}: md5 {} is not the pinned {}; accepted", raw, md5, pinned)
+        frame = read_raw_leads(raw)
+        window = filter_date_window(frame, params.data)
+        leads = clean_leads(frame, params.data)
+        if leads.empty:
+            raise DataContractError(
+                raw, "no labelled rows are left after cleaning; check the data section of params"
+            )
+        limits = {**date_limits(window), "raw_md5": md5, "rows_raw": len(frame)}
+        limits["rows_clean"] = len(leads)
+        write_csv(paths.leads, _dated(leads))
+        write_json(paths.date_limits, limits)
+        facts.update(rows_raw=len(frame), rows_clean=len(leads), target=target_balance(leads))
+
+
+def run_features(paths: Paths, params: Params) -> None:
+    """Split the leads, fit the preprocessing on the training rows, write both model matrices."""
+    from lead_conversion_prediction.features import (
+        build_preprocessor,
+        features_and_target,
+        outlier_summary,
+        split_leads,
+    )
+
+    with log_stage("features") as facts:
+        leads = read_raw_leads(paths.leads)
+        train, test = split_leads(leads, params.split)
+        X_train, y_train = features_and_target(train)
+        X_test, y_test = features_and_target(test)
+        preprocessor = build_preprocessor(params.features).fit(X_train)
+        matrices = {
+            paths.X_train: preprocessor.transform(X_train),
+            paths.y_train: y_train.astype("float64").to_frame(TARGET),
+            paths.X_test: preprocessor.transform(X_test),
+            paths.y_test: y_test.astype("float64").to_frame(TARGET),
+        }
+        write_csv(paths.train_split, _dated(train))
+        write_csv(paths.test_split, _dated(test))
+        for path, frame in matrices.items():
+            write_csv(path, frame)
+        write_csv(paths.outlier_summary, outlier_summary(preprocessor, X_train))
+        save_artifact(preprocessor, paths.preprocessor)
+        write_manifest(paths.processed_dir, [paths.preprocessor.name])
+        facts.update(train=len(train), test=len(test), columns=matrices[paths.X_test].shape[1])
+
+
+def run_train(
+    paths: Paths,
+    params: Params,
+    pool: Executor | None = None,
+    meanwhile: Callable[[], object] | None = None,
+) -> None:
+    """Search every candidate, score each on the holdout rows, keep the best.
+
+    ``pool`` and ``meanwhile`` let ``lcp pipeline`` use both cores (see ``search_candidates``).
+    """
+    from lead_conversion_prediction.features import features_and_target
+    from lead_conversion_prediction.modeling.evaluate import evaluate_model
+    from lead_conversion_prediction.modeling.registry import select_best
+    from lead_conversion_prediction.modeling.train import assemble_model, search_candidates
+
+    with log_stage("train") as facts:
+        preprocessor = load_artifact(paths.preprocessor)
+        X = pd.read_csv(paths.X_train)
+        y = pd.read_csv(paths.y_train)[TARGET].astype("int64")
+        X_test, y_test = features_and_target(read_raw_leads(paths.test_split))
+        metric = params.train.metric
+        results = search_candidates(X, y, params, pool=pool, meanwhile=meanwhile)
+        models = {r.name: assemble_model(preprocessor, r.classifier) for r in results}
+        candidates: dict[str, Any] = {}
+        for result in results:
+            holdout = evaluate_model(models[result.name], X_test, y_test, metric)
+            candidates[result.name] = {
+                "best_params": result.best_params,
+                "cv": result.cv_scores,
+                "cv_mean": result.cv_mean,
+                "cv_std": result.cv_std,
+                "settings": result.settings,
+                "seconds": round(result.seconds, 3),
+                "holdout": holdout["metrics"],
+                "holdout_score": holdout["score"],
+            }
+            logger.info(
+                "train: {} cv {}={:.4f}±{:.4f}, holdout {:.4f} ({:.1f} s)",
+                result.name,
+                metric,
+                result.cv_mean,
+                result.cv_std,
+                holdout["score"],
+                result.seconds,
+            )
+        chosen = select_best({name: c["holdout_score"] for name, c in candidates.items()})
+        model = models[chosen]
+        columns = [str(name) for name in model[:-1].get_feature_names_out()]
+
+        for name, candidate_model in models.items():
+            save_artifact(candidate_model, paths.candidate_model(name))
+        write_json(
+            paths.candidates_summary,
+            {"metric": metric, "selected": chosen, "candidates": candidates},
+        )
+        write_manifest(
+            paths.candidates_dir, [f"{name}.joblib" for name in models] + ["summary.json"]
+        )
+        save_artifact(model, paths.lead_model)
+        save_artifact(model[-1], paths.validator_model)
+        write_json(paths.columns_list, columns)
+        write_manifest(
+            paths.models_dir,
+            [paths.lead_model.name, paths.validator_model.name, paths.columns_list.name],
+        )
+        facts.update(selected=chosen, **{metric: round(candidates[chosen]["holdout_score"], 4)})
+
+
+def run_evaluate(paths: Paths, params: Params) -> None:
+    """Write the chosen model's holdout metrics to ``reports/metrics.json``."""
+    from lead_conversion_prediction.features import features_and_target
+    from lead_conversion_prediction.modeling.evaluate import evaluate_model
+
+    with log_stage("evaluate") as facts:
+        model = load_artifact(paths.lead_model)
+        summary = read_json(paths.candidates_summary)
+        X_test, y_test = features_and_target(read_raw_leads(paths.test_split))
+        metric = params.train.metric
+        holdout = evaluate_model(model, X_test, y_test, metric)
+        chosen = summary["candidates"][summary["selected"]]
+        report = {
+            "model": summary["selected"],
+            "metric": metric,
+            "holdout": {key: round(value, 6) for key, value in holdout["metrics"].items()},
+            "holdout_score": round(holdout["score"], 6),
+            "cv": {"mean": round(chosen["cv_mean"], 6), "std": round(chosen["cv_std"], 6)},
+            "candidates": {
+                name: round(candidate["holdout_score"], 6)
+                for name, candidate in summary["candidates"].items()
+            },
+            "rows": {"test": len(y_test)},
+        }
+        write_json(paths.metrics, report)
+        facts.update(**{key: round(value, 4) for key, value in holdout["metrics"].items()})
+
+
+def run_register(paths: Paths, params: Params, tracking_uri: str) -> None:
+    """Log a run per candidate to MLflow, register the chosen model, promote it if better."""
+    import mlflow
+
+    from lead_conversion_prediction.features import features_and_target
+    from lead_conversion_prediction.modeling.evaluate import holdout_score
+    from lead_conversion_prediction.modeling.registry import register_and_promote
+    from lead_conversion_prediction.modeling.tracking import (
+        configure_tracking,
+        flatten,
+        log_candidate,
+    )
+
+    with log_stage("register") as facts:
+        summary = read_json(paths.candidates_summary)
+        limits = read_json(paths.date_limits)
+        metrics = read_json(paths.metrics)
+        X_test, y_test = features_and_target(read_raw_leads(paths.test_split))
+        models = {
+            name: load_artifact(paths.candidate_model(name)) for name in summary["candidates"]
+        }
+        metric, chosen = summary["metric"], summary["selected"]
+        tags = {"raw_md5": limits["raw_md5"], "selected": chosen}
+
+        configure_tracking(tracking_uri, params.registry.experiment)
+        with mlflow.start_run(run_name="pipeline", tags=tags) as parent:
+            mlflow.log_params(flatten("", params.model_dump(mode="json")))
+            mlflow.log_metrics(
+                {f"holdout_{key}": value for key, value in metrics["holdout"].items()}
+            )
+            mlflow.log_dict(metrics, "metrics.json")
+            logged = {
+                name: log_candidate(name, model, summary["candidates"][name], X_test.head(5), tags)
+                for name, model in models.items()
+            }
+            decision = register_and_promote(
+                logged[chosen].model_uri,
+                params.registry.model_name,
+                metric,
+                summary["candidates"][chosen]["holdout_score"],
+                lambda champion: holdout_score(champion, X_test, y_test, metric),
+                tags={"raw_md5": limits["raw_md5"], "run_id": logged[chosen].run_id},
+            )
+            mlflow.set_tags(
+                {"registered_version": decision.version, "promoted": decision.promoted}
+            )
+        record = {
+            **decision.as_dict(),
+            "tracking_uri": tracking_uri,
+            "experiment": params.registry.experiment,
+            "parent_run_id": parent.info.run_id,
+            "runs": {name: item.run_id for name, item in logged.items()},
+        }
+        write_json(paths.registry_record, record)
+        facts.update(
+            version=decision.version, champion=decision.champion, promoted=decision.promoted
+        )
+
+
+def run_package(paths: Paths) -> None:
+    """Bundle the validator model, the full pipeline and the column list into ``models.tar``."""
+    with log_stage("package") as facts:
+        members = [paths.validator_model, paths.lead_model, paths.columns_list]
+        for member in members:
+            verify_artifact(member)
+        write_bundle(paths.bundle, members)
+        facts.update(bundle=paths.bundle.name, bytes=paths.bundle.stat().st_size)
+
+
+def run_validate(
+    paths: Paths,
+    params: Params,
+    model: Path | None = None,
+    X: Path | None = None,
+    y: Path | None = None,
+    expected_first: Sequence[int] | None = None,
+    min_accuracy: float | None = None,
+    report: Path | None = None,
+) -> dict[str, Any]:
+    """Load ``model.pkl`` as the validator does and check its predictions on an X/y pair."""
+    from lead_conversion_prediction.modeling.validate import (
+        check_predictions,
+        load_validator_model,
+        read_validation_pair,
+    )
+
+    with log_stage("validate") as facts:
+        estimator = load_validator_model(model or paths.validator_model)
+        X_frame, y_series = read_validation_pair(X or paths.X_test, y or paths.y_test)
+        threshold = params.validation.min_accuracy if min_accuracy is None else min_accuracy
+        outcome = check_predictions(estimator, X_frame, y_series, threshold, expected_first)
+        if not outcome["passed"]:
+            raise ModelValidationError(
+                f"{model or paths.validator_model}: " + "; ".join(outcome["problems"])
+            )
+        write_json(report or paths.validation_report, outcome)
+        facts.update(
+            rows=outcome["rows"], accuracy=outcome["accuracy"], first=outcome["first_predictions"]
+        )
+    return outcome
+
+
+def run_pipeline(
+    paths: Paths,
+    params: Params,
+    tracking_uri: str,
+    raw: Path | None = None,
+    accept_changed: bool = False,
+) -> None:
+    """Run every stage in order, in this process, and log each stage's time.
+
+    Both cores work: a worker process imports the training libraries while the data is
+    prepared, then searches the candidates while this process opens the MLflow store (creating
+    it takes seconds). The results are the same as stage by stage.
+    """
+    from lead_conversion_prediction.modeling.tracking import configure_tracking
+    from lead_conversion_prediction.modeling.train import search_pool
+
+    def prepare_tracking() -> None:
+        configure_tracking(tracking_uri, params.registry.experiment)
+        import skops.io  # noqa: F401  (MLflow's model format; slow to import)
+
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def timed(name: str, step: Callable[[], object]) -> None:
+        step_started = time.perf_counter()
+        step()
+        timings[name] = round(time.perf_counter() - step_started, 2)
+
+    with search_pool() as pool:
+        timed("data", lambda: run_data(paths, params, raw, accept_changed))
+        timed("features", lambda: run_features(paths, params))
+        timed("train", lambda: run_train(paths, params, pool=pool, meanwhile=prepare_tracking))
+    timed("evaluate", lambda: run_evaluate(paths, params))
+    timed("register", lambda: run_register(paths, params, tracking_uri))
+    timed("package", lambda: run_package(paths))
+    timed("validate", lambda: run_validate(paths, params))
+    stages = ", ".join(f"{name} {seconds} s" for name, seconds in timings.items())
+    logger.info("pipeline: done in {:.2f} s ({})", time.perf_counter() - started, stages)
+
+
+def _dated(leads: pd.DataFrame) -> pd.DataFrame:
+    return leads.assign(date_part=leads["date_part"].dt.strftime("%Y-%m-%d"))

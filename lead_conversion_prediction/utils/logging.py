@@ -1,0 +1,31 @@
+"""Logging set-up for the CLI, and the start/end lines every stage writes."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from loguru import logger
+
+LOG_FORMAT = "<green>{time:HH:mm:ss.SSS}</green> | <level>{level: <7}</level> | {message}"
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send log lines to stderr at ``level``; called once by the CLI entry point."""
+    logger.remove()
+    logger.add(sys.stderr, level=level, format=LOG_FORMAT, colorize=None)
+
+
+@contextmanager
+def log_stage(name: str) -> Iterator[dict[str, Any]]:
+    """Log a stage's start and end; facts put in the yielded dict join the end line."""
+    facts: dict[str, Any] = {}
+    logger.info("{}: start", name)
+    started = time.perf_counter()
+    yield facts
+    seconds = time.perf_counter() - started
+    details = ", ".join(f"{key}={value}" for key, value in facts.items())
+    logger.info("{}: done in {:.2f} s{}", name, seconds, f" ({details})" if details else "")
