@@ -38,12 +38,44 @@ class LoggedCandidate:
 
 
 def configure_tracking(tracking_uri: str, experiment: str) -> str:
-    """Point MLflow at the store and experiment; return the experiment id."""
+    """Point MLflow at the store and experiment, creating them if needed; return its id.
+
+    With a local SQLite store, a new experiment keeps its artifacts in
+    ``mlruns/<experiment>/`` beside the database (an absolute location), whatever the
+    working directory of the run.
+    """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
-    return str(mlflow.set_experiment(experiment).experiment_id)
+    existing = mlflow.get_experiment_by_name(experiment)
+    if existing is None:
+        experiment_id = mlflow.create_experiment(
+            experiment, artifact_location=local_artifact_location(tracking_uri, experiment)
+        )
+    else:
+        experiment_id = existing.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return str(experiment_id)
+
+
+def local_artifact_location(tracking_uri: str, experiment: str) -> str | None:
+    """Return ``file://<folder of the database>/mlruns/<experiment>`` for SQLite, else None."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    database = Path(tracking_uri.removeprefix(prefix)).resolve()
+    return (database.parent / "mlruns" / experiment).as_uri()
+
+
+def signature_example(X: pd.DataFrame) -> pd.DataFrame:
+    """Return rows to infer the model signature from, integer codes as floats.
+
+    Integer columns cannot hold missing values, which scoring must accept (they are imputed),
+    so the signature declares the category codes as doubles.
+    """
+    integers = [name for name, dtype in X.dtypes.items() if pd.api.types.is_integer_dtype(dtype)]
+    return X.astype(dict.fromkeys(integers, "float64"))
 
 
 def pip_requirements(model: Any) -> list[str]:
@@ -90,13 +122,14 @@ def log_candidate(
             }
         )
         mlflow.log_dict({"settings": summary["settings"]}, "search/settings.json")
-        signature = infer_signature(input_example, model.predict_proba(input_example))
+        example = signature_example(input_example)
+        signature = infer_signature(example, model.predict_proba(example))
         info = mlflow.sklearn.log_model(
             model,
             name="model",
             signature=signature,
             pyfunc_predict_fn="predict_proba",
-            input_example=input_example,
+            input_example=example,
             pip_requirements=pip_requirements(model),
             code_paths=[str(PACKAGE_DIR)],
             serialization_format="skops",
