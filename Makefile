@@ -14,7 +14,7 @@ DVC_REMOTE ?=
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help install remote data features train evaluate register package validate pipeline \
-	test lint format clean
+	test lint format bench clean
 
 ## Show this help
 help:
@@ -84,6 +84,10 @@ lint: $(INSTALLED)
 format: $(INSTALLED)
 	ruff format .
 	ruff check --fix .
+
+## Time a cold `make pipeline`, a no-op `dvc repro` and `lcp --help` (prints the figures)
+bench: $(RAW_DATA)
+	python scripts/bench_pipeline.py
 
 ## Delete generated data, models and reports (keeps the raw data and the MLflow store)
 clean:

@@ -56,6 +56,11 @@ class OutlierClipper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):  # 
         clipped: np.ndarray = np.clip(values, self.lower_, self.upper_)
         return clipped
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
 
 class CategoryCoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):  # type: ignore[misc]
     """Turn categorical codes (integers, booleans) into float codes for the imputer and encoder.
@@ -65,50 +70,40 @@ class CategoryCoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):  # t
     """
 
     def fit(self, X: Any, y: Any = None) -> CategoryCoder:
-        codes = self._codes(X)
-        self.n_features_in_ = codes.shape[1]
-        if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        codes = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
         self.categories_ = [np.unique(column[~np.isnan(column)]) for column in codes.T]
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        check_is_fitted(self)
         codes = self._codes(X)
-        if codes.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {codes.shape[1]} features, but {type(self).__name__} "
-                f"is expecting {self.n_features_in_} features as input"
-            )
         codes[~self._known(codes)] = np.nan
         return codes
 
     def count_unseen(self, X: Any) -> dict[str, int]:
         """Return, per column, how many present values are levels not seen in ``fit``."""
-        check_is_fitted(self)
         codes = self._codes(X)
-        unseen = ~np.isnan(codes) & ~self._known(codes)
+        unseen = (~np.isnan(codes) & ~self._known(codes)).sum(axis=0)
         names = self.get_feature_names_out()
-        return {
-            str(name): int(count) for name, count in zip(names, unseen.sum(axis=0), strict=True)
-        }
+        return {str(name): int(count) for name, count in zip(names, unseen, strict=True)}
+
+    def _codes(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        codes = validate_data(
+            self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False
+        )
+        return np.array(codes, dtype=np.float64)  # a writable copy, never a view of X
 
     def _known(self, codes: np.ndarray) -> np.ndarray:
-        return np.column_stack(
-            [
-                np.isin(column, levels)
-                for column, levels in zip(codes.T, self.categories_, strict=True)
-            ]
-        )
+        known = [
+            np.isin(column, levels)
+            for column, levels in zip(codes.T, self.categories_, strict=True)
+        ]
+        return np.column_stack(known) if known else np.ones(codes.shape, dtype=bool)
 
-    @staticmethod
-    def _codes(X: Any) -> np.ndarray:
-        if isinstance(X, pd.DataFrame):
-            columns = [
-                column.to_numpy(dtype=np.float64, na_value=np.nan) for _, column in X.items()
-            ]
-            return np.column_stack(columns) if columns else np.empty((len(X), 0))
-        return np.array(X, dtype=np.float64)
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
 
 def one_hot_name(feature: str, level: object) -> str:

@@ -174,14 +174,24 @@ def _raise_if_any(
     if not bad.any():
         return
     positions = np.flatnonzero(bad.to_numpy())
-    first = values.iloc[positions[0]]
     raise DataContractError(
         file,
-        f"value {first!r} {problem}",
+        f"value {_show(values.iloc[positions[0]])} {problem}",
         column=name,
         rows=positions[:5].tolist(),
         n_bad=len(positions),
     )
+
+
+def _show(value: object) -> str:
+    """Render a cell for a message: text quoted, numbers short (2.0 -> 2)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool | str):
+        return repr(value)
+    if isinstance(value, int | float):
+        return f"{value:g}"
+    return repr(value)
 
 
 def _first_breach(
@@ -200,7 +210,7 @@ def _first_breach(
     if first["check"] == "not_nullable":
         problem = "is empty but required"
     else:
-        problem = f"value {first['failure_case']!r} {first['check']}"
+        problem = f"value {_show(first['failure_case'])} {first['check']}"
     same = failures[
         (failures["column"] == first["column"]) & (failures["check"] == first["check"])
     ]

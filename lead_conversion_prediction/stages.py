@@ -136,7 +136,6 @@ def run_train(
                 "cv_mean": result.cv_mean,
                 "cv_std": result.cv_std,
                 "settings": result.settings,
-                "seconds": round(result.seconds, 3),
                 "holdout": holdout["metrics"],
                 "holdout_score": holdout["score"],
             }

@@ -116,7 +116,6 @@ def log_candidate(
             {
                 "cv_mean": summary["cv_mean"],
                 "cv_std": summary["cv_std"],
-                "search_seconds": summary["seconds"],
                 "holdout_score": summary["holdout_score"],
                 **{f"holdout_{key}": value for key, value in summary["holdout"].items()},
             }

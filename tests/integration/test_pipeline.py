@@ -1,0 +1,192 @@
+"""The whole pipeline on the real data: what it writes, what it registers, and that it repeats."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.utils.validation import check_is_fitted
+
+from lead_conversion_prediction.config import Paths
+from lead_conversion_prediction.features import features_and_target
+from lead_conversion_prediction.schema import read_raw_leads
+from lead_conversion_prediction.utils.storage import load_artifact, verify_bundle
+from tests.integration.conftest import PipelineRun
+from tests.support import RAW_MD5, md5_of
+
+REFERENCE_COLUMNS = [
+    "purchases",
+    "time_spent",
+    "n_visits",
+    *(f"customer_group_{group}" for group in range(2, 10)),
+    "onboarding_True",
+]
+
+
+@pytest.fixture(scope="module")
+def paths(pipeline_run: PipelineRun) -> Paths:
+    return Paths(pipeline_run.root)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def test_the_rows_the_columns_and_the_split_are_the_reference_ones(paths: Paths) -> None:
+    assert len(pd.read_csv(paths.leads)) == 2937
+    assert (len(pd.read_csv(paths.train_split)), len(pd.read_csv(paths.test_split))) == (2496, 441)
+    for matrix in (paths.X_train, paths.X_test):
+        assert list(pd.read_csv(matrix).columns) == REFERENCE_COLUMNS
+    assert read_json(paths.columns_list) == REFERENCE_COLUMNS
+    limits = read_json(paths.date_limits)
+    assert (limits["min_date"], limits["max_date"], limits["raw_md5"]) == (
+        "2024-01-01",
+        "2024-01-31",
+        RAW_MD5,
+    )
+
+
+def test_the_saved_model_is_the_fitted_best_estimator_and_predicts(paths: Paths) -> None:
+    model = load_artifact(paths.lead_model)
+    check_is_fitted(model[-1])
+    summary = read_json(paths.candidates_summary)
+    scores = {name: c["holdout_score"] for name, c in summary["candidates"].items()}
+    assert summary["selected"] == max(scores, key=scores.__getitem__)
+    best = summary["candidates"][summary["selected"]]["best_params"]
+    assert {key: model[-1].get_params()[key] for key in best} == pytest.approx(best)
+
+    X_test, _ = features_and_target(read_raw_leads(paths.test_split))
+    probability = model.predict_proba(X_test)[:, 1]
+    assert probability.shape == (441,) and 0 < probability.min() <= probability.max() < 1
+
+    # model.pkl is that Pipeline's classifier, and X_test.csv is that Pipeline's preprocessing
+    validator_model = joblib.load(paths.validator_model)
+    matrix = pd.read_csv(paths.X_test)
+    pd.testing.assert_frame_equal(model[:-1].transform(X_test).reset_index(drop=True), matrix)
+    np.testing.assert_array_equal(validator_model.predict(matrix), model.predict(X_test))
+
+
+def test_the_holdout_accuracy_is_at_least_075(paths: Paths) -> None:
+    metrics = read_json(paths.metrics)
+    assert metrics["holdout"]["accuracy"] >= 0.75
+    assert set(metrics["holdout"]) == {"accuracy", "f1_weighted", "roc_auc", "pr_auc", "brier"}
+    assert metrics["rows"]["test"] == 441
+
+
+def test_the_course_validator_check_passes(
+    pipeline_run: PipelineRun, paths: Paths, validator_pair: tuple[Path, Path]
+) -> None:
+    X_path, y_path = validator_pair
+    model = joblib.load(paths.validator_model)  # what the validator does
+    assert list(model.predict(pd.read_csv(X_path))[:5]) == [0, 1, 0, 1, 0]
+
+    report = pipeline_run.root / "course-validation.json"
+    result = pipeline_run.lcp(
+        "validate",
+        "--x", str(X_path),
+        "--y", str(y_path),
+        "--expect-first", "0,1,0,1,0",
+        "--report", str(report),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert read_json(report)["first_predictions"] == [0, 1, 0, 1, 0]
+
+
+def test_the_raw_file_is_untouched(pipeline_run: PipelineRun, real_raw_data: Path) -> None:
+    assert md5_of(real_raw_data) == RAW_MD5
+    assert (pipeline_run.root / "data" / "raw" / "raw_data.csv").is_symlink()
+
+
+def test_the_bundle_holds_the_artifacts_with_their_checksums(paths: Paths) -> None:
+    assert sorted(verify_bundle(paths.bundle)) == [
+        "columns_list.json",
+        "lead_model.joblib",
+        "model.pkl",
+    ]
+
+
+def test_each_stage_logs_its_time(pipeline_run: PipelineRun) -> None:
+    summary = next(line for line in pipeline_run.log.splitlines() if "pipeline: done in" in line)
+    for stage in ("data", "features", "train", "evaluate", "register", "package", "validate"):
+        assert f"{stage} " in summary.split("(", 1)[1]
+
+
+def test_each_candidate_has_a_tracked_run_with_its_model(pipeline_run: PipelineRun) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(pipeline_run.tracking_uri)
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("lead-conversion")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    by_name = {run.data.tags["candidate"]: run for run in runs if "candidate" in run.data.tags}
+    assert set(by_name) == {"xgboost_rf", "logistic_regression"}
+    assert len(runs) == 3  # the pipeline's run and one nested run per candidate
+    for run in by_name.values():
+        metrics = run.data.metrics
+        for key in ("cv_mean", "cv_std", "holdout_accuracy", "holdout_roc_auc", "holdout_brier"):
+            assert key in metrics
+        model = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
+        assert model.signature is not None
+        assert [c.name for c in model.signature.inputs.inputs] == [
+            "purchases",
+            "time_spent",
+            "n_visits",
+            "customer_group",
+            "onboarding",
+        ]
+
+
+def test_a_worse_model_does_not_replace_the_champion(
+    pipeline_run: PipelineRun, tmp_path: Path
+) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    first = read_json(pipeline_run.root / "reports" / "registry.json")
+    assert (first["version"], first["promoted"]) == (1, True)
+
+    # A copy of the project and its store, retrained with the weaker candidate only.
+    database = Path(pipeline_run.tracking_uri.removeprefix("sqlite:///"))
+    shutil.copy(database, tmp_path / "mlflow.db")
+    copy = PipelineRun(
+        root=Path(shutil.copytree(pipeline_run.root, tmp_path / "project", symlinks=True)),
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        log="",
+    )
+    params = yaml.safe_load((copy.root / "params.yaml").read_text())
+    params["train"]["candidates"] = ["logistic_regression"]
+    (copy.root / "params.yaml").write_text(yaml.safe_dump(params))
+    for command in ("train", "evaluate", "register"):
+        result = copy.lcp(command)
+        assert result.returncode == 0, result.stderr
+    second = read_json(copy.root / "reports" / "registry.json")
+    assert second["version"] == 2 and not second["promoted"]
+    assert second["score"] < second["previous_champion_score"]
+    assert second["champion"] == 1
+
+    mlflow.set_tracking_uri(copy.tracking_uri)
+    client = MlflowClient()
+    assert int(client.get_model_version_by_alias("lead_model", "champion").version) == 1
+    assert int(client.get_model_version_by_alias("lead_model", "challenger").version) == 2
+
+
+def test_two_cold_runs_give_identical_metrics_models_and_predictions(
+    pipeline_run: PipelineRun, second_run: PipelineRun
+) -> None:
+    first, second = Paths(pipeline_run.root), Paths(second_run.root)
+    for path in ("metrics", "X_test", "candidates_summary", "bundle"):
+        assert getattr(first, path).read_bytes() == getattr(second, path).read_bytes(), path
+    X_test, _ = features_and_target(read_raw_leads(first.test_split))
+    np.testing.assert_array_equal(
+        load_artifact(first.lead_model).predict_proba(X_test),
+        load_artifact(second.lead_model).predict_proba(X_test),
+    )

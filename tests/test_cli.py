@@ -1,0 +1,116 @@
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+COMMANDS = ["data", "features", "train", "evaluate", "register", "package", "validate", "pipeline"]
+
+
+def lcp(*args: str, root: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LCP_ROOT": str(root)} if root else dict(os.environ)
+    return subprocess.run(
+        [sys.executable, "-m", "lead_conversion_prediction", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+
+
+def test_help_lists_one_command_per_stage() -> None:
+    result = lcp("--help")
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert f" {command} " in result.stdout
+
+
+def test_the_cli_imports_no_heavy_library_before_a_command_runs() -> None:
+    code = (
+        "import sys, lead_conversion_prediction.cli;"
+        "print([m for m in ('pandas', 'sklearn', 'xgboost', 'mlflow') if m in sys.modules])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]"
+
+
+def bad_raw_file(root: Path, make_leads: Callable[..., pd.DataFrame]) -> Path:
+    leads = make_leads(n=40).astype({"time_spent": "object"})
+    leads.loc[6, "time_spent"] = "12 min"
+    path = root / "incoming.csv"
+    leads.to_csv(path, index=False)
+    return path
+
+
+def test_bad_input_is_one_line_exit_2_and_no_partial_output(
+    project: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    raw = bad_raw_file(project, make_leads)
+    before = raw.read_bytes()
+    result = lcp("data", "--raw", str(raw), "--accept-changed-raw", root=project)
+    assert result.returncode == 2
+    message = result.stderr.strip().splitlines()[-1]
+    assert (
+        message == f"error: {raw}: column 'time_spent': value '12 min' is not a number at line 8"
+    )
+    assert "Traceback" not in result.stderr
+    assert not (project / "data" / "interim").exists()
+    assert raw.read_bytes() == before
+
+
+def test_a_failed_run_keeps_the_previous_outputs(
+    project: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    good = project / "good.csv"
+    make_leads(n=40).to_csv(good, index=False)
+    assert lcp("data", "--raw", str(good), "--accept-changed-raw", root=project).returncode == 0
+    leads = project / "data" / "interim" / "leads.csv"
+    previous = leads.read_bytes()
+
+    result = lcp(
+        "data",
+        "--raw",
+        str(bad_raw_file(project, make_leads)),
+        "--accept-changed-raw",
+        root=project,
+    )
+    assert result.returncode == 2
+    assert leads.read_bytes() == previous
+    assert sorted(p.name for p in leads.parent.iterdir()) == ["date_limits.json", "leads.csv"]
+
+
+def test_a_raw_file_other_than_the_pinned_one_is_refused_unless_accepted(
+    project: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    raw = project / "other.csv"
+    make_leads(n=40).to_csv(raw, index=False)
+    refused = lcp("data", "--raw", str(raw), root=project)
+    assert refused.returncode == 2
+    assert "is not the pinned 05663184eaf8f324162e4d1bc14be387" in refused.stderr
+    accepted = lcp("data", "--raw", str(raw), "--accept-changed-raw", root=project)
+    assert accepted.returncode == 0
+    assert "accepted" in accepted.stderr
+
+
+def test_debug_shows_the_traceback(project: Path) -> None:
+    result = lcp("--debug", "data", "--raw", str(project / "absent.csv"), root=project)
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and "ArtifactError" in result.stderr
+
+
+@pytest.mark.parametrize("stage", ["features", "train", "evaluate", "package", "validate"])
+def test_a_stage_run_before_its_inputs_exist_says_what_to_run(project: Path, stage: str) -> None:
+    result = lcp(stage, root=project)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()[-1]) < 300
+
+
+def test_invalid_parameters_stop_every_command(project: Path) -> None:
+    (project / "params.yaml").write_text("data:\n  min_date: not-a-date\n")
+    result = lcp("data", root=project)
+    assert result.returncode == 2
+    assert f"error: {project / 'params.yaml'}: data.min_date" in result.stderr

@@ -1,0 +1,128 @@
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lead_conversion_prediction.exceptions import DataContractError
+from lead_conversion_prediction.schema import read_raw_leads, validate_leads
+
+
+def write(tmp_path: Path, frame: pd.DataFrame, name: str = "leads.csv") -> Path:
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_valid_file_is_typed_by_the_contract(
+    tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = read_raw_leads(write(tmp_path, make_leads()))
+    assert str(leads["customer_group"].dtype) == "Int64"
+    assert str(leads["onboarding"].dtype) == "boolean"
+    assert leads["date_part"].dtype == "datetime64[ns]"
+    assert leads["purchases"].dtype == "float64"
+    assert leads.loc[1, "date_part"] == pd.Timestamp("2024-01-02")
+    assert "is_active" in leads  # unknown columns are kept as read
+
+
+def test_unpadded_dates_are_read(tmp_path: Path, make_leads: Callable[..., pd.DataFrame]) -> None:
+    leads = read_raw_leads(write(tmp_path, make_leads().assign(date_part="2024-01-1")))
+    assert (leads["date_part"] == pd.Timestamp("2024-01-01")).all()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("purchases", "abc", "value 'abc' is not a number"),
+        ("n_visits", "-3", "value -3 is below 0"),
+        ("time_spent", "inf", "value inf is not a finite number"),
+        ("customer_group", "2.5", "value 2.5 is not a whole number"),
+        ("customer_group", "0", "value 0 is below 1"),
+        ("onboarding", "maybe", "value 'maybe' is not true or false"),
+        ("date_part", "2024-13-01", "value '2024-13-01' is not a YYYY-MM-DD date"),
+        ("lead_indicator", "2", "value 2 is not one of 0, 1"),
+    ],
+)
+def test_a_bad_value_names_the_file_the_column_and_the_line(
+    tmp_path: Path, column: str, value: str, problem: str, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads().astype({column: "object"})
+    leads.loc[[3, 7], column] = value
+    path = write(tmp_path, leads)
+    with pytest.raises(DataContractError) as caught:
+        read_raw_leads(path)
+    error = caught.value
+    assert (error.column, error.rows[:2]) == (column, [3, 7])
+    assert str(error) == f"{path}: column '{column}': {problem} at lines 5, 9"
+
+
+def test_an_empty_required_value_is_reported(
+    tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads().astype({"source": "object"})
+    leads.loc[0, "source"] = np.nan
+    path = write(tmp_path, leads)
+    with pytest.raises(
+        DataContractError, match=r"column 'source': is empty but required at line 2"
+    ):
+        read_raw_leads(path)
+
+
+def test_a_missing_required_column_is_named(
+    tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    path = write(tmp_path, make_leads().drop(columns=["time_spent"]))
+    with pytest.raises(DataContractError, match=r"missing required column 'time_spent'$"):
+        read_raw_leads(path)
+
+
+def test_a_wrong_delimiter_is_hinted(
+    tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    path = tmp_path / "semicolons.csv"
+    make_leads().to_csv(path, index=False, sep=";")
+    with pytest.raises(DataContractError, match="is the delimiter a comma"):
+        read_raw_leads(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "file is empty"),
+        (b"lead_id,lead_indicator,date_part\n", "header but no data rows"),
+        (b"lead_id,source\n1,sign\xffup\n", "not UTF-8 text"),
+    ],
+)
+def test_file_level_problems_are_one_line_errors(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataContractError, match=problem) as caught:
+        read_raw_leads(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(DataContractError, match="file not found"):
+        read_raw_leads(tmp_path / "absent.csv")
+
+
+def test_the_count_of_bad_rows_is_given_beyond_the_first_five(
+    tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads().astype({"purchases": "object"})
+    leads.loc[:9, "purchases"] = "x"
+    with pytest.raises(DataContractError, match=r"at lines 2, 3, 4, 5, 6 \(10 bad rows in all\)"):
+        read_raw_leads(write(tmp_path, leads))
+
+
+def test_validate_leads_accepts_frames_typed_by_pandas(
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    leads = make_leads()
+    leads["date_part"] = pd.to_datetime(leads["date_part"], format="%Y-%m-%d")
+    typed = validate_leads(leads, "frame")
+    assert len(typed) == len(leads)

@@ -1,0 +1,118 @@
+import math
+from collections.abc import Callable
+from itertools import product
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from lead_conversion_prediction.config import (
+    PROJ_ROOT,
+    FeatureParams,
+    LogisticRegressionParams,
+    Params,
+    load_params,
+)
+from lead_conversion_prediction.features import build_preprocessor, features_and_target
+from lead_conversion_prediction.modeling.train import (
+    SOLVER_PENALTIES,
+    assemble_model,
+    logistic_regression_space,
+    search_candidate,
+    search_candidates,
+    search_pool,
+    to_distributions,
+)
+from lead_conversion_prediction.schema import validate_leads
+
+
+@pytest.fixture(scope="module")
+def params() -> Params:
+    """The project's parameters with small searches, so the tests stay quick."""
+    params = load_params(PROJ_ROOT / "params.yaml")
+    train = params.train.model_copy(
+        update={
+            "xgboost_rf": params.train.xgboost_rf.model_copy(update={"n_iter": 3, "cv_folds": 3}),
+            "logistic_regression": params.train.logistic_regression.model_copy(
+                update={"n_iter": 4}
+            ),
+        }
+    )
+    return params.model_copy(update={"train": train})
+
+
+@pytest.fixture
+def matrix(make_leads: Callable[..., pd.DataFrame]) -> tuple[pd.DataFrame, pd.Series]:
+    X, y = features_and_target(validate_leads(make_leads(n=120, seed=3), "leads.csv"))
+    return build_preprocessor(FeatureParams()).fit_transform(X), y
+
+
+def test_the_logistic_space_holds_only_pairs_the_solver_supports() -> None:
+    params = LogisticRegressionParams(
+        solver=["newton-cg", "lbfgs", "liblinear", "sag", "saga"],
+        penalty=["none", "l1", "l2", "elasticnet"],
+        C=[100, 10, 1.0, 0.1, 0.01],
+    )
+    space = logistic_regression_space(params)
+    settings = [
+        dict(zip(s, values, strict=True)) for s in space for values in product(*s.values())
+    ]
+    ratio_penalty = {0.0: "l2", 1.0: "l1", 0.5: "elasticnet"}
+    for setting in settings:
+        penalty = "none" if setting["C"] == math.inf else ratio_penalty[setting["l1_ratio"]]
+        assert penalty in SOLVER_PENALTIES[setting["solver"]]
+        LogisticRegression(**setting)  # a valid estimator for current scikit-learn
+    # 5 solvers x 5 C with l2, 2 solvers x 5 C with l1, saga x 5 C elastic net, 4 unpenalised
+    assert len(settings) == 25 + 10 + 5 + 4
+
+
+def test_distributions_cover_the_declared_ranges(params: Params) -> None:
+    space = to_distributions(params.train.xgboost_rf.space)
+    depths = space["max_depth"].rvs(size=2000, random_state=0)
+    assert set(np.unique(depths)) == set(range(3, 10))
+    rates = space["learning_rate"].rvs(size=2000, random_state=0)
+    assert rates.min() >= 0.01 and rates.max() <= 0.31
+    assert space["objective"] == ["reg:squarederror", "binary:logistic", "reg:logistic"]
+
+
+@pytest.mark.parametrize("name", ["xgboost_rf", "logistic_regression"])
+def test_a_search_is_seeded_and_returns_a_fitted_classifier(
+    name: str, params: Params, matrix: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    X, y = matrix
+    first, second = (search_candidate(name, X, y, params) for _ in range(2))
+    assert first.best_params == second.best_params
+    assert first.cv_scores == second.cv_scores
+    np.testing.assert_array_equal(
+        first.classifier.predict_proba(X), second.classifier.predict_proba(X)
+    )
+    folds = {"xgboost_rf": 3, "logistic_regression": params.train.logistic_regression.cv_folds}
+    assert len(first.cv_scores) == folds[name]
+    assert max(s["cv_mean"] for s in first.settings) == pytest.approx(first.cv_mean)
+
+
+def test_searching_in_a_worker_process_gives_the_same_results(
+    params: Params, matrix: tuple[pd.DataFrame, pd.Series]
+) -> None:
+    X, y = matrix
+    called = []
+    here = search_candidates(X, y, params)
+    with search_pool() as pool:
+        there = search_candidates(X, y, params, pool=pool, meanwhile=lambda: called.append(1))
+    assert called == [1]
+    assert [r.name for r in there] == params.train.candidates
+    for a, b in zip(here, there, strict=True):
+        assert (a.best_params, a.cv_scores) == (b.best_params, b.cv_scores)
+
+
+def test_the_assembled_model_scores_raw_leads(
+    params: Params, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    X, y = features_and_target(validate_leads(make_leads(n=120, seed=3), "leads.csv"))
+    preprocessor = build_preprocessor(FeatureParams()).fit(X)
+    result = search_candidate("logistic_regression", preprocessor.transform(X), y, params)
+    model = assemble_model(preprocessor, result.classifier)
+    probabilities = model.predict_proba(X)[:, 1]
+    assert probabilities.shape == (120,) and ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert list(model[-1].feature_names_in_) == list(preprocessor.get_feature_names_out())
