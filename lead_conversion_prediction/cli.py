@@ -186,6 +186,112 @@ def pipeline(
     )
 
 
+@app.command()
+def predict(
+    input: Annotated[
+        str,
+        typer.Option("--input", "-i", help="Raw leads: a .csv or .parquet file, or - for stdin."),
+    ],
+    output: Annotated[
+        str,
+        typer.Option("--output", "-o", help="Scores: a .csv or .parquet file, or - for stdout."),
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="models:/lead_model@champion, a runs:/ URI, or an artifact path. "
+            "[default: models/lead_model.joblib]"
+        ),
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option(min=0, max=1, help="predicted_label is 1 above this probability.")
+    ] = 0.5,
+    sort: Annotated[
+        bool, typer.Option(help="Order the rows by probability, highest first.")
+    ] = False,
+    on_error: Annotated[
+        str,
+        typer.Option(
+            help="Rows that break the data contract: 'fail' stops with an error naming them; "
+            "'skip' scores the rest and writes them to the rejects file."
+        ),
+    ] = "fail",
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="Rejected rows with their reason. [default: <output>.rejects.csv]"),
+    ] = None,
+    training_source_only: Annotated[
+        bool,
+        typer.Option(
+            help="Reject leads whose source is not the one the model was trained on (signup) "
+            "instead of scoring them with a warning."
+        ),
+    ] = False,
+    input_format: Annotated[
+        str | None, typer.Option(help="csv or parquet. [default: from the extension, csv for -]")
+    ] = None,
+    output_format: Annotated[
+        str | None, typer.Option(help="csv or parquet. [default: from the extension, csv for -]")
+    ] = None,
+    chunk_rows: Annotated[
+        int, typer.Option(min=1000, help="Rows scored at a time; bounds the memory used.")
+    ] = 250_000,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Score a file of raw leads: probability, label and rank of each lead."""
+    import os
+
+    from lead_conversion_prediction.exceptions import ConfigError
+    from lead_conversion_prediction.stages import run_predict
+
+    if on_error not in ("fail", "skip"):
+        raise ConfigError(f"--on-error: '{on_error}' is not fail or skip")
+    for name, value in (("--input-format", input_format), ("--output-format", output_format)):
+        if value not in (None, "csv", "parquet"):
+            raise ConfigError(f"{name}: '{value}' is not csv or parquet")
+    if model and ":/" in model:
+        os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    paths, params = _context()
+    run_predict(
+        paths,
+        params,
+        source=input,
+        target=output,
+        model=model,
+        threshold=threshold,
+        sort=sort,
+        on_error=on_error,
+        rejects=rejects,
+        training_source_only=training_source_only,
+        input_format=input_format,
+        output_format=output_format,
+        chunk_rows=chunk_rows,
+    )
+
+
+@app.command()
+def serve(
+    model: Annotated[
+        str, typer.Option(help="Registered model to serve.")
+    ] = "models:/lead_model@champion",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5001,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Serve a registered model over HTTP (MLflow's scoring server, raw lead records in)."""
+    import os
+    import shutil
+    import subprocess
+
+    mlflow = shutil.which("mlflow")
+    if mlflow is None:
+        raise LeadConversionError("the mlflow command is not on PATH; activate .venv")
+    command = [mlflow, "models", "serve", "-m", model, "--env-manager", "local"]
+    command += ["-h", host, "-p", str(port)]
+    environment = {**os.environ, "MLFLOW_TRACKING_URI": _tracking_uri(tracking_uri)}
+    raise typer.Exit(subprocess.call(command, env=environment))
+
+
 def run() -> None:
     """Console entry point: run the app, reporting project errors on one line (exit code 2)."""
     try:

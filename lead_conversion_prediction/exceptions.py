@@ -17,8 +17,8 @@ class ConfigError(LeadConversionError):
 class DataContractError(LeadConversionError):
     """A data file breaks the contract: it names the file, the column and the first bad rows.
 
-    ``rows`` are 0-based positions among the data rows; the message shows them as 1-based
-    line numbers of the file (the header is line 1).
+    ``rows`` are 0-based positions among the data rows; the message shows them as line
+    numbers of a CSV file (the header is line 1) or, with ``header=False``, as 1-based rows.
     """
 
     def __init__(
@@ -28,20 +28,23 @@ class DataContractError(LeadConversionError):
         column: str | None = None,
         rows: Sequence[int] = (),
         n_bad: int | None = None,
+        header: bool = True,
     ) -> None:
         self.file = str(file)
         self.problem = problem
         self.column = column
         self.rows = list(rows)
         self.n_bad = len(self.rows) if n_bad is None else n_bad
+        self.header = header
         super().__init__(self._render())
 
     def _render(self) -> str:
         where = f"{self.file}: column '{self.column}'" if self.column else self.file
         message = f"{where}: {self.problem}"
         if self.rows:
-            lines = ", ".join(str(row + 2) for row in self.rows[:5])
-            message += f" at line {lines}" if len(self.rows) == 1 else f" at lines {lines}"
+            unit, first = ("line", 2) if self.header else ("row", 1)
+            numbers = ", ".join(str(row + first) for row in self.rows[:5])
+            message += f" at {unit} {numbers}" if len(self.rows) == 1 else f" at {unit}s {numbers}"
             if self.n_bad > len(self.rows[:5]):
                 message += f" ({self.n_bad} bad rows in all)"
         return message

@@ -1,9 +1,10 @@
 """The data contract of raw lead files, shared by training and scoring.
 
-A raw file is read as text by pandas, each known column is parsed into its declared type
-(reporting the values that cannot be parsed), and the typed frame is validated by a pandera
-schema: required columns, nullability, ranges and allowed values. Any breach becomes one
-:class:`DataContractError` naming the file, the column and the first bad rows.
+A raw file is read by pandas, each known column is parsed into its declared type (noting the
+values that cannot be parsed), and the typed frame is checked by a pandera schema: required
+columns, nullability, ranges and allowed values. Training stops at the first breach with a
+:class:`DataContractError` naming the file, the column and the first bad rows; scoring can
+instead set the bad rows aside with their reasons (:func:`check_leads`).
 Columns the contract does not know are kept as read; the stages drop what they do not use.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,11 +30,11 @@ DATE_FORMAT = "%Y-%m-%d"
 KNOWN_SOURCES = ("signup", "organic", "fb", "li")
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
-_PANDAS_DTYPE: dict[Kind, str] = {
+_PANDAS_DTYPE: dict[Kind, str | None] = {
     "integer": "Int64",
     "number": "float64",
     "boolean": "boolean",
-    "date": "datetime64[ns]",
+    "date": None,  # parsed here into datetimes; their resolution does not matter
     "text": "str",
 }
 
@@ -63,6 +64,37 @@ FIELDS: dict[str, Field] = {
 }
 
 TRAINING_COLUMNS = (ID_COLUMN, TARGET, "date_part", "source", *MODEL_INPUT_COLUMNS)
+SCORING_COLUMNS = (ID_COLUMN, *MODEL_INPUT_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Breach:
+    """Rows of one column that break the contract in one way.
+
+    ``rows`` are positions in the checked frame; ``value`` is the first offending cell.
+    """
+
+    column: str
+    problem: str
+    rows: np.ndarray
+    value: object = None
+
+    @property
+    def reason(self) -> str:
+        shown = "" if self.value is None else f"value {_show(self.value)} "
+        return f"column '{self.column}': {shown}{self.problem}"
+
+    def error(self, file: Path | str, offset: int = 0, header: bool = True) -> DataContractError:
+        """The one-line error for this breach; ``offset`` rows precede the checked frame."""
+        shown = "" if self.value is None else f"value {_show(self.value)} "
+        return DataContractError(
+            file,
+            f"{shown}{self.problem}",
+            column=self.column,
+            rows=[offset + int(row) for row in self.rows[:5]],
+            n_bad=len(self.rows),
+            header=header,
+        )
 
 
 def build_schema(required: Iterable[str]) -> pa.DataFrameSchema:
@@ -114,73 +146,172 @@ def read_csv_text(path: Path) -> pd.DataFrame:
     return frame
 
 
+def check_columns(columns: Iterable[str], file: Path | str, required: Iterable[str]) -> None:
+    """Raise a :class:`DataContractError` naming the required columns that are absent."""
+    present = list(columns)
+    missing = [name for name in required if name not in present]
+    if missing:
+        hint = " (is the delimiter a comma?)" if len(present) == 1 else ""
+        names = ", ".join(f"'{name}'" for name in missing)
+        raise DataContractError(file, f"missing required column {names}{hint}")
+
+
 def validate_leads(
     frame: pd.DataFrame, file: Path | str, required: Iterable[str] = TRAINING_COLUMNS
 ) -> pd.DataFrame:
     """Parse the contract's columns of ``frame`` into their types and validate them."""
+    typed, breaches = check_leads(frame, file, required)
+    if breaches:
+        raise breaches[0].error(file)
+    return typed
+
+
+def check_leads(
+    frame: pd.DataFrame,
+    file: Path | str,
+    required: Iterable[str] = TRAINING_COLUMNS,
+    not_empty: Iterable[str] = (),
+) -> tuple[pd.DataFrame, list[Breach]]:
+    """Type the contract's columns and list every breach, ordered as the columns are.
+
+    Cells that cannot be parsed become missing in the typed frame. ``not_empty`` columns
+    may not hold empty cells even where the contract allows them.
+    """
     import pandera.pandas as pa
 
     required = tuple(required)
-    missing = [name for name in required if name not in frame.columns]
-    if missing:
-        hint = " (is the delimiter a comma?)" if len(frame.columns) == 1 else ""
-        names = ", ".join(f"'{name}'" for name in missing)
-        raise DataContractError(file, f"missing required column {names}{hint}")
-    typed = frame.copy()
-    for name, field in FIELDS.items():
-        if name in typed.columns:
-            typed[name] = _parse_column(typed[name], field, name, file)
+    check_columns(frame.columns, file, required)
+    columns: dict[str, pd.Series] = {}
+    breaches: list[Breach] = []
+    for name, values in frame.items():
+        field = FIELDS.get(str(name))
+        if field is None:
+            columns[str(name)] = values
+            continue
+        parsed, unparsed, problem = _parse_column(values, field)
+        if unparsed.any():
+            positions = np.flatnonzero(unparsed)
+            breaches.append(Breach(str(name), problem, positions, values.iloc[positions[0]]))
+        columns[str(name)] = parsed
+    typed = pd.DataFrame(columns, index=frame.index)
     try:
-        return build_schema(required).validate(typed, lazy=True)
+        build_schema(required).validate(typed, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as errors:
-        raise _first_breach(errors.failure_cases, file, typed) from None
+        breaches.extend(_pandera_breaches(errors.failure_cases, typed, breaches))
+    for name in not_empty:
+        empty = frame[name].isna().to_numpy() if name in frame else np.zeros(0, dtype=bool)
+        if empty.any():
+            breaches.append(Breach(name, "is empty but required", np.flatnonzero(empty)))
+    order = {str(name): position for position, name in enumerate(frame.columns)}
+    breaches.sort(key=lambda breach: (order.get(breach.column, -1), int(breach.rows[0])))
+    return typed, breaches
 
 
-def _parse_column(values: pd.Series, field: Field, name: str, file: Path | str) -> pd.Series:
-    """Convert one column to its declared type; unparseable values raise a contract error."""
-    present = values.notna()
+def _parse_column(values: pd.Series, field: Field) -> tuple[pd.Series, np.ndarray, str]:
+    """Convert one column to its type; return it, the unparseable cells and the problem."""
+    present = values.notna().to_numpy()
+    none = np.zeros(len(values), dtype=bool)
     if field.kind in ("integer", "number"):
-        parsed = values if pd.api.types.is_numeric_dtype(values) else _to_number(values)
-        if field.kind == "integer":
-            fractional = present & parsed.notna() & (parsed % 1 != 0)
-            _raise_if_any(fractional, values, name, file, "is not a whole number")
-            _raise_if_any(present & parsed.isna(), values, name, file, "is not a number")
-            return parsed.astype("Int64")
-        _raise_if_any(present & parsed.isna(), values, name, file, "is not a number")
-        return parsed.astype("float64")
+        parsed = _to_number(values)
+        unparsed = present & parsed.isna().to_numpy()
+        if field.kind == "number":
+            return parsed, unparsed, "is not a number"
+        fractional = parsed.notna().to_numpy() & (parsed.to_numpy() % 1 != 0)
+        if fractional.any():
+            return parsed.where(~fractional).astype("Int64"), fractional, "is not a whole number"
+        return parsed.astype("Int64"), unparsed, "is not a number"
     if field.kind == "boolean":
         if pd.api.types.is_bool_dtype(values):
-            return values.astype("boolean")
-        text = values.astype("str").str.strip().str.lower()
-        parsed = pd.Series(pd.NA, index=values.index, dtype="boolean")
-        parsed[text.isin(_TRUE)] = True
-        parsed[text.isin(_FALSE)] = False
-        _raise_if_any(present & parsed.isna(), values, name, file, "is not true or false")
-        return parsed
+            return values.astype("boolean"), none, ""
+        parsed = _to_boolean(values)
+        return parsed, present & parsed.isna().to_numpy(), "is not true or false"
     if field.kind == "date":
-        parsed = pd.to_datetime(values, format=DATE_FORMAT, errors="coerce")
-        _raise_if_any(present & parsed.isna(), values, name, file, "is not a YYYY-MM-DD date")
-        return parsed.astype("datetime64[ns]")
-    return values.astype("str").where(present)
+        dates = _to_date(values)
+        return dates, present & dates.isna().to_numpy(), "is not a YYYY-MM-DD date"
+    return values.astype("str").where(values.notna()), none, ""
+
+
+def _arrow_text(values: pd.Series) -> Any:
+    """The column as an Arrow string array when pandas holds it so (no copy), else None."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        import pyarrow as pa
+
+        return pa.array(values.array)
+    return None
 
 
 def _to_number(values: pd.Series) -> pd.Series:
-    return pd.to_numeric(values.astype("str").str.strip(), errors="coerce")
+    """Floats from numbers or text; text that is not a number becomes missing."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype("float64")
+    text = _arrow_text(values)
+    if text is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        try:
+            numbers = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+            return pd.Series(numbers, index=values.index)
+        except pa.ArrowInvalid:
+            pass  # some cells are not numbers: find them below
+    return pd.to_numeric(values.astype("str").str.strip(), errors="coerce").astype("float64")
 
 
-def _raise_if_any(
-    bad: pd.Series, values: pd.Series, name: str, file: Path | str, problem: str
-) -> None:
-    if not bad.any():
-        return
-    positions = np.flatnonzero(bad.to_numpy())
-    raise DataContractError(
-        file,
-        f"value {_show(values.iloc[positions[0]])} {problem}",
-        column=name,
-        rows=positions[:5].tolist(),
-        n_bad=len(positions),
-    )
+def _to_boolean(values: pd.Series) -> pd.Series:
+    """Nullable booleans from text such as true/false, 1/0, yes/no (any case)."""
+    arrow = _arrow_text(values)
+    if arrow is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        words = pc.utf8_lower(pc.utf8_trim_whitespace(arrow))
+        true = pc.is_in(words, value_set=pa.array(sorted(_TRUE)))
+        known = pc.or_(true, pc.is_in(words, value_set=pa.array(sorted(_FALSE))))
+        flags = pc.if_else(known, true, pa.scalar(None, pa.bool_()))
+        return pd.Series(pd.array(flags, dtype="boolean"), index=values.index)
+    text = values.astype("str").str.strip().str.lower()
+    parsed = pd.Series(pd.NA, index=values.index, dtype="boolean")
+    parsed[text.isin(_TRUE).to_numpy()] = True
+    parsed[text.isin(_FALSE).to_numpy()] = False
+    return parsed
+
+
+def _to_date(values: pd.Series) -> pd.Series:
+    """Timestamps from YYYY-MM-DD text (days and months may be unpadded)."""
+    text = _arrow_text(values)
+    if text is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        dates = pc.strptime(text, format=DATE_FORMAT, unit="s", error_is_null=True)
+        # strptime rolls 2024-02-30 over to March 1st: a date holds only if its day is the one
+        # written.
+        written = pc.struct_field(pc.extract_regex(text, r"-(?P<day>\d{1,2})$"), "day")
+        same_day = pc.equal(pc.day(dates), pc.cast(written, pa.int64()))
+        dates = pc.if_else(pc.fill_null(same_day, False), dates, pa.scalar(None, dates.type))
+        return pd.Series(dates.to_numpy(zero_copy_only=False), index=values.index)
+    return pd.to_datetime(values, format=DATE_FORMAT, errors="coerce")
+
+
+def _pandera_breaches(
+    failures: pd.DataFrame, typed: pd.DataFrame, parsed: list[Breach]
+) -> list[Breach]:
+    """Group pandera's failure table by column and check, skipping cells already reported."""
+    already = {breach.column for breach in parsed}
+    breaches = []
+    for (column, check), group in failures.groupby(["column", "check"], sort=False):
+        if check == "column_in_dataframe" or (column in already and check == "not_nullable"):
+            continue
+        labels = pd.Index(group["index"].dropna().unique())
+        positions = np.sort(typed.index.get_indexer(labels))
+        if not len(positions):
+            continue
+        if check == "not_nullable":
+            breaches.append(Breach(str(column), "is empty but required", positions))
+        else:
+            value = typed[column].iloc[positions[0]]
+            breaches.append(Breach(str(column), str(check), positions, value))
+    return breaches
 
 
 def _show(value: object) -> str:
@@ -192,29 +323,3 @@ def _show(value: object) -> str:
     if isinstance(value, int | float):
         return f"{value:g}"
     return repr(value)
-
-
-def _first_breach(
-    failures: pd.DataFrame, file: Path | str, frame: pd.DataFrame
-) -> DataContractError:
-    """Turn pandera's failure table into one error about the first failing column."""
-    failures = failures.assign(
-        order=failures["column"].map(
-            lambda column: list(frame.columns).index(column) if column in frame.columns else -1
-        )
-    ).sort_values(["order"], kind="stable")
-    first = failures.iloc[0]
-    column = first["column"] if isinstance(first["column"], str) else None
-    if first["check"] == "column_in_dataframe":
-        return DataContractError(file, f"missing required column '{first['failure_case']}'")
-    if first["check"] == "not_nullable":
-        problem = "is empty but required"
-    else:
-        problem = f"value {_show(first['failure_case'])} {first['check']}"
-    same = failures[
-        (failures["column"] == first["column"]) & (failures["check"] == first["check"])
-    ]
-    positions = sorted(frame.index.get_indexer(same["index"].dropna().unique()).tolist())
-    return DataContractError(
-        file, problem, column=column, rows=positions[:5], n_bad=len(positions)
-    )

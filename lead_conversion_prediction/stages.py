@@ -8,10 +8,11 @@ and every write is atomic.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from loguru import logger
@@ -299,6 +300,93 @@ def run_validate(
             rows=outcome["rows"], accuracy=outcome["accuracy"], first=outcome["first_predictions"]
         )
     return outcome
+
+
+def run_predict(
+    paths: Paths,
+    params: Params,
+    source: str,
+    target: str,
+    model: str | None = None,
+    threshold: float = 0.5,
+    sort: bool = False,
+    on_error: str = "fail",
+    rejects: Path | None = None,
+    training_source_only: bool = False,
+    input_format: str | None = None,
+    output_format: str | None = None,
+    chunk_rows: int = 250_000,
+) -> None:
+    """Score a file of raw leads with the lead model (see ``modeling.predict.score_file``)."""
+    from lead_conversion_prediction.modeling.predict import (
+        STDIO,
+        ScoringOptions,
+        load_scoring_model,
+        score_file,
+    )
+
+    with log_stage("predict") as facts:
+        loaded = load_scoring_model(model, paths.lead_model)
+        options = ScoringOptions(
+            threshold=threshold,
+            sort=sort,
+            on_error="skip" if on_error == "skip" else "fail",
+            training_source=params.data.source,
+            training_source_only=training_source_only,
+            chunk_rows=chunk_rows,
+        )
+        if rejects is None and target != STDIO:
+            rejects = Path(f"{target}.rejects.csv")
+        with _progress("scoring") as advance:
+            report = score_file(
+                loaded,
+                source,
+                target,
+                options,
+                rejects=rejects,
+                source_format=_file_format(input_format),
+                target_format=_file_format(output_format),
+                progress=advance,
+            )
+        for warning in report.warnings():
+            logger.warning("predict: {}", warning)
+        if report.rows_rejected:
+            logger.warning(
+                "predict: {:,} rows rejected ({}), written to {}",
+                report.rows_rejected,
+                ", ".join(f"{k}: {v:,}" for k, v in report.rejected_for.most_common()),
+                rejects,
+            )
+        rate = report.rows_scored / report.seconds if report.seconds else 0.0
+        logger.info(
+            "predict: {:,} rows scored, {:,} rejected, in {:.2f} s ({:,.0f} rows/s) with {}",
+            report.rows_scored,
+            report.rows_rejected,
+            report.seconds,
+            rate,
+            loaded.label,
+        )
+        facts.update(scored=report.rows_scored, rejected=report.rows_rejected)
+
+
+def _file_format(value: str | None) -> Literal["csv", "parquet"] | None:
+    return "parquet" if value == "parquet" else "csv" if value == "csv" else None
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int], None]]:
+    """Yield a callback that advances a progress bar of rows, shown only on a terminal."""
+    import sys
+
+    if not sys.stderr.isatty():
+        yield lambda rows: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description} {task.completed:,} rows"))
+    with Progress(*columns, TimeElapsedColumn(), transient=True) as progress:
+        task = progress.add_task(description, total=None)
+        yield lambda rows: progress.advance(task, rows)
 
 
 def run_pipeline(
