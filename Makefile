@@ -11,14 +11,18 @@ BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed
 RAW_DATA := data/raw/raw_data.csv
 DVC_REMOTE ?=
+INPUT ?=
+OUTPUT ?=
+MODEL ?=
+PORT ?= 5001
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help install remote data features train evaluate register package validate pipeline \
-	test lint format bench clean
+	predict serve test lint format bench bench-score bench-serve clean
 
 ## Show this help
 help:
-	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  \033[36m%-10s\033[0m %s\n", substr($$1, 1, length($$1)-1), doc; doc=""}' $(MAKEFILE_LIST)
+	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  \033[36m%-12s\033[0m %s\n", substr($$1, 1, length($$1)-1), doc; doc=""}' $(MAKEFILE_LIST)
 
 $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +74,15 @@ pipeline: $(RAW_DATA)
 	lcp pipeline
 	dvc commit --force --quiet dvc.yaml
 
+## Score a file of raw leads: make predict INPUT=leads.csv OUTPUT=scores.csv [MODEL=...]
+predict: $(INSTALLED)
+	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make predict INPUT=<leads> OUTPUT=<scores> [MODEL=<uri or path>]"; exit 2; }
+	lcp predict --input "$(INPUT)" --output "$(OUTPUT)" $(if $(MODEL),--model "$(MODEL)")
+
+## Serve the champion over HTTP on 127.0.0.1:5001 (PORT=...), MLflow scoring server
+serve: $(INSTALLED)
+	lcp serve --port $(PORT)
+
 ## Run the test suite
 test: $(RAW_DATA)
 	pytest
@@ -88,6 +101,14 @@ format: $(INSTALLED)
 ## Time a cold `make pipeline`, a no-op `dvc repro` and `lcp --help` (prints the figures)
 bench: $(RAW_DATA)
 	python scripts/bench_pipeline.py
+
+## Score 100k and 1M synthetic leads; print rows/s and peak memory
+bench-score: $(RAW_DATA)
+	python scripts/bench_score.py
+
+## Send 1,000 requests to a running `make serve`; print errors and latency percentiles
+bench-serve: $(INSTALLED)
+	python scripts/load_serve.py --url http://127.0.0.1:$(PORT)
 
 ## Delete generated data, models and reports (keeps the raw data and the MLflow store)
 clean:

@@ -280,15 +280,18 @@ def serve(
 ) -> None:
     """Serve a registered model over HTTP (MLflow's scoring server, raw lead records in)."""
     import os
-    import shutil
     import subprocess
+    import sys
 
-    mlflow = shutil.which("mlflow")
-    if mlflow is None:
-        raise LeadConversionError("the mlflow command is not on PATH; activate .venv")
-    command = [mlflow, "models", "serve", "-m", model, "--env-manager", "local"]
-    command += ["-h", host, "-p", str(port)]
-    environment = {**os.environ, "MLFLOW_TRACKING_URI": _tracking_uri(tracking_uri)}
+    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model]
+    command += ["--env-manager", "local", "-h", host, "-p", str(port)]
+    # MLflow starts uvicorn from PATH: put this environment's scripts first.
+    scripts = str(Path(sys.executable).parent)
+    environment = {
+        **os.environ,
+        "PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")]),
+        "MLFLOW_TRACKING_URI": _tracking_uri(tracking_uri),
+    }
     raise typer.Exit(subprocess.call(command, env=environment))
 
 

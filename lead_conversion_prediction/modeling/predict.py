@@ -131,6 +131,15 @@ class ScoringReport:
     duplicate_ids: int = 0
     seconds: float = 0.0
 
+    def merge(self, other: ScoringReport) -> None:
+        """Add the counts of another part of the same file."""
+        self.rows_scored += other.rows_scored
+        self.rows_rejected += other.rows_rejected
+        self.rejected_for.update(other.rejected_for)
+        self.missing.update(other.missing)
+        self.unseen.update(other.unseen)
+        self.other_sources.update(other.other_sources)
+
     def warnings(self) -> list[str]:
         """One line per thing a user should know about the scored rows."""
         lines = []
@@ -152,6 +161,72 @@ def _counts(counter: Counter[str]) -> str:
     return ", ".join(f"{key}={value:,}" for key, value in counter.most_common())
 
 
+@dataclass
+class ScoredChunk:
+    """One chunk's scores, rejected rows and counts."""
+
+    ids: np.ndarray
+    probability: np.ndarray
+    rejected: pd.DataFrame | None
+    report: ScoringReport
+
+
+def score_chunk(
+    loaded: LoadedModel,
+    chunk: pd.DataFrame,
+    options: ScoringOptions,
+    file: str,
+    offset: int = 0,
+    header: bool = True,
+) -> ScoredChunk:
+    """Check and score one chunk of raw leads; ``offset`` rows of the file precede it."""
+    from lead_conversion_prediction.schema import KNOWN_SOURCES, SCORING_COLUMNS, check_leads
+
+    report = ScoringReport()
+    typed, breaches = check_leads(chunk, file, SCORING_COLUMNS, not_empty=(ID_COLUMN,))
+    bad = np.zeros(len(chunk), dtype=bool)
+    reasons = np.full(len(chunk), "", dtype=object)
+    for breach in breaches:
+        if options.on_error == "fail":
+            raise breach.error(file, offset, header)
+        fresh = breach.rows[~bad[breach.rows]]
+        reasons[fresh] = breach.reason
+        bad[fresh] = True
+    if "source" in typed:
+        other = (typed["source"] != options.training_source).to_numpy() & ~bad
+        report.other_sources.update(
+            {str(k): int(v) for k, v in typed.loc[other, "source"].value_counts().items()}
+        )
+        report.unseen["source"] = int(
+            (~typed["source"].isin(KNOWN_SOURCES).to_numpy() & ~bad).sum()
+        )
+        if options.training_source_only and other.any():
+            reasons[other] = (
+                f"column 'source': not the training source '{options.training_source}'"
+            )
+            bad |= other
+    good = typed.loc[~bad]
+    X = good.loc[:, list(MODEL_INPUT_COLUMNS)]
+    report.missing.update({str(k): int(v) for k, v in X.isna().sum().items() if v})
+    coder = loaded.model[0].named_transformers_["categorical"]["code"]
+    report.unseen.update(coder.count_unseen(X[list(coder.feature_names_in_)]))
+    report.unseen = +report.unseen  # drop the zero counts
+    rejected = None
+    if bad.any():
+        numbers = np.flatnonzero(bad) + offset + (2 if header else 1)
+        position = "line" if header else "row"
+        rejected = chunk.loc[bad].assign(**{position: numbers, "reason": reasons[bad]})
+        report.rejected_for.update(reason.split(":")[0] for reason in reasons[bad])
+    report.rows_scored = len(good)
+    report.rows_rejected = int(bad.sum())
+    return ScoredChunk(
+        ids=good[ID_COLUMN].to_numpy(dtype=np.int64),
+        probability=positive_probability(loaded.model, X) if len(good) else np.zeros(0),
+        rejected=rejected,
+        report=report,
+    )
+
+
 def score_file(
     loaded: LoadedModel,
     source: str,
@@ -166,65 +241,43 @@ def score_file(
 
     Rows that break the contract stop the run (``on_error="fail"``) with an error naming the
     file, the column and up to five bad rows, or (``"skip"``) go to ``rejects`` with a reason.
+    Chunks are read ahead and scored two at a time (the heavy work releases the GIL); results
+    are taken in file order.
     """
-    from lead_conversion_prediction.features import CategoryCoder
-    from lead_conversion_prediction.schema import KNOWN_SOURCES, SCORING_COLUMNS, check_leads
+    from lead_conversion_prediction.schema import SCORING_COLUMNS
     from lead_conversion_prediction.utils.storage import atomic_path
 
     started = time.perf_counter()
     source_format = source_format or _format(source)
     header = source_format == "csv"
-    position = "line" if header else "row"
+    wanted = (*SCORING_COLUMNS, "source", "date_part")
+    chunks = read_ahead(read_chunks(source, source_format, options.chunk_rows, wanted))
+
+    def numbered() -> Iterator[tuple[pd.DataFrame, int]]:
+        offset = 0
+        for chunk in chunks:
+            yield chunk, offset
+            offset += len(chunk)
+
     report = ScoringReport()
-    coder: CategoryCoder = loaded.model[0].named_transformers_["categorical"]["code"]
     ids: list[np.ndarray] = []
     probabilities: list[np.ndarray] = []
     rejected: list[pd.DataFrame] = []
-    offset = 0
-    wanted = (*SCORING_COLUMNS, "source", "date_part")
-    for chunk in read_ahead(read_chunks(source, source_format, options.chunk_rows, wanted)):
-        typed, breaches = check_leads(chunk, source, SCORING_COLUMNS, not_empty=(ID_COLUMN,))
-        bad = np.zeros(len(chunk), dtype=bool)
-        reasons = np.full(len(chunk), "", dtype=object)
-        for breach in breaches:
-            if options.on_error == "fail":
-                raise breach.error(source, offset, header)
-            fresh = breach.rows[~bad[breach.rows]]
-            reasons[fresh] = breach.reason
-            bad[fresh] = True
-        if "source" in typed:
-            other = (typed["source"] != options.training_source).to_numpy() & ~bad
-            for value, count in typed.loc[other, "source"].value_counts().items():
-                report.other_sources[str(value)] += int(count)
-            unknown = ~typed["source"].isin(KNOWN_SOURCES).to_numpy() & ~bad
-            report.unseen["source"] += int(unknown.sum())
-            if options.training_source_only and other.any():
-                reasons[other] = (
-                    f"column 'source': not the training source '{options.training_source}'"
-                )
-                bad |= other
-        good = typed.loc[~bad]
-        X = good.loc[:, list(MODEL_INPUT_COLUMNS)]
-        report.missing.update({str(k): int(v) for k, v in X.isna().sum().items() if v})
-        unseen = coder.count_unseen(X[list(coder.feature_names_in_)])
-        report.unseen.update({name: count for name, count in unseen.items() if count})
-        if len(good):
-            ids.append(good[ID_COLUMN].to_numpy(dtype=np.int64))
-            probabilities.append(positive_probability(loaded.model, X))
-        if bad.any():
-            numbers = np.flatnonzero(bad) + offset + (2 if header else 1)
-            rejected.append(chunk.loc[bad].assign(**{position: numbers, "reason": reasons[bad]}))
-            report.rejected_for.update(reason.split(":")[0] for reason in reasons[bad])
-        report.rows_scored += len(good)
-        report.rows_rejected += int(bad.sum())
-        offset += len(chunk)
+    for scored in map_in_order(
+        lambda item: score_chunk(loaded, item[0], options, source, item[1], header), numbered()
+    ):
+        ids.append(scored.ids)
+        probabilities.append(scored.probability)
+        if scored.rejected is not None:
+            rejected.append(scored.rejected)
+        report.merge(scored.report)
         if progress is not None:
-            progress(len(chunk))
-    if offset == 0:
+            progress(scored.report.rows_scored + scored.report.rows_rejected)
+    if report.rows_scored + report.rows_rejected == 0:
         raise DataContractError(source, "file has a header but no data rows")
 
-    lead_ids = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
-    probability = np.concatenate(probabilities) if probabilities else np.zeros(0)
+    lead_ids = np.concatenate(ids)
+    probability = np.concatenate(probabilities)
     report.duplicate_ids = int(pd.Series(lead_ids).duplicated().sum())
     if rejected and rejects is not None:
         with atomic_path(rejects) as temporary:
@@ -237,6 +290,27 @@ def score_file(
             _write_frames(frames, temporary, target_format or _format(target))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def map_in_order(
+    function: Callable[[Any], Any], items: Iterator[Any], workers: int = 2, window: int = 3
+) -> Iterator[Any]:
+    """``map`` on a thread pool: at most ``window`` items in flight, results in input order."""
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="score") as pool:
+        pending: deque[Future[Any]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(function, item))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def read_ahead(chunks: Iterator[pd.DataFrame], depth: int = 2) -> Iterator[pd.DataFrame]:

@@ -1,0 +1,137 @@
+"""REST scoring: the champion served by `lcp serve` answers raw lead records like the batch CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.integration.conftest import PipelineRun
+
+COLUMNS = ["purchases", "time_spent", "n_visits", "customer_group", "onboarding"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(pipeline_run: PipelineRun) -> Iterator[str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lead_conversion_prediction", "serve", "--port", str(port)],
+        env={
+            **os.environ,
+            "LCP_ROOT": str(pipeline_run.root),
+            "MLFLOW_TRACKING_URI": pipeline_run.tracking_uri,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"the server stopped: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            try:
+                with urllib.request.urlopen(f"{url}/ping", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the server did not answer /ping within 90 s")
+        yield url
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def post(url: str, records: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{url}/invocations",
+        data=json.dumps({"dataframe_records": records}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_the_endpoint_and_the_batch_cli_give_the_same_probabilities(
+    server: str, pipeline_run: PipelineRun, tmp_path: Path
+) -> None:
+    leads = pd.read_csv(pipeline_run.root / "data" / "processed" / "test.csv").head(50)
+    status, answer = post(server, json.loads(leads[COLUMNS].to_json(orient="records")))
+    assert status == 200
+    served = np.asarray(answer["predictions"])[:, 1]
+
+    leads.to_csv(tmp_path / "leads.csv", index=False)
+    result = pipeline_run.lcp(
+        "predict", "-i", str(tmp_path / "leads.csv"), "-o", str(tmp_path / "scores.csv"),
+        "--model", "models:/lead_model@champion",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    np.testing.assert_allclose(served, scores["conversion_probability"], rtol=1e-6)
+    assert set(scores["model"]) == {"models:/lead_model/1"}
+
+
+def test_missing_values_are_imputed_as_in_training(server: str) -> None:
+    record = {
+        "purchases": None,
+        "time_spent": 12.5,
+        "n_visits": 3,
+        "customer_group": None,
+        "onboarding": None,
+    }
+    status, answer = post(server, [record])
+    assert status == 200
+    assert 0.0 <= answer["predictions"][0][1] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (
+            {"purchases": 1, "time_spent": 2.0, "n_visits": 3, "customer_group": 2},
+            "missing inputs ['onboarding']",
+        ),
+        (
+            {
+                "purchases": "many",
+                "time_spent": 2.0,
+                "n_visits": 3,
+                "customer_group": 2,
+                "onboarding": True,
+            },
+            "purchases",
+        ),
+    ],
+    ids=["missing-column", "text-in-a-number"],
+)
+def test_a_bad_request_gets_a_4xx_answer_with_a_message(
+    server: str, record: dict[str, Any], message: str
+) -> None:
+    status, answer = post(server, [record])
+    assert 400 <= status < 500
+    assert message in answer["message"]

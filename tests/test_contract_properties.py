@@ -1,0 +1,103 @@
+"""Property tests: frames generated within the data contract pass it and score; one bad cell
+is always found, in its column and row; text files and typed frames give the same values."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.linear_model import LogisticRegression
+
+from lead_conversion_prediction.config import MODEL_INPUT_COLUMNS, FeatureParams
+from lead_conversion_prediction.features import build_preprocessor, features_and_target
+from lead_conversion_prediction.modeling.predict import score_leads
+from lead_conversion_prediction.modeling.train import assemble_model
+from lead_conversion_prediction.schema import SCORING_COLUMNS, check_leads, validate_leads
+from tests.support import make_raw_leads
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.none(), strategy)
+
+
+LEAD = st.fixed_dictionaries(
+    {
+        "lead_id": st.integers(0, 2**40),
+        "date_part": st.dates(min_value=pd.Timestamp("2020-01-01").date()).map(
+            lambda day: f"{day.year}-{day.month}-{day.day}"
+        ),
+        "source": st.sampled_from(["signup", "organic", "fb", "li", "referral"]),
+        "purchases": maybe(st.integers(0, 500)),
+        "time_spent": maybe(st.floats(0, 1e5, allow_nan=False, allow_infinity=False)),
+        "n_visits": maybe(st.integers(0, 10_000)),
+        "customer_group": maybe(st.integers(1, 15)),
+        "onboarding": maybe(st.booleans()),
+    }
+)
+FRAMES = st.lists(LEAD, min_size=1, max_size=40).map(pd.DataFrame)
+
+
+@functools.cache
+def model() -> Any:
+    X, y = features_and_target(validate_leads(make_raw_leads(n=200, seed=1), "train.csv"))
+    preprocessor = build_preprocessor(FeatureParams()).fit(X)
+    return assemble_model(preprocessor, LogisticRegression().fit(preprocessor.transform(X), y))
+
+
+@SETTINGS
+@given(frame=FRAMES)
+def test_frames_within_the_contract_pass_it_and_get_a_probability(frame: pd.DataFrame) -> None:
+    typed, breaches = check_leads(frame.astype("object"), "generated", SCORING_COLUMNS)
+    assert breaches == []
+    scores = score_leads(model(), typed)
+    assert len(scores) == len(frame)
+    assert scores["conversion_probability"].between(0, 1).all()
+    assert sorted(scores["rank"]) == list(range(1, len(frame) + 1))
+
+
+BAD_CELLS = {
+    "purchases": ["lots", "-1", "inf"],
+    "time_spent": ["1,5", "-0.5", "-inf"],
+    "n_visits": ["x", "-3"],
+    "customer_group": ["2.5", "0", "A"],
+    "onboarding": ["maybe", "2"],
+    "date_part": ["2024-02-30", "20240101", "soon"],
+}
+
+
+@SETTINGS
+@given(
+    frame=FRAMES,
+    column=st.sampled_from(sorted(BAD_CELLS)),
+    data=st.data(),
+)
+def test_one_bad_cell_is_found_in_its_column_and_row(
+    frame: pd.DataFrame, column: str, data: st.DataObject
+) -> None:
+    row = data.draw(st.integers(0, len(frame) - 1))
+    bad = data.draw(st.sampled_from(BAD_CELLS[column]))
+    frame = frame.astype("object")
+    frame.loc[row, column] = bad
+    _, breaches = check_leads(frame, "generated", SCORING_COLUMNS)
+    assert [(b.column, b.rows.tolist()) for b in breaches] == [(column, [row])]
+
+
+@SETTINGS
+@given(frame=FRAMES)
+def test_a_csv_file_and_its_frame_are_typed_alike(frame: pd.DataFrame) -> None:
+    from io import StringIO
+
+    text = pd.read_csv(StringIO(frame.to_csv(index=False)), dtype="str")
+    from_text, text_breaches = check_leads(text, "text", SCORING_COLUMNS)
+    from_frame, frame_breaches = check_leads(frame.astype("object"), "frame", SCORING_COLUMNS)
+    assert text_breaches == frame_breaches == []
+    for name in MODEL_INPUT_COLUMNS:
+        left = from_text[name].astype("float64").to_numpy()
+        right = from_frame[name].astype("float64").to_numpy()
+        np.testing.assert_allclose(left, right, rtol=1e-15)
