@@ -87,11 +87,13 @@ serve: $(INSTALLED)
 test: $(RAW_DATA)
 	pytest
 
-## Check style, formatting and types (ruff, mypy)
+## Check style, formatting and types (ruff, mypy --strict incl. the Dagger module), and the CI workflow
 lint: $(INSTALLED)
 	ruff check .
 	ruff format --check .
 	mypy
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
+	zizmor --offline .github/workflows/ci.yml
 
 ## Format the code and apply safe lint fixes
 format: $(INSTALLED)
