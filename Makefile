@@ -69,10 +69,9 @@ package: $(INSTALLED)
 validate: $(INSTALLED)
 	lcp validate
 
-## Run the whole pipeline, then record it in dvc.lock (`dvc repro` then has nothing to do)
+## Run the whole pipeline and record it in dvc.lock (`dvc repro` then has nothing to do)
 pipeline: $(RAW_DATA)
 	lcp pipeline
-	dvc commit --force --quiet dvc.yaml
 
 ## Score a file of raw leads: make predict INPUT=leads.csv OUTPUT=scores.csv [MODEL=...]
 predict: $(INSTALLED)
@@ -87,18 +86,20 @@ serve: $(INSTALLED)
 test: $(RAW_DATA)
 	pytest
 
-## Check style, formatting and types (ruff, mypy --strict incl. the Dagger module), and the CI workflow
+## Check style, types (ruff, mypy --strict, Dagger module incl.), the CI workflow, notebooks
 lint: $(INSTALLED)
 	ruff check .
 	ruff format --check .
 	mypy
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	zizmor --offline .github/workflows/ci.yml
+	nbstripout --verify notebooks/*.ipynb
 
-## Format the code and apply safe lint fixes
+## Format the code, apply safe lint fixes, strip notebook outputs
 format: $(INSTALLED)
 	ruff format .
 	ruff check --fix .
+	nbstripout notebooks/*.ipynb
 
 ## Time a cold `make pipeline`, a no-op `dvc repro` and `lcp --help` (prints the figures)
 bench: $(RAW_DATA)

@@ -176,13 +176,24 @@ def pipeline(
     raw: RawOption = None,
     accept_changed_raw: AcceptChangedOption = False,
     tracking_uri: TrackingOption = None,
+    record: Annotated[
+        bool,
+        typer.Option(
+            help="In a DVC project, record the outputs in dvc.lock (as `dvc commit dvc.yaml`)."
+        ),
+    ] = True,
 ) -> None:
     """Run every stage in order: data, features, train, evaluate, register, package, validate."""
     from lead_conversion_prediction.stages import run_pipeline
 
     paths, params = _context()
     run_pipeline(
-        paths, params, _tracking_uri(tracking_uri), raw=raw, accept_changed=accept_changed_raw
+        paths,
+        params,
+        _tracking_uri(tracking_uri),
+        raw=raw,
+        accept_changed=accept_changed_raw,
+        record=record,
     )
 
 

@@ -162,6 +162,10 @@ class Paths:
         return self.reports_dir / "metrics.json"
 
     @property
+    def model_card(self) -> Path:
+        return self.reports_dir / "model_card.md"
+
+    @property
     def registry_record(self) -> Path:
         return self.reports_dir / "registry.json"
 
@@ -229,7 +233,20 @@ class LogisticRegressionParams(_Section):
     elasticnet_l1_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.5
 
 
-CandidateName = Literal["xgboost_rf", "logistic_regression"]
+class CalibratedLogisticRegressionParams(LogisticRegressionParams):
+    method: Literal["sigmoid", "isotonic"] = "sigmoid"
+    calibration_folds: Annotated[int, Field(ge=2)] = 3
+
+
+class HistGradientBoostingParams(_Section):
+    n_iter: Annotated[int, Field(ge=1)] = 10
+    cv_folds: Annotated[int, Field(ge=2)] = 3
+    space: dict[str, SearchDimension]
+
+
+CandidateName = Literal[
+    "xgboost_rf", "logistic_regression", "calibrated_logistic_regression", "hist_gradient_boosting"
+]
 
 
 class TrainParams(_Section):
@@ -239,6 +256,15 @@ class TrainParams(_Section):
     candidates: Annotated[list[CandidateName], Field(min_length=1)]
     xgboost_rf: XGBoostRFParams
     logistic_regression: LogisticRegressionParams
+    calibrated_logistic_regression: CalibratedLogisticRegressionParams
+    hist_gradient_boosting: HistGradientBoostingParams
+
+
+class EvaluateParams(_Section):
+    threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
+    resamples: Annotated[int, Field(ge=100)] = 1000
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    random_state: int = 42
 
 
 class RegistryParams(_Section):
@@ -255,6 +281,7 @@ class Params(_Section):
     features: FeatureParams = FeatureParams()
     split: SplitParams = SplitParams()
     train: TrainParams
+    evaluate: EvaluateParams = EvaluateParams()
     registry: RegistryParams = RegistryParams()
     validation: ValidationParams = ValidationParams()
 

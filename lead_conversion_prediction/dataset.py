@@ -41,6 +41,14 @@ def read_pinned_md5(pin_file: Path) -> str:
         raise ArtifactError(f"{pin_file}: no 'outs[0].md5' entry in the DVC pin") from None
 
 
+def read_upstream_url(pin_file: Path) -> str:
+    """Return the URL the raw data's ``.dvc`` file imports it from."""
+    try:
+        return str(yaml.safe_load(pin_file.read_text(encoding="utf-8"))["deps"][0]["path"])
+    except (FileNotFoundError, yaml.YAMLError, KeyError, IndexError, TypeError):
+        raise ArtifactError(f"{pin_file}: no 'deps[0].path' entry in the DVC pin") from None
+
+
 def check_raw_data(path: Path, pinned_md5: str) -> str:
     """Return the file's md5; raise :class:`RawDataChangedError` if it is not the pinned one."""
     if not path.is_file():

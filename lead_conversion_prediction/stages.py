@@ -32,7 +32,7 @@ from lead_conversion_prediction.exceptions import (
     RawDataChangedError,
 )
 from lead_conversion_prediction.schema import read_raw_leads
-from lead_conversion_prediction.utils.logging import log_stage
+from lead_conversion_prediction.utils.logging import log_stage, logger_level
 from lead_conversion_prediction.utils.storage import (
     file_digest,
     load_artifact,
@@ -43,6 +43,7 @@ from lead_conversion_prediction.utils.storage import (
     write_csv,
     write_json,
     write_manifest,
+    write_text,
 )
 
 
@@ -173,35 +174,71 @@ def run_train(
 
 
 def run_evaluate(paths: Paths, params: Params) -> None:
-    """Write the chosen model's holdout metrics to ``reports/metrics.json``."""
+    """Write the holdout metrics with intervals, the figures and the model card."""
+    from lead_conversion_prediction.dataset import read_upstream_url
     from lead_conversion_prediction.features import features_and_target
-    from lead_conversion_prediction.modeling.evaluate import evaluate_model
+    from lead_conversion_prediction.modeling.evaluate import positive_probability
+    from lead_conversion_prediction.modeling.report import (
+        CardContext,
+        build_metrics,
+        draw_figures,
+        feature_importances,
+        render_model_card,
+    )
+    from lead_conversion_prediction.plots import save_figure
 
     with log_stage("evaluate") as facts:
-        model = load_artifact(paths.lead_model)
         summary = read_json(paths.candidates_summary)
-        X_test, y_test = features_and_target(read_raw_leads(paths.test_split))
-        metric = params.train.metric
-        holdout = evaluate_model(model, X_test, y_test, metric)
-        chosen = summary["candidates"][summary["selected"]]
-        report = {
-            "model": summary["selected"],
-            "metric": metric,
-            "holdout": {key: round(value, 6) for key, value in holdout["metrics"].items()},
-            "holdout_score": round(holdout["score"], 6),
-            "cv": {"mean": round(chosen["cv_mean"], 6), "std": round(chosen["cv_std"], 6)},
-            "candidates": {
-                name: round(candidate["holdout_score"], 6)
-                for name, candidate in summary["candidates"].items()
-            },
-            "rows": {"test": len(y_test)},
+        limits = read_json(paths.date_limits)
+        model = load_artifact(paths.lead_model)
+        models = {
+            name: load_artifact(paths.candidate_model(name)) for name in summary["candidates"]
         }
-        write_json(paths.metrics, report)
-        facts.update(**{key: round(value, 4) for key, value in holdout["metrics"].items()})
+        X_test, y_test = features_and_target(read_raw_leads(paths.test_split))
+        y = y_test.to_numpy()
+        probabilities = {name: positive_probability(m, X_test) for name, m in models.items()}
+        selected, settings = summary["selected"], params.evaluate
+        metrics = build_metrics(
+            y, probabilities, selected, summary["metric"], summary["candidates"], settings
+        )
+        rows_train = len(pd.read_csv(paths.y_train))
+        metrics["rows"]["train"] = rows_train
+        importance, measure = feature_importances(model, X_test, y, settings.random_state)
+        figures = draw_figures(y, probabilities, selected, settings.threshold, importance, measure)
+        card = render_model_card(
+            metrics,
+            CardContext(
+                source_url=read_upstream_url(paths.raw_data_pin),
+                raw_md5=limits["raw_md5"],
+                min_date=limits["min_date"],
+                max_date=limits["max_date"],
+                lead_source=params.data.source,
+                rows_raw=limits["rows_raw"],
+                rows_clean=limits["rows_clean"],
+                rows_train=rows_train,
+                columns=read_json(paths.columns_list),
+                best_params=summary["candidates"][selected]["best_params"],
+            ),
+        )
+        write_json(paths.metrics, metrics)
+        for name, figure in figures.items():
+            save_figure(figure, paths.figures_dir / name)
+        write_text(paths.model_card, card)
+        facts.update(**{key: round(value, 4) for key, value in metrics["holdout"].items()})
+        facts.update(figures=len(figures))
 
 
-def run_register(paths: Paths, params: Params, tracking_uri: str) -> None:
-    """Log a run per candidate to MLflow, register the chosen model, promote it if better."""
+def run_register(
+    paths: Paths,
+    params: Params,
+    tracking_uri: str,
+    report_ready: Callable[[], object] | None = None,
+) -> None:
+    """Log a run per candidate to MLflow, register the chosen model, promote it if better.
+
+    The evaluation report (metrics, figures, model card) is attached to the run last; with
+    ``report_ready`` (``lcp pipeline``) it may still be being written until then.
+    """
     import mlflow
 
     from lead_conversion_prediction.features import features_and_target
@@ -216,7 +253,6 @@ def run_register(paths: Paths, params: Params, tracking_uri: str) -> None:
     with log_stage("register") as facts:
         summary = read_json(paths.candidates_summary)
         limits = read_json(paths.date_limits)
-        metrics = read_json(paths.metrics)
         X_test, y_test = features_and_target(read_raw_leads(paths.test_split))
         models = {
             name: load_artifact(paths.candidate_model(name)) for name in summary["candidates"]
@@ -227,10 +263,6 @@ def run_register(paths: Paths, params: Params, tracking_uri: str) -> None:
         configure_tracking(tracking_uri, params.registry.experiment)
         with mlflow.start_run(run_name="pipeline", tags=tags) as parent:
             mlflow.log_params(flatten("", params.model_dump(mode="json")))
-            mlflow.log_metrics(
-                {f"holdout_{key}": value for key, value in metrics["holdout"].items()}
-            )
-            mlflow.log_dict(metrics, "metrics.json")
             logged = {
                 name: log_candidate(name, model, summary["candidates"][name], X_test.head(5), tags)
                 for name, model in models.items()
@@ -246,6 +278,22 @@ def run_register(paths: Paths, params: Params, tracking_uri: str) -> None:
             mlflow.set_tags(
                 {"registered_version": decision.version, "promoted": decision.promoted}
             )
+            if report_ready is not None:
+                report_ready()
+            metrics = read_json(paths.metrics)
+            mlflow.log_metrics(
+                {
+                    **{f"holdout_{key}": value for key, value in metrics["holdout"].items()},
+                    **{
+                        f"holdout_{key}_ci_{end}": interval[end]
+                        for key, interval in metrics["holdout_ci"].items()
+                        for end in ("low", "high")
+                    },
+                }
+            )
+            mlflow.log_dict(metrics, "metrics.json")
+            mlflow.log_artifacts(str(paths.figures_dir), "figures")
+            mlflow.log_artifact(str(paths.model_card))
         record = {
             **decision.as_dict(),
             "tracking_uri": tracking_uri,
@@ -395,12 +443,17 @@ def run_pipeline(
     tracking_uri: str,
     raw: Path | None = None,
     accept_changed: bool = False,
+    record: bool = True,
 ) -> None:
     """Run every stage in order, in this process, and log each stage's time.
 
     Both cores work: a worker process imports the training libraries while the data is
     prepared, then searches the candidates while this process opens the MLflow store (creating
-    it takes seconds). The results are the same as stage by stage.
+    it takes seconds), then writes the evaluation report while this process logs and
+    registers the candidates. The results are the same as stage by stage.
+
+    With ``record``, in a DVC project, the outputs are then recorded in ``dvc.lock`` as
+    ``dvc commit dvc.yaml`` would, so ``dvc repro`` finds every stage up to date.
     """
     from lead_conversion_prediction.modeling.tracking import configure_tracking
     from lead_conversion_prediction.modeling.train import search_pool
@@ -417,16 +470,48 @@ def run_pipeline(
         step()
         timings[name] = round(time.perf_counter() - step_started, 2)
 
-    with search_pool() as pool:
+    with search_pool(logger_level()) as pool:
         timed("data", lambda: run_data(paths, params, raw, accept_changed))
         timed("features", lambda: run_features(paths, params))
         timed("train", lambda: run_train(paths, params, pool=pool, meanwhile=prepare_tracking))
-    timed("evaluate", lambda: run_evaluate(paths, params))
-    timed("register", lambda: run_register(paths, params, tracking_uri))
+        evaluation = pool.submit(run_evaluate, paths, params)
+        recording = record and is_dvc_project(paths.root)
+
+        def report_ready() -> None:
+            if recording:
+                import dvc.repo  # noqa: F401  (slow to import: done while the report is drawn)
+            evaluation.result()
+
+        timed(
+            "evaluate & register",
+            lambda: run_register(paths, params, tracking_uri, report_ready=report_ready),
+        )
     timed("package", lambda: run_package(paths))
     timed("validate", lambda: run_validate(paths, params))
+    if recording:
+        timed("dvc.lock", lambda: record_in_dvc_lock(paths.root))
     stages = ", ".join(f"{name} {seconds} s" for name, seconds in timings.items())
     logger.info("pipeline: done in {:.2f} s ({})", time.perf_counter() - started, stages)
+
+
+def is_dvc_project(root: Path) -> bool:
+    """True when ``root`` holds a DVC project with this pipeline."""
+    return (root / ".dvc").is_dir() and (root / "dvc.yaml").is_file()
+
+
+def record_in_dvc_lock(root: Path) -> None:
+    """Record the pipeline's current outputs in ``dvc.lock``, as ``dvc commit dvc.yaml`` does.
+
+    A failure is reported as a warning: the outputs are complete, only the lock is stale.
+    """
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(root)) as repo:
+            repo.commit(str(root / "dvc.yaml"), force=True, relink=False)
+    except DvcException as error:
+        logger.warning("dvc.lock not updated ({}); run 'dvc commit dvc.yaml'", error)
 
 
 def _dated(leads: pd.DataFrame) -> pd.DataFrame:

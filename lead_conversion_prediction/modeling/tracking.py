@@ -16,15 +16,10 @@ import pandas as pd
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
-# Types a logged model may hold beyond scikit-learn's own; skops refuses any other on load.
-TRUSTED_TYPES = [
-    "lead_conversion_prediction.features.CategoryCoder",
-    "lead_conversion_prediction.features.OutlierClipper",
-    "lead_conversion_prediction.features.one_hot_name",
-    "numpy.dtype",
-    "xgboost.core.Booster",
-    "xgboost.sklearn.XGBRFClassifier",
-]
+# Libraries whose types our own trained models may hold. skops refuses to load any type it
+# does not know is safe unless the model lists it; a logged model lists the types it holds,
+# and only types from these libraries.
+TRUSTED_LIBRARIES = ("lead_conversion_prediction.", "sklearn.", "xgboost.", "numpy.")
 _RUNTIME_PACKAGES = ("numpy", "pandas", "pydantic", "pyyaml", "scikit-learn", "scipy")
 
 
@@ -96,6 +91,19 @@ def flatten(prefix: str, value: Any) -> dict[str, Any]:
     return {prefix: value}
 
 
+def trusted_types(model: Any) -> list[str]:
+    """The types of ``model`` that skops must be told to trust; all from trusted libraries."""
+    import skops.io
+
+    from lead_conversion_prediction.exceptions import ArtifactError
+
+    types = sorted(skops.io.get_untrusted_types(data=skops.io.dumps(model)))
+    foreign = [name for name in types if not name.startswith(TRUSTED_LIBRARIES)]
+    if foreign:
+        raise ArtifactError(f"the model holds types from untrusted libraries: {foreign}")
+    return types
+
+
 def log_candidate(
     name: str,
     model: Any,
@@ -132,6 +140,6 @@ def log_candidate(
             pip_requirements=pip_requirements(model),
             code_paths=[str(PACKAGE_DIR)],
             serialization_format="skops",
-            skops_trusted_types=TRUSTED_TYPES,
+            skops_trusted_types=trusted_types(model),
         )
     return LoggedCandidate(name=name, run_id=run.info.run_id, model_uri=info.model_uri)

@@ -128,6 +128,29 @@ def build_candidate(name: str, params: Params) -> tuple[Any, Any, int, int]:
         )
         space = logistic_regression_space(logistic)
         n_iter, folds = logistic.n_iter, logistic.cv_folds
+    elif name == "calibrated_logistic_regression":
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.linear_model import LogisticRegression
+
+        calibrated = train.calibrated_logistic_regression
+        base = LogisticRegression(max_iter=calibrated.max_iter, random_state=train.random_state)
+        classifier = CalibratedClassifierCV(
+            base, method=calibrated.method, cv=calibrated.calibration_folds
+        )
+        space = [
+            {f"estimator__{key}": values for key, values in setting.items()}
+            for setting in logistic_regression_space(calibrated)
+        ]
+        n_iter, folds = calibrated.n_iter, calibrated.cv_folds
+    elif name == "hist_gradient_boosting":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        boosting = train.hist_gradient_boosting
+        classifier = HistGradientBoostingClassifier(
+            early_stopping=False, random_state=train.random_state
+        )
+        space = to_distributions(boosting.space)
+        n_iter, folds = boosting.n_iter, boosting.cv_folds
     else:
         raise ConfigError(f"train.candidates: unknown candidate '{name}'")
     return classifier, space, n_iter, folds
@@ -210,25 +233,57 @@ def search_candidates(
 
 
 @contextmanager
-def search_pool() -> Iterator[Executor]:
+def search_pool(log_level: str = "INFO") -> Iterator[Executor]:
     """Yield a one-process pool that starts importing the training libraries at once."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(log_level,),
+    )
     try:
-        pool.submit(_import_training_libraries)
+        pool.submit(_import_libraries)
         yield pool
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _import_training_libraries() -> None:
-    """Warm a worker: import what the searches need before they are submitted."""
+def _start_worker(log_level: str) -> None:
+    """Set up a worker: our log format, and a quick exit (the parent waits for it)."""
+    import atexit
+    import gc
+
+    from lead_conversion_prediction.utils.logging import configure_logging
+
+    configure_logging(log_level)
+    # Spare the final garbage collection of every loaded module's objects at exit.
+    atexit.register(gc.freeze)
+
+
+def _import_libraries() -> None:
+    """Warm a worker: import what the searches and the report need before they are asked."""
     import importlib
 
-    for module in ("sklearn.linear_model", "sklearn.model_selection", "xgboost"):
+    for module in (
+        "sklearn.linear_model",
+        "sklearn.model_selection",
+        "xgboost",
+        "sklearn.inspection",
+        "scipy.stats",
+        "pandera.pandas",
+    ):
         importlib.import_module(module)
+    # Drawing one small figure loads the fonts the report's figures need.
+    from io import BytesIO
+
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1, 1))
+    figure.add_subplot().set_title("warm")
+    figure.savefig(BytesIO(), format="png")
 
 
 def assemble_model(preprocessor: Any, classifier: Any) -> Any:

@@ -13,10 +13,19 @@ from loguru import logger
 LOG_FORMAT = "<green>{time:HH:mm:ss.SSS}</green> | <level>{level: <7}</level> | {message}"
 
 
+_level = {"name": "INFO"}
+
+
 def configure_logging(level: str = "INFO") -> None:
-    """Send log lines to stderr at ``level``; called once by the CLI entry point."""
+    """Send log lines to stderr at ``level``; called by the CLI entry point and by workers."""
     logger.remove()
     logger.add(sys.stderr, level=level, format=LOG_FORMAT, colorize=None)
+    _level["name"] = level
+
+
+def logger_level() -> str:
+    """The level :func:`configure_logging` last set, for worker processes to use too."""
+    return _level["name"]
 
 
 @contextmanager

@@ -52,8 +52,8 @@ SOURCE_IGNORE = [
     "models/candidates",
     "models/SHA256SUMS",
     "reports/registry.json",
-    "reports/figures/*",
-    "!reports/figures/.gitkeep",
+    "reports/figures",
+    "reports/model_card.md",
     "dagger/sdk",
     "dagger/.venv",
 ]

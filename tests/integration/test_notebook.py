@@ -1,0 +1,49 @@
+"""The exploration notebook runs headless on the real data, so it cannot rot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lead_conversion_prediction.config import PROJ_ROOT
+from tests.support import make_project
+
+NOTEBOOK = PROJ_ROOT / "notebooks" / "01-exploration.ipynb"
+
+
+def test_the_notebook_is_stored_without_outputs() -> None:
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    code = [cell for cell in cells if cell["cell_type"] == "code"]
+    assert code and all(not c["outputs"] and c["execution_count"] is None for c in code)
+    verify = subprocess.run(
+        [sys.executable, "-m", "nbstripout", "--verify", str(NOTEBOOK)], capture_output=True
+    )
+    assert verify.returncode == 0, verify.stdout
+
+
+def test_the_notebook_runs_on_the_real_data(
+    real_raw_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    root = make_project(tmp_path / "project", real_raw_data)
+    monkeypatch.setenv("LCP_ROOT", str(root))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(notebook, timeout=180, kernel_name="python3").execute(cwd=str(tmp_path))
+    printed = "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    )
+    assert "12,345 rows, 19 columns" in printed
+    assert "2,937 rows kept" in printed
+    assert NOTEBOOK.read_text().count('"outputs": []') == sum(
+        cell.cell_type == "code" for cell in notebook.cells
+    )

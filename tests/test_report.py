@@ -1,0 +1,95 @@
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from lead_conversion_prediction.config import EvaluateParams
+from lead_conversion_prediction.modeling.report import (
+    FIGURES,
+    CardContext,
+    build_metrics,
+    draw_figures,
+    render_model_card,
+)
+from lead_conversion_prediction.plots import cumulative_gains, save_figure
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def holdout() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 2, 200)
+    return y, {
+        "xgboost_rf": np.clip(y * 0.5 + rng.random(200) * 0.5, 0, 1),
+        "logistic_regression": np.clip(y * 0.2 + rng.random(200) * 0.8, 0, 1),
+    }
+
+
+@pytest.fixture(scope="module")
+def metrics(holdout: tuple[np.ndarray, dict[str, np.ndarray]]) -> dict[str, Any]:
+    y, probabilities = holdout
+    candidates = {
+        name: {"holdout_score": 0.7 + i / 10, "cv_mean": 0.7, "cv_std": 0.02}
+        for i, name in enumerate(probabilities)
+    }
+    return build_metrics(
+        y, probabilities, "xgboost_rf", "f1_weighted", candidates, EvaluateParams(resamples=200)
+    )
+
+
+def test_the_metrics_hold_intervals_and_every_candidates_score(metrics: dict[str, Any]) -> None:
+    assert set(metrics["holdout"]) == set(metrics["holdout_ci"])
+    assert set(metrics["candidates"]) == {"xgboost_rf", "logistic_regression"}
+    assert "selected_minus_this_ci" in metrics["candidates"]["logistic_regression"]
+    assert "selected_minus_this_ci" not in metrics["candidates"]["xgboost_rf"]
+    json.dumps(metrics, allow_nan=False)  # JSON as written
+
+
+def test_the_card_lists_every_metric_and_embeds_every_figure(metrics: dict[str, Any]) -> None:
+    card = render_model_card(
+        metrics,
+        CardContext(
+            source_url="https://example.org/raw.csv",
+            raw_md5="0" * 32,
+            min_date="2024-01-01",
+            max_date="2024-01-31",
+            lead_source="signup",
+            rows_raw=100,
+            rows_clean=80,
+            rows_train=60,
+            columns=["purchases", "onboarding_True"],
+            best_params={"max_depth": 3, "learning_rate": 0.1234567},
+        ),
+    )
+    for name, value in metrics["holdout"].items():
+        assert f"(`{name}`) | {value:.3f} |" in card
+    for file in FIGURES:
+        assert f"(figures/{file})" in card
+    assert "`learning_rate=0.1235`" in card
+    assert "0.803" in card  # the reference notebook's accuracy, for comparison
+
+
+def test_every_figure_is_drawn_as_a_valid_png(
+    holdout: tuple[np.ndarray, dict[str, np.ndarray]], tmp_path: Path
+) -> None:
+    from matplotlib.image import imread
+
+    y, probabilities = holdout
+    importance = {"n_visits": (0.3, 0.02), "purchases": (0.01, 0.005)}
+    figures = draw_figures(y, probabilities, "xgboost_rf", 0.5, importance)
+    assert set(figures) == set(FIGURES)
+    for name, figure in figures.items():
+        save_figure(figure, tmp_path / name)
+        content = (tmp_path / name).read_bytes()
+        assert content.startswith(PNG_SIGNATURE)
+        assert imread(tmp_path / name).shape[:2] == (450, 600)
+
+
+def test_cumulative_gains_count_converters_found_among_the_best_scores() -> None:
+    y = np.array([1, 0, 1, 0])
+    contacted, found = cumulative_gains(y, np.array([0.9, 0.8, 0.7, 0.1]))
+    np.testing.assert_allclose(contacted, [0, 0.25, 0.5, 0.75, 1.0])
+    np.testing.assert_allclose(found, [0, 0.5, 0.5, 1.0, 1.0])
