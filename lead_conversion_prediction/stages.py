@@ -116,7 +116,6 @@ def run_train(
 
     ``pool`` and ``meanwhile`` let ``lcp pipeline`` use both cores (see ``search_candidates``).
     """
-    from lead_conversion_prediction.features import features_and_target
     from lead_conversion_prediction.modeling.evaluate import evaluate_model
     from lead_conversion_prediction.modeling.registry import select_best
     from lead_conversion_prediction.modeling.train import assemble_model, search_candidates
@@ -125,7 +124,7 @@ def run_train(
         preprocessor = load_artifact(paths.preprocessor)
         X = pd.read_csv(paths.X_train)
         y = pd.read_csv(paths.y_train)[TARGET].astype("int64")
-        X_test, y_test = features_and_target(read_raw_leads(paths.test_split))
+        X_test, y_test = _holdout(paths)
         metric = params.train.metric
         results = search_candidates(X, y, params, pool=pool, meanwhile=meanwhile)
         models = {r.name: assemble_model(preprocessor, r.classifier) for r in results}
@@ -176,7 +175,6 @@ def run_train(
 def run_evaluate(paths: Paths, params: Params) -> None:
     """Write the holdout metrics with intervals, the figures and the model card."""
     from lead_conversion_prediction.dataset import read_upstream_url
-    from lead_conversion_prediction.features import features_and_target
     from lead_conversion_prediction.modeling.evaluate import positive_probability
     from lead_conversion_prediction.modeling.report import (
         CardContext,
@@ -191,10 +189,8 @@ def run_evaluate(paths: Paths, params: Params) -> None:
         summary = read_json(paths.candidates_summary)
         limits = read_json(paths.date_limits)
         model = load_artifact(paths.lead_model)
-        models = {
-            name: load_artifact(paths.candidate_model(name)) for name in summary["candidates"]
-        }
-        X_test, y_test = features_and_target(read_raw_leads(paths.test_split))
+        models = _candidate_models(paths, summary)
+        X_test, y_test = _holdout(paths)
         y = y_test.to_numpy()
         probabilities = {name: positive_probability(m, X_test) for name, m in models.items()}
         selected, settings = summary["selected"], params.evaluate
@@ -241,7 +237,6 @@ def run_register(
     """
     import mlflow
 
-    from lead_conversion_prediction.features import features_and_target
     from lead_conversion_prediction.modeling.evaluate import holdout_score
     from lead_conversion_prediction.modeling.registry import register_and_promote
     from lead_conversion_prediction.modeling.tracking import (
@@ -253,10 +248,8 @@ def run_register(
     with log_stage("register") as facts:
         summary = read_json(paths.candidates_summary)
         limits = read_json(paths.date_limits)
-        X_test, y_test = features_and_target(read_raw_leads(paths.test_split))
-        models = {
-            name: load_artifact(paths.candidate_model(name)) for name in summary["candidates"]
-        }
+        X_test, y_test = _holdout(paths)
+        models = _candidate_models(paths, summary)
         metric, chosen = summary["metric"], summary["selected"]
         tags = {"raw_md5": limits["raw_md5"], "selected": chosen}
 
@@ -512,6 +505,18 @@ def record_in_dvc_lock(root: Path) -> None:
             repo.commit(str(root / "dvc.yaml"), force=True, relink=False)
     except DvcException as error:
         logger.warning("dvc.lock not updated ({}); run 'dvc commit dvc.yaml'", error)
+
+
+def _holdout(paths: Paths) -> tuple[pd.DataFrame, pd.Series]:
+    """The holdout rows' model inputs and target."""
+    from lead_conversion_prediction.features import features_and_target
+
+    return features_and_target(read_raw_leads(paths.test_split))
+
+
+def _candidate_models(paths: Paths, summary: dict[str, Any]) -> dict[str, Any]:
+    """Every searched candidate's fitted Pipeline, checked against its checksum."""
+    return {name: load_artifact(paths.candidate_model(name)) for name in summary["candidates"]}
 
 
 def _dated(leads: pd.DataFrame) -> pd.DataFrame:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,4 +64,33 @@ def make_raw_leads(n: int = 60, seed: int = 0) -> pd.DataFrame:
             "customer_code": np.resize(["ABC", None], n),
             "n_visits": rng.integers(1, 20, n),
         }
+    )
+
+
+def fit_small_model(n: int = 200, seed: int = 1) -> Any:
+    """A lead model Pipeline (the real preprocessing, a logistic regression) on a small frame."""
+    from sklearn.linear_model import LogisticRegression
+
+    from lead_conversion_prediction.config import FeatureParams
+    from lead_conversion_prediction.features import build_preprocessor, features_and_target
+    from lead_conversion_prediction.modeling.train import assemble_model
+    from lead_conversion_prediction.schema import validate_leads
+
+    X, y = features_and_target(validate_leads(make_raw_leads(n=n, seed=seed), "train.csv"))
+    preprocessor = build_preprocessor(FeatureParams()).fit(X)
+    classifier = LogisticRegression().fit(preprocessor.transform(X), y)
+    return assemble_model(preprocessor, classifier)
+
+
+def run_lcp(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the `lcp` command line as a user would, with extra environment variables."""
+    return subprocess.run(
+        [sys.executable, "-m", "lead_conversion_prediction", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
     )

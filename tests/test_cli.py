@@ -1,4 +1,3 @@
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -7,18 +6,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.support import run_lcp
+
 COMMANDS = ["data", "features", "train", "evaluate", "register", "package", "validate", "pipeline"]
 
 
 def lcp(*args: str, root: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LCP_ROOT": str(root)} if root else dict(os.environ)
-    return subprocess.run(
-        [sys.executable, "-m", "lead_conversion_prediction", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    return run_lcp(*args, env={"LCP_ROOT": str(root)} if root else None)
 
 
 def test_help_lists_one_command_per_stage() -> None:

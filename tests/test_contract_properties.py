@@ -10,14 +10,11 @@ import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sklearn.linear_model import LogisticRegression
 
-from lead_conversion_prediction.config import MODEL_INPUT_COLUMNS, FeatureParams
-from lead_conversion_prediction.features import build_preprocessor, features_and_target
+from lead_conversion_prediction.config import MODEL_INPUT_COLUMNS
 from lead_conversion_prediction.modeling.predict import score_leads
-from lead_conversion_prediction.modeling.train import assemble_model
-from lead_conversion_prediction.schema import SCORING_COLUMNS, check_leads, validate_leads
-from tests.support import make_raw_leads
+from lead_conversion_prediction.schema import SCORING_COLUMNS, check_leads
+from tests.support import fit_small_model
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -45,9 +42,7 @@ FRAMES = st.lists(LEAD, min_size=1, max_size=40).map(pd.DataFrame)
 
 @functools.cache
 def model() -> Any:
-    X, y = features_and_target(validate_leads(make_raw_leads(n=200, seed=1), "train.csv"))
-    preprocessor = build_preprocessor(FeatureParams()).fit(X)
-    return assemble_model(preprocessor, LogisticRegression().fit(preprocessor.transform(X), y))
+    return fit_small_model()
 
 
 @SETTINGS

@@ -4,11 +4,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.linear_model import LogisticRegression
 
-from lead_conversion_prediction.config import FeatureParams
 from lead_conversion_prediction.exceptions import DataContractError
-from lead_conversion_prediction.features import build_preprocessor, features_and_target
 from lead_conversion_prediction.modeling.predict import (
     LoadedModel,
     ScoringOptions,
@@ -18,19 +15,14 @@ from lead_conversion_prediction.modeling.predict import (
     score_file,
     score_leads,
 )
-from lead_conversion_prediction.modeling.train import assemble_model
 from lead_conversion_prediction.schema import validate_leads
 from lead_conversion_prediction.utils.storage import save_artifact, write_manifest
+from tests.support import fit_small_model
 
 
 @pytest.fixture(scope="module")
 def model() -> LoadedModel:
-    from tests.support import make_raw_leads
-
-    X, y = features_and_target(validate_leads(make_raw_leads(n=200, seed=1), "train.csv"))
-    preprocessor = build_preprocessor(FeatureParams()).fit(X)
-    classifier = LogisticRegression().fit(preprocessor.transform(X), y)
-    return LoadedModel(assemble_model(preprocessor, classifier), "test-model")
+    return LoadedModel(fit_small_model(), "test-model")
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> str:

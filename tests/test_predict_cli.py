@@ -1,28 +1,19 @@
 """`lcp predict` as users run it: files, stdin and stdout, and every class of bad input."""
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from sklearn.linear_model import LogisticRegression
 
-from lead_conversion_prediction.config import FeatureParams
-from lead_conversion_prediction.features import build_preprocessor, features_and_target
-from lead_conversion_prediction.modeling.train import assemble_model
-from lead_conversion_prediction.schema import validate_leads
 from lead_conversion_prediction.utils.storage import save_artifact, write_manifest
-from tests.support import make_project, make_raw_leads
+from tests.support import fit_small_model, make_project, run_lcp
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    X, y = features_and_target(validate_leads(make_raw_leads(n=200, seed=1), "train.csv"))
-    preprocessor = build_preprocessor(FeatureParams()).fit(X)
-    model = assemble_model(preprocessor, LogisticRegression().fit(preprocessor.transform(X), y))
+    model = fit_small_model()
     folder = make_project(tmp_path_factory.mktemp("project")) / "models"
     save_artifact(model, folder / "lead_model.joblib")
     write_manifest(folder, ["lead_model.joblib"])
@@ -30,37 +21,25 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def predict(
-    model_path: Path, *args: str, stdin: bytes | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lead_conversion_prediction",
-            "predict",
-            "--model",
-            str(model_path),
-            *args,
-        ],
-        input=stdin,
-        capture_output=True,
-        env={**os.environ, "LCP_ROOT": str(model_path.parent.parent)},
-        check=False,
-    )
+    model_path: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    root = str(model_path.parent.parent)
+    arguments = ("predict", "--model", str(model_path), *args)
+    return run_lcp(*arguments, env={"LCP_ROOT": root}, stdin=stdin)
 
 
-def last_line(result: subprocess.CompletedProcess[bytes]) -> str:
-    return result.stderr.decode().strip().splitlines()[-1]
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    return result.stderr.strip().splitlines()[-1]
 
 
 def test_stdin_to_stdout(model_path: Path, make_leads: Callable[..., pd.DataFrame]) -> None:
-    csv = make_leads(n=25).to_csv(index=False).encode()
+    csv = make_leads(n=25).to_csv(index=False)
     result = predict(model_path, "--input", "-", "--output", "-", "--sort", stdin=csv)
-    assert result.returncode == 0, result.stderr.decode()
-    lines = result.stdout.decode().splitlines()
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
     assert lines[0] == '"lead_id","conversion_probability","predicted_label","rank","model"'
     assert len(lines) == 26 and lines[1].split(",")[3] == "1"
-    assert "25 rows scored, 0 rejected, in" in result.stderr.decode()
+    assert "25 rows scored, 0 rejected, in" in result.stderr
 
 
 def test_the_summary_and_warnings_are_logged(
@@ -70,7 +49,7 @@ def test_the_summary_and_warnings_are_logged(
     leads.to_csv(tmp_path / "leads.csv", index=False)
     before = (tmp_path / "leads.csv").read_bytes()
     result = predict(model_path, "-i", str(tmp_path / "leads.csv"), "-o", str(tmp_path / "s.csv"))
-    log = result.stderr.decode()
+    log = result.stderr
     assert result.returncode == 0
     assert "19 rows repeat a lead_id" in log
     assert "sources the model was not trained on, scored anyway" in log
@@ -111,7 +90,7 @@ def test_file_level_problems_exit_2_with_one_line_and_leave_the_output_alone(
     result = predict(model_path, "-i", str(source), "-o", str(target))
     assert result.returncode == 2
     assert message in last_line(result) and last_line(result).startswith(f"error: {source}")
-    assert b"Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr
     assert target.read_text() == "previous scores\n"
     assert source.read_bytes() == content
     assert sorted(p.name for p in tmp_path.iterdir()) == ["leads.csv", "scores.csv"]
@@ -157,7 +136,7 @@ def test_rows_that_cannot_be_scored_name_the_column_and_up_to_five_lines(
         "skip",
     )
     assert skipped.returncode == 0
-    assert "23 rows scored, 7 rejected" in skipped.stderr.decode()
+    assert "23 rows scored, 7 rejected" in skipped.stderr
     rejects = pd.read_csv(tmp_path / "s.csv.rejects.csv")
     assert rejects["line"].tolist() == [4, 6, 8, 10, 12, 14, 16]
     assert (rejects["reason"] == f"column '{column}': {problem}").all()
@@ -173,11 +152,8 @@ def test_options_are_checked(model_path: Path, tmp_path: Path) -> None:
 
 
 def test_debug_shows_the_traceback(model_path: Path, tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "lead_conversion_prediction", "--debug", "predict",
-         "--model", str(model_path), "-i", str(tmp_path / "absent.csv"), "-o", "-"],
-        capture_output=True,
-        env={**os.environ, "LCP_ROOT": str(model_path.parent.parent)},
-        check=False,
+    result = run_lcp(
+        "--debug", "predict", "--model", str(model_path), "-i", str(tmp_path / "absent.csv"),
+        "-o", "-", env={"LCP_ROOT": str(model_path.parent.parent)},
     )  # fmt: skip
-    assert result.returncode != 0 and b"Traceback" in result.stderr
+    assert result.returncode != 0 and "Traceback" in result.stderr

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests import support
 from tests.support import make_project
 
 
@@ -27,14 +26,7 @@ class PipelineRun:
 
 
 def run_lcp(root: Path, tracking_uri: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LCP_ROOT": str(root), "MLFLOW_TRACKING_URI": tracking_uri}
-    return subprocess.run(
-        [sys.executable, "-m", "lead_conversion_prediction", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    return support.run_lcp(*args, env={"LCP_ROOT": str(root), "MLFLOW_TRACKING_URI": tracking_uri})
 
 
 def run_pipeline(base: Path, raw: Path) -> PipelineRun:
