@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lead_conversion_prediction.config import SCORING_CHUNK_ROWS
 from lead_conversion_prediction.exceptions import LeadConversionError
 
 if TYPE_CHECKING:
@@ -246,7 +247,7 @@ def predict(
     ] = None,
     chunk_rows: Annotated[
         int, typer.Option(min=1000, help="Rows scored at a time; bounds the memory used.")
-    ] = 250_000,
+    ] = SCORING_CHUNK_ROWS,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Score a file of raw leads: probability, label and rank of each lead."""

@@ -30,6 +30,7 @@ CONTINUOUS_FEATURES = ("purchases", "time_spent", "n_visits")
 CATEGORICAL_FEATURES = ("customer_group", "onboarding")
 BOOLEAN_FEATURES = ("onboarding",)
 MODEL_INPUT_COLUMNS = (*CONTINUOUS_FEATURES, *CATEGORICAL_FEATURES)
+SCORING_CHUNK_ROWS = 100_000  # rows scored at a time: bounds memory, keeps the data in cache
 
 
 def run_root() -> Path:

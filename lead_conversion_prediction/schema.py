@@ -285,9 +285,10 @@ def _to_date(values: pd.Series) -> pd.Series:
 
         dates = pc.strptime(text, format=DATE_FORMAT, unit="s", error_is_null=True)
         # strptime rolls 2024-02-30 over to March 1st: a date holds only if its day is the one
-        # written.
-        written = pc.struct_field(pc.extract_regex(text, r"-(?P<day>\d{1,2})$"), "day")
-        same_day = pc.equal(pc.day(dates), pc.cast(written, pa.int64()))
+        # written, the digits after the last "-" (the last two characters, less a "-").
+        tail = pc.utf8_ltrim(pc.utf8_slice_codeunits(text, -2), characters="-")
+        written = pc.cast(pc.if_else(pc.is_valid(dates), tail, "0"), pa.int64())
+        same_day = pc.equal(pc.day(dates), written)
         dates = pc.if_else(pc.fill_null(same_day, False), dates, pa.scalar(None, dates.type))
         return pd.Series(dates.to_numpy(zero_copy_only=False), index=values.index)
     return pd.to_datetime(values, format=DATE_FORMAT, errors="coerce")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import pandas as pd
 from loguru import logger
 
-from lead_conversion_prediction.config import TARGET, Params, Paths
+from lead_conversion_prediction.config import SCORING_CHUNK_ROWS, TARGET, Params, Paths
 from lead_conversion_prediction.dataset import (
     check_raw_data,
     clean_leads,
@@ -356,7 +356,7 @@ def run_predict(
     training_source_only: bool = False,
     input_format: str | None = None,
     output_format: str | None = None,
-    chunk_rows: int = 250_000,
+    chunk_rows: int = SCORING_CHUNK_ROWS,
 ) -> None:
     """Score a file of raw leads with the lead model (see ``modeling.predict.score_file``)."""
     from lead_conversion_prediction.modeling.predict import (

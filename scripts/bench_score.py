@@ -24,6 +24,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_file(rows: int, folder: Path) -> Path:
+    """Write the synthetic file in a child process, so this one stays small: a child forked
+    from it would otherwise count this process's memory in its own peak."""
+    path = folder / f"leads-{rows}.csv"
+    subprocess.run([sys.executable, __file__, "--write", str(rows), str(path)], check=True)
+    return path
+
+
+def write_file(rows: int, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -31,13 +39,11 @@ def make_file(rows: int, folder: Path) -> Path:
     from lead_conversion_prediction.synthetic import describe_marginals, generate_leads
 
     profile = describe_marginals(read_csv_text(ROOT / "data" / "raw" / "raw_data.csv"))
-    path = folder / f"leads-{rows}.csv"
     with pacsv.CSVWriter(path, pa.Table.from_pandas(generate_leads(1, profile)).schema) as writer:
         for start in range(0, rows, 500_000):
             block = generate_leads(min(500_000, rows - start), profile, seed=start)
             block["lead_id"] += start
             writer.write_table(pa.Table.from_pandas(block, preserve_index=False))
-    return path
 
 
 def score(path: Path, model: str | None) -> tuple[float, float, str]:
@@ -57,6 +63,9 @@ def score(path: Path, model: str | None) -> tuple[float, float, str]:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--write"]:
+        write_file(int(sys.argv[2]), Path(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--model", help="model to score with [default: models/lead_model.joblib]")

@@ -210,3 +210,11 @@ def test_a_model_artifact_is_checked_before_it_is_loaded(
     path.write_bytes(path.read_bytes()[:-1])
     with pytest.raises(Exception, match="checksum"):
         load_scoring_model(str(path), tmp_path / "other")
+
+
+def test_repeats_are_counted_like_pandas_duplicated() -> None:
+    from lead_conversion_prediction.modeling.predict import count_repeats
+
+    values = np.random.default_rng(0).integers(0, 50, 200)
+    assert count_repeats(values) == int(pd.Series(values).duplicated().sum())
+    assert count_repeats(np.arange(10)) == 0

@@ -21,7 +21,7 @@ from typing import IO, Any, Literal
 import numpy as np
 import pandas as pd
 
-from lead_conversion_prediction.config import ID_COLUMN, MODEL_INPUT_COLUMNS
+from lead_conversion_prediction.config import ID_COLUMN, MODEL_INPUT_COLUMNS, SCORING_CHUNK_ROWS
 from lead_conversion_prediction.exceptions import ArtifactError, DataContractError
 from lead_conversion_prediction.modeling.evaluate import positive_probability
 
@@ -47,10 +47,30 @@ def score_leads(model: Any, leads: pd.DataFrame, threshold: float = 0.5) -> pd.D
 
 def rank_descending(probability: np.ndarray) -> np.ndarray:
     """Rank 1 for the highest probability; ties keep their input order."""
-    order = np.argsort(-probability, kind="stable")
-    ranks = np.empty(len(probability), dtype=np.int64)
-    ranks[order] = np.arange(1, len(probability) + 1)
+    return _ranks(_best_first(probability))
+
+
+def _best_first(probability: np.ndarray) -> np.ndarray:
+    """Row positions from the highest probability down; ties in input order."""
+    order: np.ndarray = np.argsort(-probability, kind="stable")
+    return order.astype(_index_type(len(probability)), copy=False)
+
+
+def _ranks(order: np.ndarray) -> np.ndarray:
+    ranks = np.empty(len(order), dtype=_index_type(len(order) + 1))
+    ranks[order] = np.arange(1, len(order) + 1, dtype=ranks.dtype)
     return ranks
+
+
+def _index_type(n: int) -> type[np.signedinteger[Any]]:
+    """int32 while it holds ``n`` (half the memory of int64 for ten million rows)."""
+    return np.int32 if n < np.iinfo(np.int32).max else np.int64
+
+
+def count_repeats(values: np.ndarray) -> int:
+    """How many values repeat one that comes earlier (sorting a copy: no hash table)."""
+    ordered = np.sort(values)
+    return int(np.count_nonzero(ordered[1:] == ordered[:-1]))
 
 
 def neutralise_formulas(values: pd.Series) -> pd.Series:
@@ -115,7 +135,7 @@ class ScoringOptions:
     on_error: Literal["fail", "skip"] = "fail"
     training_source: str = "signup"
     training_source_only: bool = False
-    chunk_rows: int = 250_000
+    chunk_rows: int = SCORING_CHUNK_ROWS
 
 
 @dataclass
@@ -205,8 +225,10 @@ def score_chunk(
                 f"column 'source': not the training source '{options.training_source}'"
             )
             bad |= other
-    good = typed.loc[~bad]
-    X = good.loc[:, list(MODEL_INPUT_COLUMNS)]
+    good = typed.loc[~bad] if bad.any() else typed
+    # Plain floats (missing as NaN) instead of nullable integers and booleans: the same codes
+    # for the model, half the preprocessing time.
+    X = good.loc[:, list(MODEL_INPUT_COLUMNS)].astype("float64")
     report.missing.update({str(k): int(v) for k, v in X.isna().sum().items() if v})
     coder = loaded.model[0].named_transformers_["categorical"]["code"]
     report.unseen.update(coder.count_unseen(X[list(coder.feature_names_in_)]))
@@ -244,14 +266,56 @@ def score_file(
     Chunks are read ahead and scored two at a time (the heavy work releases the GIL); results
     are taken in file order.
     """
-    from lead_conversion_prediction.schema import SCORING_COLUMNS
     from lead_conversion_prediction.utils.storage import atomic_path
 
     started = time.perf_counter()
     source_format = source_format or _format(source)
+    # A CSV file is first read with the contract's types (Arrow parses them off the GIL); if a
+    # cell does not parse, the file is read again as text, where the contract names the cell.
+    typed = source_format == "csv" and source != STDIO
+    try:
+        scored = _score_chunks(loaded, source, source_format, options, typed, progress)
+    except _UnparsedCellError:
+        scored = _score_chunks(loaded, source, source_format, options, False, progress)
+    report, lead_ids, probability, rejected = scored
+    report.duplicate_ids = count_repeats(lead_ids)
+    if rejected and rejects is not None:
+        with atomic_path(rejects) as temporary:
+            _write_rejects(pd.concat(rejected, ignore_index=True), temporary)
+    tables = _output_tables(lead_ids, probability, loaded.label, options)
+    if target == STDIO:
+        _write_tables(tables, sys.stdout.buffer, target_format or "csv")
+    else:
+        with atomic_path(Path(target)) as temporary:
+            _write_tables(tables, temporary, target_format or _format(target))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class _UnparsedCellError(Exception):
+    """A cell of a CSV file does not parse as its column's type: read the file as text."""
+
+
+def _score_chunks(
+    loaded: LoadedModel,
+    source: str,
+    source_format: Format,
+    options: ScoringOptions,
+    typed: bool,
+    progress: Callable[[int], None] | None,
+) -> tuple[ScoringReport, np.ndarray, np.ndarray, list[pd.DataFrame]]:
+    """Score every chunk of ``source``; return the report, ids, probabilities and rejects.
+
+    Each chunk's ids and probabilities go to temporary files as they come, so memory stays
+    flat while the file is read, whatever its length.
+    """
+    import tempfile
+
+    from lead_conversion_prediction.schema import SCORING_COLUMNS
+
     header = source_format == "csv"
     wanted = (*SCORING_COLUMNS, "source", "date_part")
-    chunks = read_ahead(read_chunks(source, source_format, options.chunk_rows, wanted))
+    chunks = read_ahead(read_chunks(source, source_format, options.chunk_rows, wanted, typed))
 
     def numbered() -> Iterator[tuple[pd.DataFrame, int]]:
         offset = 0
@@ -260,36 +324,24 @@ def score_file(
             offset += len(chunk)
 
     report = ScoringReport()
-    ids: list[np.ndarray] = []
-    probabilities: list[np.ndarray] = []
     rejected: list[pd.DataFrame] = []
-    for scored in map_in_order(
-        lambda item: score_chunk(loaded, item[0], options, source, item[1], header), numbered()
-    ):
-        ids.append(scored.ids)
-        probabilities.append(scored.probability)
-        if scored.rejected is not None:
-            rejected.append(scored.rejected)
-        report.merge(scored.report)
-        if progress is not None:
-            progress(scored.report.rows_scored + scored.report.rows_rejected)
-    if report.rows_scored + report.rows_rejected == 0:
-        raise DataContractError(source, "file has a header but no data rows")
-
-    lead_ids = np.concatenate(ids)
-    probability = np.concatenate(probabilities)
-    report.duplicate_ids = int(pd.Series(lead_ids).duplicated().sum())
-    if rejected and rejects is not None:
-        with atomic_path(rejects) as temporary:
-            _write_rejects(pd.concat(rejected, ignore_index=True), temporary)
-    frames = _output_frames(lead_ids, probability, loaded.label, options)
-    if target == STDIO:
-        _write_frames(frames, sys.stdout.buffer, target_format or "csv")
-    else:
-        with atomic_path(Path(target)) as temporary:
-            _write_frames(frames, temporary, target_format or _format(target))
-    report.seconds = time.perf_counter() - started
-    return report
+    with tempfile.TemporaryFile() as ids, tempfile.TemporaryFile() as probabilities:
+        for scored in map_in_order(
+            lambda item: score_chunk(loaded, item[0], options, source, item[1], header),
+            numbered(),
+        ):
+            scored.ids.astype(np.int64).tofile(ids)
+            scored.probability.astype(np.float64).tofile(probabilities)
+            if scored.rejected is not None:
+                rejected.append(scored.rejected)
+            report.merge(scored.report)
+            if progress is not None:
+                progress(scored.report.rows_scored + scored.report.rows_rejected)
+        if report.rows_scored + report.rows_rejected == 0:
+            raise DataContractError(source, "file has a header but no data rows")
+        ids.seek(0)
+        probabilities.seek(0)
+        return report, np.fromfile(ids, np.int64), np.fromfile(probabilities, np.float64), rejected
 
 
 def map_in_order(
@@ -357,11 +409,17 @@ def _format(location: str) -> Format:
 
 
 def read_chunks(
-    source: str, source_format: Format, chunk_rows: int, columns: Iterable[str]
+    source: str,
+    source_format: Format,
+    chunk_rows: int,
+    columns: Iterable[str],
+    typed: bool = False,
 ) -> Iterator[pd.DataFrame]:
-    """Yield the named columns of a CSV (as text) or Parquet file, ``chunk_rows`` at a time.
+    """Yield the named columns of a CSV or Parquet file, ``chunk_rows`` at a time.
 
-    Named columns absent from the file are left out; the contract says which are required.
+    CSV cells are read as text, or ``typed`` as the contract's types (a cell that does not
+    parse then raises ``_UnparsedCellError``). Named columns absent from the file are left out; the
+    contract says which are required.
     """
     import pyarrow as pa
 
@@ -369,41 +427,50 @@ def read_chunks(
         if source_format == "parquet":
             yield from _parquet_chunks(source, chunk_rows, set(columns))
         else:
-            yield from _csv_chunks(source, chunk_rows, set(columns))
+            yield from _csv_chunks(source, chunk_rows, set(columns), typed)
     except pa.ArrowInvalid as error:
         message = str(error).splitlines()[0]
         if "UTF8" in message or "UTF-8" in message:
             raise DataContractError(source, "not UTF-8 text") from None
+        if typed and "conversion error" in message:
+            raise _UnparsedCellError(message) from None
         raise DataContractError(source, f"cannot be read ({message})") from None
 
 
-def _csv_chunks(source: str, chunk_rows: int, columns: set[str]) -> Iterator[pd.DataFrame]:
+def _csv_chunks(
+    source: str, chunk_rows: int, columns: set[str], typed: bool
+) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    from lead_conversion_prediction.schema import FIELDS
+
+    arrow_types = {"integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
     stream = _open_binary(source)
     try:
         header = _peek_header(stream, source)
         wanted = [name for name in header if name in columns]
+        types = {
+            name: arrow_types.get(FIELDS[name].kind, pa.string()) if typed else pa.string()
+            for name in wanted
+        }
         reader = pacsv.open_csv(
             stream,
             read_options=pacsv.ReadOptions(block_size=max(1 << 20, chunk_rows * 64)),
             convert_options=pacsv.ConvertOptions(
-                include_columns=wanted,
-                column_types=dict.fromkeys(wanted, pa.string()),
-                strings_can_be_null=True,
+                include_columns=wanted, column_types=types, strings_can_be_null=True
             ),
         )
-        pending: list[pd.DataFrame] = []
+        pending: list[Any] = []
         rows = 0
         for batch in reader:
-            pending.append(batch.to_pandas())
+            pending.append(batch)
             rows += batch.num_rows
             if rows >= chunk_rows:
-                yield pd.concat(pending, ignore_index=True)
+                yield pa.Table.from_batches(pending).to_pandas()
                 pending, rows = [], 0
         if pending:
-            yield pd.concat(pending, ignore_index=True)
+            yield pa.Table.from_batches(pending).to_pandas()
     finally:
         if source != STDIO:
             stream.close()
@@ -449,32 +516,39 @@ def _parquet_chunks(source: str, chunk_rows: int, columns: set[str]) -> Iterator
         yield batch.to_pandas()
 
 
-def _output_frames(
+def _output_tables(
     lead_ids: np.ndarray, probability: np.ndarray, label: str, options: ScoringOptions
-) -> Iterator[pd.DataFrame]:
-    ranks = rank_descending(probability)
-    order = np.argsort(ranks) if options.sort else np.arange(len(ranks))
-    model = neutralise_formulas(pd.Series([label])).iloc[0]
-    for start in range(0, max(len(order), 1), options.chunk_rows):
-        rows = order[start : start + options.chunk_rows]
-        yield pd.DataFrame(
+) -> Iterator[Any]:
+    """The scores as Arrow tables of ``chunk_rows`` rows, ranked, in input or score order."""
+    import pyarrow as pa
+
+    order = _best_first(probability)
+    ranks = _ranks(order)
+    if not options.sort:
+        del order  # rows go out in input order: slices, no index array
+    model = pa.array([neutralise_formulas(pd.Series([label])).iloc[0]])
+    for start in range(0, max(len(probability), 1), options.chunk_rows):
+        rows: Any = (
+            order[start : start + options.chunk_rows]
+            if options.sort
+            else slice(start, start + options.chunk_rows)
+        )
+        chosen = probability[rows]
+        yield pa.table(
             {
                 ID_COLUMN: lead_ids[rows],
-                "conversion_probability": probability[rows],
-                "predicted_label": (probability[rows] > options.threshold).astype(np.int8),
-                "rank": ranks[rows],
-                "model": model,
+                "conversion_probability": chosen,
+                "predicted_label": (chosen > options.threshold).astype(np.int8),
+                "rank": ranks[rows].astype(np.int64),
+                "model": pa.DictionaryArray.from_arrays(np.zeros(len(chosen), np.int8), model),
             }
         )
 
 
-def _write_frames(frames: Iterator[pd.DataFrame], target: Path | IO[bytes], fmt: Format) -> None:
-    import pyarrow as pa
-
+def _write_tables(tables: Iterator[Any], target: Path | IO[bytes], fmt: Format) -> None:
     writer: Any = None
     try:
-        for frame in frames:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+        for table in tables:
             if writer is None:
                 writer = _writer(target, table.schema, fmt)
             writer.write_table(table)
