@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lead_conversion_prediction.config import SCORING_CHUNK_ROWS
 from lead_conversion_prediction.exceptions import LeadConversionError
 
 if TYPE_CHECKING:
@@ -246,8 +245,9 @@ def predict(
         str | None, typer.Option(help="csv or parquet. [default: from the extension, csv for -]")
     ] = None,
     chunk_rows: Annotated[
-        int, typer.Option(min=1000, help="Rows scored at a time; bounds the memory used.")
-    ] = SCORING_CHUNK_ROWS,
+        int | None,
+        typer.Option(min=1000, help="Rows scored at a time; bounds the memory. [default: 100000]"),
+    ] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Score a file of raw leads: probability, label and rank of each lead."""

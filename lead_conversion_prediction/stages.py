@@ -356,7 +356,7 @@ def run_predict(
     training_source_only: bool = False,
     input_format: str | None = None,
     output_format: str | None = None,
-    chunk_rows: int = SCORING_CHUNK_ROWS,
+    chunk_rows: int | None = None,
 ) -> None:
     """Score a file of raw leads with the lead model (see ``modeling.predict.score_file``)."""
     from lead_conversion_prediction.modeling.predict import (
@@ -374,7 +374,7 @@ def run_predict(
             on_error="skip" if on_error == "skip" else "fail",
             training_source=params.data.source,
             training_source_only=training_source_only,
-            chunk_rows=chunk_rows,
+            chunk_rows=chunk_rows or SCORING_CHUNK_ROWS,
         )
         if rejects is None and target != STDIO:
             rejects = Path(f"{target}.rejects.csv")
