@@ -40,6 +40,7 @@ SOURCE_IGNORE = [
     "mlflow.db",
     "mlruns",
     "models.tar",
+    "dvc_plots",
     "data/raw/raw_data.csv",
     "data/interim/*",
     "!data/interim/.gitignore",
