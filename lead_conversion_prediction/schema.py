@@ -153,7 +153,8 @@ def check_columns(columns: Iterable[str], file: Path | str, required: Iterable[s
     if missing:
         hint = " (is the delimiter a comma?)" if len(present) == 1 else ""
         names = ", ".join(f"'{name}'" for name in missing)
-        raise DataContractError(file, f"missing required column {names}{hint}")
+        noun = "column" if len(missing) == 1 else "columns"
+        raise DataContractError(file, f"missing required {noun} {names}{hint}")
 
 
 def validate_leads(

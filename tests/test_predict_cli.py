@@ -137,9 +137,11 @@ def test_rows_that_cannot_be_scored_name_the_column_and_up_to_five_lines(
     )
     assert skipped.returncode == 0
     assert "23 rows scored, 7 rejected" in skipped.stderr
-    rejects = pd.read_csv(tmp_path / "s.csv.rejects.csv")
-    assert rejects["line"].tolist() == [4, 6, 8, 10, 12, 14, 16]
+    rejects = pd.read_csv(tmp_path / "s.csv.rejects.csv", dtype="str")
+    assert rejects["line"].tolist() == ["4", "6", "8", "10", "12", "14", "16"]
     assert (rejects["reason"] == f"column '{column}': {problem}").all()
+    written = leads.loc[[2, 4, 6, 8, 10, 12, 14], "lead_id"].astype("str").tolist()
+    assert rejects["lead_id"].tolist() == written  # cells as written, not as parsed
 
 
 def test_options_are_checked(model_path: Path, tmp_path: Path) -> None:

@@ -271,7 +271,8 @@ def score_file(
     started = time.perf_counter()
     source_format = source_format or _format(source)
     # A CSV file is first read with the contract's types (Arrow parses them off the GIL); if a
-    # cell does not parse, the file is read again as text, where the contract names the cell.
+    # cell does not parse, or a row is rejected, the file is read again as text, so that errors
+    # and the rejects file show the cells as written.
     typed = source_format == "csv" and source != STDIO
     try:
         scored = _score_chunks(loaded, source, source_format, options, typed, progress)
@@ -330,6 +331,8 @@ def _score_chunks(
             lambda item: score_chunk(loaded, item[0], options, source, item[1], header),
             numbered(),
         ):
+            if typed and scored.rejected is not None:
+                raise _UnparsedCellError("rows are rejected: keep their cells as written")
             scored.ids.astype(np.int64).tofile(ids)
             scored.probability.astype(np.float64).tofile(probabilities)
             if scored.rejected is not None:
