@@ -17,7 +17,7 @@ MODEL ?=
 PORT ?= 5001
 export PATH := $(BIN):$(PATH)
 
-.PHONY: help install remote data features train evaluate register package validate pipeline \
+.PHONY: help install remote fetch data features train evaluate register package validate pipeline \
 	predict serve test lint format bench bench-score bench-serve clean
 
 ## Show this help
@@ -37,11 +37,15 @@ install: $(INSTALLED)
 remote: $(INSTALLED)
 	@if [ -n "$(DVC_REMOTE)" ]; then dvc remote add --local --force --default mirror "$(DVC_REMOTE)"; fi
 
+# The pinned raw file: from the default DVC remote if there is one, else from its upstream URL.
 $(RAW_DATA): data/raw/raw_data.csv.dvc | remote
-	dvc pull --quiet data/raw/raw_data.csv.dvc
+	lcp fetch
 	touch $@
 
-## Fetch the raw data with DVC, then check, validate and clean it into data/interim/
+## Get the pinned raw data: from the DVC remote (DVC_REMOTE=...), else its upstream URL
+fetch: $(RAW_DATA)
+
+## Fetch the raw data, then check, validate and clean it into data/interim/
 data: $(RAW_DATA)
 	lcp data
 

@@ -73,6 +73,18 @@ def main(
 
 
 @app.command()
+def fetch() -> None:
+    """Get the pinned raw data: from the DVC remote, else its upstream URL (md5 checked)."""
+    from loguru import logger
+
+    from lead_conversion_prediction.config import Paths
+    from lead_conversion_prediction.fetch import fetch_raw_data
+
+    fetched = fetch_raw_data(Paths.from_env())
+    logger.info("fetch: {} (md5 {}) from {}", fetched.path, fetched.md5, fetched.origin)
+
+
+@app.command()
 def data(raw: RawOption = None, accept_changed_raw: AcceptChangedOption = False) -> None:
     """Check, validate and clean the raw leads into data/interim/."""
     from lead_conversion_prediction.stages import run_data

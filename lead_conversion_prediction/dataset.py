@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +31,29 @@ UNUSED_COLUMNS = (
 )
 
 
-def read_pinned_md5(pin_file: Path) -> str:
-    """Return the md5 that the raw data's ``.dvc`` file pins."""
+@dataclass(frozen=True)
+class RawDataPin:
+    """What ``data/raw/raw_data.csv.dvc`` pins: the file's md5 and the URL it is imported from."""
+
+    file: Path
+    md5: str
+    url: str
+
+
+def read_pin(pin_file: Path) -> RawDataPin:
+    """Read the raw data's DVC pin: ``outs[0].md5`` and ``deps[0].path``."""
     try:
         pin = yaml.safe_load(pin_file.read_text(encoding="utf-8"))
-        return str(pin["outs"][0]["md5"])
     except FileNotFoundError:
         raise ArtifactError(f"{pin_file}: DVC pin of the raw data not found") from None
-    except (yaml.YAMLError, KeyError, IndexError, TypeError):
-        raise ArtifactError(f"{pin_file}: no 'outs[0].md5' entry in the DVC pin") from None
-
-
-def read_upstream_url(pin_file: Path) -> str:
-    """Return the URL the raw data's ``.dvc`` file imports it from."""
+    except yaml.YAMLError as error:
+        raise ArtifactError(f"{pin_file}: not valid YAML ({error})") from None
     try:
-        return str(yaml.safe_load(pin_file.read_text(encoding="utf-8"))["deps"][0]["path"])
-    except (FileNotFoundError, yaml.YAMLError, KeyError, IndexError, TypeError):
-        raise ArtifactError(f"{pin_file}: no 'deps[0].path' entry in the DVC pin") from None
+        return RawDataPin(pin_file, str(pin["outs"][0]["md5"]), str(pin["deps"][0]["path"]))
+    except (KeyError, IndexError, TypeError):
+        raise ArtifactError(
+            f"{pin_file}: no 'outs[0].md5' and 'deps[0].path' entries in the DVC pin"
+        ) from None
 
 
 def check_raw_data(path: Path, pinned_md5: str) -> str:

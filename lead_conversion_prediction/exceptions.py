@@ -54,6 +54,10 @@ class RawDataChangedError(LeadConversionError):
     """The raw data file is not the version pinned in its ``.dvc`` file."""
 
 
+class RawDataUnavailableError(LeadConversionError):
+    """Neither a DVC remote nor the upstream URL gave the raw data."""
+
+
 class ArtifactError(LeadConversionError):
     """An artifact is missing, corrupt or not what the stage expects."""
 

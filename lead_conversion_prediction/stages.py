@@ -23,7 +23,7 @@ from lead_conversion_prediction.dataset import (
     clean_leads,
     date_limits,
     filter_date_window,
-    read_pinned_md5,
+    read_pin,
     target_balance,
 )
 from lead_conversion_prediction.exceptions import (
@@ -53,7 +53,7 @@ def run_data(
     """Check the raw file against its pin, validate it, clean it, write the interim leads."""
     raw = raw or paths.raw_data
     with log_stage("data") as facts:
-        pinned = read_pinned_md5(paths.raw_data_pin)
+        pinned = read_pin(paths.raw_data_pin).md5
         try:
             md5 = check_raw_data(raw, pinned)
         except RawDataChangedError:
@@ -174,7 +174,7 @@ def run_train(
 
 def run_evaluate(paths: Paths, params: Params) -> None:
     """Write the holdout metrics with intervals, the figures and the model card."""
-    from lead_conversion_prediction.dataset import read_upstream_url
+    from lead_conversion_prediction.dataset import read_pin
     from lead_conversion_prediction.modeling.evaluate import positive_probability
     from lead_conversion_prediction.modeling.report import (
         CardContext,
@@ -204,7 +204,7 @@ def run_evaluate(paths: Paths, params: Params) -> None:
         card = render_model_card(
             metrics,
             CardContext(
-                source_url=read_upstream_url(paths.raw_data_pin),
+                source_url=read_pin(paths.raw_data_pin).url,
                 raw_md5=limits["raw_md5"],
                 min_date=limits["min_date"],
                 max_date=limits["max_date"],

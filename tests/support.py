@@ -94,3 +94,109 @@ def run_lcp(
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def project_files() -> list[str]:
+    """The project's files as a fresh clone would hold them, uncommitted changes included."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=PROJ_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    return [name for name in listed if (PROJ_ROOT / name).is_file()]
+
+
+def copy_project(root: Path) -> Path:
+    """Copy the project's files into ``root`` and commit them there: a fresh clone of it."""
+    for name in project_files():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJ_ROOT / name, root / name)
+    for command in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "baseline"]):
+        subprocess.run(["git", *command], cwd=root, env={**os.environ, **GIT_IDENTITY}, check=True)
+    return root
+
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+class UpstreamServer:
+    """A loopback HTTP server standing in for the raw data's upstream URL; counts the GETs.
+
+    ``serve(path)`` chooses the file it answers with; ``url`` is what the DVC pin points at.
+    """
+
+    def __init__(self, name: str = "raw_data.csv") -> None:
+        import http.server
+        import threading
+
+        self.name = name
+        self.file: Path | None = None
+        self.gets: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.gets.append(self.path)
+                if self.path != f"/{server.name}" or server.file is None:
+                    self.send_error(404)
+                    return
+                body = server.file.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/csv")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{self.name}"
+
+    def serve(self, file: Path) -> None:
+        self.file = file
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
+
+
+def point_pin_at(root: Path, url: str) -> None:
+    """Make the raw data's DVC pin in ``root`` import from ``url``, and commit the change.
+
+    The pin's own checksum covers the URL, so it is recomputed as DVC would write it.
+    """
+    from dvc.repo import Repo
+    from dvc.stage.utils import compute_md5
+
+    pin = root / "data" / "raw" / "raw_data.csv.dvc"
+
+    def edit(prefix: str, line: str) -> None:
+        lines = pin.read_text(encoding="utf-8").splitlines(keepends=True)
+        pin.write_text(
+            "".join(line if old.startswith(prefix) else old for old in lines), encoding="utf-8"
+        )
+
+    edit("- path: ", f"- path: {url}\n")
+    with Repo(str(root)) as repo:
+        (stage,) = repo.stage.collect(str(pin))
+        edit("md5: ", f"md5: {compute_md5(stage)}\n")
+    subprocess.run(
+        ["git", "commit", "-qam", "upstream stand-in"],
+        cwd=root,
+        env={**os.environ, **GIT_IDENTITY},
+        check=True,
+    )

@@ -12,7 +12,7 @@ from lead_conversion_prediction.dataset import (
     clean_leads,
     date_limits,
     filter_date_window,
-    read_pinned_md5,
+    read_pin,
     target_balance,
 )
 from lead_conversion_prediction.exceptions import ArtifactError, RawDataChangedError
@@ -64,11 +64,13 @@ def test_target_balance_gives_class_shares(leads: pd.DataFrame) -> None:
 
 def test_the_pinned_md5_is_read_from_the_dvc_file(tmp_path: Path) -> None:
     pin = tmp_path / "raw.csv.dvc"
-    pin.write_text("outs:\n- md5: abc123\n  path: raw.csv\n")
-    assert read_pinned_md5(pin) == "abc123"
+    pin.write_text(
+        "deps:\n- path: https://example.com/raw.csv\nouts:\n- md5: abc123\n  path: raw.csv\n"
+    )
+    assert (read_pin(pin).md5, read_pin(pin).url) == ("abc123", "https://example.com/raw.csv")
     pin.write_text("outs: []\n")
     with pytest.raises(ArtifactError, match="no 'outs"):
-        read_pinned_md5(pin)
+        read_pin(pin)
 
 
 def test_a_raw_file_that_is_not_the_pinned_version_is_refused(tmp_path: Path) -> None:

@@ -11,26 +11,7 @@ from pathlib import Path
 import pytest
 
 from lead_conversion_prediction.config import PROJ_ROOT
-from tests.support import SHARED_DIR
-
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
-
-
-def project_files() -> list[str]:
-    """The project's files as a fresh clone would hold them, uncommitted changes included."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=PROJ_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    return [name for name in listed if (PROJ_ROOT / name).is_file()]
+from tests.support import GIT_IDENTITY, SHARED_DIR, project_files
 
 
 @pytest.fixture(scope="module")
