@@ -1,3 +1,8 @@
 """Lead conversion prediction: will a new signup become a paying customer?"""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("lead-conversion-prediction")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "unknown"

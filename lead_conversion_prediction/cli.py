@@ -1,8 +1,8 @@
-"""The ``lcp`` command line: one subcommand per pipeline stage, and ``pipeline`` for all.
+"""The ``lcp`` command line: one command per pipeline stage, ``pipeline`` for all, and scoring.
 
-Paths default to the project's standard locations (see ``config.Paths``). Errors a user can
-fix are reported on one line with exit code 2; ``--debug`` shows the traceback instead.
-Heavy libraries are imported by the commands, not here, so ``lcp --help`` is instant.
+Paths default to the project's standard locations (``config.Paths``). Errors a user can fix
+are reported on one line with exit code 2; ``--debug`` shows the traceback instead. Heavy
+libraries are imported by the commands, not here, so ``lcp --help`` is instant.
 """
 
 from __future__ import annotations
@@ -13,36 +13,42 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lead_conversion_prediction.exceptions import LeadConversionError
+from lead_conversion_prediction.exceptions import ConfigError, LeadConversionError
+from lead_conversion_prediction.scoring import CHUNK_ROWS, OnError
+from lead_conversion_prediction.scoring.io import InputFormat, OutputFormat
 
 if TYPE_CHECKING:
     from lead_conversion_prediction.config import Params, Paths
 
 app = typer.Typer(
     name="lcp",
-    help="Lead conversion prediction: prepare data, train, evaluate, register and validate.",
+    help="Lead conversion prediction: prepare data, train, evaluate, register and score.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 _state = {"debug": False}
 
 RawOption = Annotated[
     Path | None,
-    typer.Option("--raw", help="Raw lead CSV. [default: data/raw/raw_data.csv]", dir_okay=False),
+    typer.Option(
+        "--raw", help="Raw lead CSV.", dir_okay=False, show_default="data/raw/raw_data.csv"
+    ),
 ]
 AcceptChangedOption = Annotated[
     bool,
     typer.Option(
         "--accept-changed-raw",
-        help="Train on a raw file whose md5 differs from the one pinned by DVC.",
+        help="Train on a raw file whose md5 differs from the one DVC pins.",
     ),
 ]
 TrackingOption = Annotated[
     str | None,
     typer.Option(
         "--tracking-uri",
-        help="MLflow store. [default: $MLFLOW_TRACKING_URI, else sqlite:///<project>/mlflow.db]",
+        help="MLflow store.",
+        show_default="$MLFLOW_TRACKING_URI, else sqlite:///<project>/mlflow.db",
     ),
 ]
 
@@ -60,12 +66,26 @@ def _tracking_uri(option: str | None) -> str:
     return option or default_tracking_uri()
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from lead_conversion_prediction import __version__
+
+        typer.echo(f"lcp {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Show the version and exit.", callback=_show_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
-    """Lead conversion prediction: prepare data, train, evaluate, register and validate."""
+    """Lead conversion prediction: prepare data, train, evaluate, register and score."""
     from lead_conversion_prediction.utils.logging import configure_logging
 
     _state["debug"] = debug
@@ -74,28 +94,28 @@ def main(
 
 @app.command()
 def fetch() -> None:
-    """Get the pinned raw data: from the DVC remote, else its upstream URL (md5 checked)."""
-    from loguru import logger
+    """Get the pinned raw data: DVC remote, else its upstream URL.
 
+    The download is checked against the md5 that data/raw/raw_data.csv.dvc pins.
+    """
     from lead_conversion_prediction.config import Paths
-    from lead_conversion_prediction.fetch import fetch_raw_data
+    from lead_conversion_prediction.stages.fetch import run_fetch
 
-    fetched = fetch_raw_data(Paths.from_env())
-    logger.info("fetch: {} (md5 {}) from {}", fetched.path, fetched.md5, fetched.origin)
+    run_fetch(Paths.from_env())
 
 
 @app.command()
 def data(raw: RawOption = None, accept_changed_raw: AcceptChangedOption = False) -> None:
     """Check, validate and clean the raw leads into data/interim/."""
-    from lead_conversion_prediction.stages import run_data
+    from lead_conversion_prediction.stages.data import run_data
 
     run_data(*_context(), raw=raw, accept_changed=accept_changed_raw)
 
 
 @app.command()
 def features() -> None:
-    """Split the leads and fit the preprocessing; write data/processed/."""
-    from lead_conversion_prediction.stages import run_features
+    """Split the leads and fit the preprocessing into data/processed/."""
+    from lead_conversion_prediction.stages.features import run_features
 
     run_features(*_context())
 
@@ -103,81 +123,87 @@ def features() -> None:
 @app.command()
 def train() -> None:
     """Search the candidate models and keep the best in models/."""
-    from lead_conversion_prediction.stages import run_train
+    from lead_conversion_prediction.stages.train import run_train
 
     run_train(*_context())
 
 
 @app.command()
 def evaluate() -> None:
-    """Score the chosen model on the holdout rows into reports/metrics.json."""
-    from lead_conversion_prediction.stages import run_evaluate
+    """Write the holdout metrics, figures and model card into reports/."""
+    from lead_conversion_prediction.stages.evaluate import run_evaluate
 
     run_evaluate(*_context())
 
 
 @app.command()
 def register(tracking_uri: TrackingOption = None) -> None:
-    """Log the candidates to MLflow and register the chosen model; promote it if better."""
-    from lead_conversion_prediction.stages import run_register
+    """Log candidates to MLflow, register the best, promote if better."""
+    from lead_conversion_prediction.stages.register import run_register
 
     run_register(*_context(), tracking_uri=_tracking_uri(tracking_uri))
 
 
 @app.command()
 def package() -> None:
-    """Bundle model.pkl, the full pipeline and the column list into models/models.tar."""
-    from lead_conversion_prediction.stages import run_package
+    """Bundle model.pkl, the pipeline and the columns in models.tar."""
+    from lead_conversion_prediction.stages.package import run_package
 
     paths, _ = _context()
     run_package(paths)
 
 
+def _first_predictions(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(item) for item in value.split(",")]
+    except ValueError:
+        raise ConfigError(f"--expect-first: '{value}' is not a list like 0,1,0") from None
+
+
 @app.command()
 def validate(
     model: Annotated[
-        Path | None, typer.Option(help="Pickled estimator. [default: models/model.pkl]")
+        Path | None,
+        typer.Option(help="Pickled estimator.", show_default="models/model.pkl"),
     ] = None,
     x: Annotated[
         Path | None,
         typer.Option(
-            "--x", help="Features CSV (12 scaled columns). [default: data/processed/X_test.csv]"
+            "--x",
+            help="Features CSV (the 12 scaled columns).",
+            show_default="data/processed/X_test.csv",
         ),
     ] = None,
     y: Annotated[
         Path | None,
-        typer.Option("--y", help="Target CSV. [default: data/processed/y_test.csv]"),
+        typer.Option("--y", help="Target CSV.", show_default="data/processed/y_test.csv"),
     ] = None,
     expect_first: Annotated[
         str | None,
-        typer.Option(help="Comma-separated predictions the first rows must get, e.g. 0,1,0,1,0."),
+        typer.Option(metavar="LIST", help="Predictions the first rows must get, e.g. 0,1,0,1,0."),
     ] = None,
     min_accuracy: Annotated[
-        float | None, typer.Option(help="Lowest accepted accuracy. [default: from params]")
+        float | None,
+        typer.Option(
+            min=0, max=1, help="Lowest accepted accuracy.", show_default="validation params"
+        ),
     ] = None,
     report: Annotated[
         Path | None,
-        typer.Option(help="Where to write the report. [default: reports/validation.json]"),
+        typer.Option(help="Where to write the report.", show_default="reports/validation.json"),
     ] = None,
 ) -> None:
-    """Load model.pkl as the course validator does and check its predictions."""
-    from lead_conversion_prediction.exceptions import ConfigError
-    from lead_conversion_prediction.stages import run_validate
+    """Check model.pkl as the course validator does."""
+    from lead_conversion_prediction.stages.validate import run_validate
 
-    expected = None
-    if expect_first is not None:
-        try:
-            expected = [int(value) for value in expect_first.split(",")]
-        except ValueError:
-            raise ConfigError(
-                f"--expect-first: '{expect_first}' is not a list like 0,1,0"
-            ) from None
     run_validate(
         *_context(),
         model=model,
         X=x,
         y=y,
-        expected_first=expected,
+        expected_first=_first_predictions(expect_first),
         min_accuracy=min_accuracy,
         report=report,
     )
@@ -191,12 +217,17 @@ def pipeline(
     record: Annotated[
         bool,
         typer.Option(
-            help="In a DVC project, record the outputs in dvc.lock (as `dvc commit dvc.yaml`)."
+            "--record/--no-record",
+            help="In a DVC project, record the outputs in dvc.lock (as `dvc commit dvc.yaml`).",
         ),
     ] = True,
 ) -> None:
-    """Run every stage in order: data, features, train, evaluate, register, package, validate."""
-    from lead_conversion_prediction.stages import run_pipeline
+    """Run every stage in order, from data to validate.
+
+    data, features, train, evaluate, register, package, validate; then, in a DVC project,
+    record the outputs in dvc.lock.
+    """
+    from lead_conversion_prediction.stages.pipeline import run_pipeline
 
     paths, params = _context()
     run_pipeline(
@@ -211,76 +242,83 @@ def pipeline(
 
 @app.command()
 def predict(
-    input: Annotated[
+    input_path: Annotated[
         str,
-        typer.Option("--input", "-i", help="Raw leads: a .csv or .parquet file, or - for stdin."),
+        typer.Option(
+            "--input", "-i", metavar="PATH", help="Raw leads: .csv or .parquet, or - for stdin."
+        ),
     ],
-    output: Annotated[
+    output_path: Annotated[
         str,
-        typer.Option("--output", "-o", help="Scores: a .csv or .parquet file, or - for stdout."),
+        typer.Option(
+            "--output", "-o", metavar="PATH", help="Scores: .csv or .parquet, or - for stdout."
+        ),
     ],
     model: Annotated[
         str | None,
         typer.Option(
-            help="models:/lead_model@champion, a runs:/ URI, or an artifact path. "
-            "[default: models/lead_model.joblib]"
+            metavar="URI|PATH",
+            help="models:/lead_model@champion, a runs:/ URI, or an artifact path.",
+            show_default="models/lead_model.joblib",
         ),
     ] = None,
     threshold: Annotated[
-        float, typer.Option(min=0, max=1, help="predicted_label is 1 above this probability.")
-    ] = 0.5,
+        float | None,
+        typer.Option(
+            min=0,
+            max=1,
+            help="predicted_label is 1 above this probability.",
+            show_default="threshold in params.yaml",
+        ),
+    ] = None,
     sort: Annotated[
-        bool, typer.Option(help="Order the rows by probability, highest first.")
+        bool, typer.Option("--sort", help="Order the rows by probability, highest first.")
     ] = False,
     on_error: Annotated[
-        str,
+        OnError,
         typer.Option(
-            help="Rows that break the data contract: 'fail' stops with an error naming them; "
-            "'skip' scores the rest and writes them to the rejects file."
+            help="Rows that break the data contract: fail stops with an error naming them; "
+            "skip scores the rest and writes them to the rejects file."
         ),
-    ] = "fail",
+    ] = OnError.fail,
     rejects: Annotated[
         Path | None,
-        typer.Option(help="Rejected rows with their reason. [default: <output>.rejects.csv]"),
+        typer.Option(help="Rejected rows with their reason.", show_default="<output>.rejects.csv"),
     ] = None,
     training_source_only: Annotated[
         bool,
         typer.Option(
+            "--training-source-only",
             help="Reject leads whose source is not the one the model was trained on (signup) "
-            "instead of scoring them with a warning."
+            "instead of scoring them with a warning.",
         ),
     ] = False,
     input_format: Annotated[
-        str | None, typer.Option(help="csv or parquet. [default: from the extension, csv for -]")
+        InputFormat | None,
+        typer.Option(help="Input format.", show_default="from the extension, csv for -"),
     ] = None,
     output_format: Annotated[
-        str | None, typer.Option(help="csv or parquet. [default: from the extension, csv for -]")
+        OutputFormat | None,
+        typer.Option(help="Output format.", show_default="from the extension, csv for -"),
     ] = None,
     chunk_rows: Annotated[
-        int | None,
-        typer.Option(min=1000, help="Rows scored at a time; bounds the memory. [default: 100000]"),
-    ] = None,
+        int, typer.Option(min=1000, help="Rows scored at a time; bounds the memory.")
+    ] = CHUNK_ROWS,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Score a file of raw leads: probability, label and rank of each lead."""
+    """Score a file of raw leads: probability, label and rank."""
     import os
 
-    from lead_conversion_prediction.exceptions import ConfigError
-    from lead_conversion_prediction.stages import run_predict
+    from lead_conversion_prediction.stages.predict import run_predict
 
-    if on_error not in ("fail", "skip"):
-        raise ConfigError(f"--on-error: '{on_error}' is not fail or skip")
-    for name, value in (("--input-format", input_format), ("--output-format", output_format)):
-        if value not in (None, "csv", "parquet"):
-            raise ConfigError(f"{name}: '{value}' is not csv or parquet")
     if model and ":/" in model:
         os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
     paths, params = _context()
     run_predict(
         paths,
         params,
-        source=input,
-        target=output,
+        input_path=input_path,
+        output_path=output_path,
         model=model,
         threshold=threshold,
         sort=sort,
@@ -296,13 +334,16 @@ def predict(
 @app.command()
 def serve(
     model: Annotated[
-        str, typer.Option(help="Registered model to serve.")
+        str, typer.Option(metavar="URI", help="Registered model to serve.")
     ] = "models:/lead_model@champion",
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 5001,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Serve a registered model over HTTP (MLflow's scoring server, raw lead records in)."""
+    """Serve a registered model over HTTP (MLflow scoring server).
+
+    The model is the whole Pipeline, so requests hold raw lead records.
+    """
     import os
     import subprocess
     import sys

@@ -13,24 +13,17 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lead_conversion_prediction.exceptions import ConfigError
+from lead_conversion_prediction.utils.files import reading
 
 PROJ_ROOT = Path(__file__).resolve().parents[1]
 ROOT_ENV_VAR = "LCP_ROOT"
 TRACKING_URI_ENV_VAR = "MLFLOW_TRACKING_URI"
-
-TARGET = "lead_indicator"
-ID_COLUMN = "lead_id"
-CONTINUOUS_FEATURES = ("purchases", "time_spent", "n_visits")
-CATEGORICAL_FEATURES = ("customer_group", "onboarding")
-BOOLEAN_FEATURES = ("onboarding",)
-MODEL_INPUT_COLUMNS = (*CONTINUOUS_FEATURES, *CATEGORICAL_FEATURES)
-SCORING_CHUNK_ROWS = 100_000  # rows scored at a time: bounds memory, keeps the data in cache
 
 
 def run_root() -> Path:
@@ -80,8 +73,9 @@ class Paths:
         return self.interim_dir / "leads.csv"
 
     @property
-    def date_limits(self) -> Path:
-        return self.interim_dir / "date_limits.json"
+    def data_summary(self) -> Path:
+        """The cleaned data's facts: raw md5, row counts, dates found."""
+        return self.interim_dir / "data_summary.json"
 
     @property
     def processed_dir(self) -> Path:
@@ -178,11 +172,13 @@ class Paths:
         return self.candidates_dir / f"{name}.joblib"
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
+    """A section of ``params.yaml``: unknown keys are errors, values are read-only."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DataParams(_Section):
+class DataParams(Section):
     min_date: date
     max_date: date
     source: str = "signup"
@@ -194,22 +190,22 @@ class DataParams(_Section):
         return self
 
 
-class FeatureParams(_Section):
+class FeatureParams(Section):
     clip_n_std: Annotated[float, Field(gt=0)] = 2.0
 
 
-class SplitParams(_Section):
+class SplitParams(Section):
     test_size: Annotated[float, Field(gt=0, lt=1)] = 0.15
     random_state: int = 42
 
 
-class Uniform(_Section):
+class Uniform(Section):
     """A continuous uniform distribution on [low, high]."""
 
     uniform: tuple[float, float]
 
 
-class RandInt(_Section):
+class RandInt(Section):
     """A discrete uniform distribution on the integers low..high, both included."""
 
     randint: tuple[int, int]
@@ -218,69 +214,69 @@ class RandInt(_Section):
 SearchDimension = Uniform | RandInt | list[str | float | int]
 
 
-class XGBoostRFParams(_Section):
-    n_iter: Annotated[int, Field(ge=1)] = 10
-    cv_folds: Annotated[int, Field(ge=2)] = 10
-    space: dict[str, SearchDimension]
+class TrainParams(BaseModel):
+    """The search: the selection metric, the seed, and one section per candidate.
 
+    A candidate's section (``train.<name>``) is checked against the parameters its builder
+    declares in ``modeling/candidates.py``; listed candidates without a section use defaults.
+    """
 
-class LogisticRegressionParams(_Section):
-    n_iter: Annotated[int, Field(ge=1)] = 10
-    cv_folds: Annotated[int, Field(ge=2)] = 3
-    max_iter: Annotated[int, Field(ge=1)] = 1000
-    solver: list[Literal["newton-cg", "newton-cholesky", "lbfgs", "liblinear", "sag", "saga"]]
-    penalty: list[Literal["none", "l1", "l2", "elasticnet"]]
-    C: list[Annotated[float, Field(gt=0)]]
-    elasticnet_l1_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    model_config = ConfigDict(extra="allow", frozen=True)
 
-
-class CalibratedLogisticRegressionParams(LogisticRegressionParams):
-    method: Literal["sigmoid", "isotonic"] = "sigmoid"
-    calibration_folds: Annotated[int, Field(ge=2)] = 3
-
-
-class HistGradientBoostingParams(_Section):
-    n_iter: Annotated[int, Field(ge=1)] = 10
-    cv_folds: Annotated[int, Field(ge=2)] = 3
-    space: dict[str, SearchDimension]
-
-
-CandidateName = Literal[
-    "xgboost_rf", "logistic_regression", "calibrated_logistic_regression", "hist_gradient_boosting"
-]
-
-
-class TrainParams(_Section):
     metric: str = "f1_weighted"
     random_state: int = 42
     n_jobs: int = 1
-    candidates: Annotated[list[CandidateName], Field(min_length=1)]
-    xgboost_rf: XGBoostRFParams
-    logistic_regression: LogisticRegressionParams
-    calibrated_logistic_regression: CalibratedLogisticRegressionParams
-    hist_gradient_boosting: HistGradientBoostingParams
+    candidates: Annotated[list[str], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _candidate_sections(self) -> TrainParams:
+        from lead_conversion_prediction.modeling.candidates import CANDIDATES
+
+        known = ", ".join(CANDIDATES)
+        for name in self.candidates:
+            if name not in CANDIDATES:
+                raise ValueError(f"unknown candidate '{name}' (known: {known})")
+        sections = self.model_extra if self.model_extra is not None else {}
+        for name in self.candidates:
+            if name not in sections:
+                sections[name] = {}  # a listed candidate without a section: its defaults
+        for name, section in list(sections.items()):
+            if name not in CANDIDATES:
+                raise ValueError(f"'{name}' is neither a setting nor a candidate ({known})")
+            try:
+                sections[name] = CANDIDATES[name].params.model_validate(section)
+            except ValidationError as error:
+                raise ValueError(f"{name}: {_first_error(error)}") from None
+        return self
+
+    def section(self, name: str) -> Any:
+        """The validated parameters of candidate ``name``."""
+        return (self.model_extra or {})[name]
 
 
-class EvaluateParams(_Section):
-    threshold: Annotated[float, Field(ge=0, le=1)] = 0.5
+class EvaluateParams(Section):
     resamples: Annotated[int, Field(ge=100)] = 1000
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
     random_state: int = 42
 
 
-class RegistryParams(_Section):
+class RegistryParams(Section):
     experiment: str = "lead-conversion"
     model_name: str = "lead_model"
 
 
-class ValidationParams(_Section):
+class ValidationParams(Section):
     min_accuracy: Annotated[float, Field(ge=0, le=1)] = 0.75
 
 
-class Params(_Section):
+Probability = Annotated[float, Field(ge=0, le=1)]
+
+
+class Params(Section):
     data: DataParams
     features: FeatureParams = FeatureParams()
     split: SplitParams = SplitParams()
+    threshold: Probability = 0.5
     train: TrainParams
     evaluate: EvaluateParams = EvaluateParams()
     registry: RegistryParams = RegistryParams()
@@ -290,14 +286,18 @@ class Params(_Section):
 def load_params(path: Path) -> Params:
     """Read ``params.yaml`` into a typed, validated object."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: parameter file not found") from None
+        with reading(path, hint="the parameter file of the project"):
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
     try:
         return Params.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+        raise ConfigError(f"{path}: {_first_error(error)}") from None
+
+
+def _first_error(error: ValidationError) -> str:
+    """The first problem pydantic found, as ``where: what``."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])

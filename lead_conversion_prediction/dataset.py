@@ -7,16 +7,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
 import pandas as pd
-import yaml
 
-from lead_conversion_prediction.config import ID_COLUMN, TARGET, DataParams
-from lead_conversion_prediction.exceptions import ArtifactError, RawDataChangedError
-from lead_conversion_prediction.utils.storage import file_digest
+from lead_conversion_prediction.config import DataParams
+from lead_conversion_prediction.modeling.artifacts import DataSummary
+from lead_conversion_prediction.schema import ID_COLUMN, TARGET
 
 UNUSED_COLUMNS = (
     "is_active",
@@ -29,44 +24,6 @@ UNUSED_COLUMNS = (
     "visited_learn_more_before_booking",
     "visited_faq",
 )
-
-
-@dataclass(frozen=True)
-class RawDataPin:
-    """What ``data/raw/raw_data.csv.dvc`` pins: the file's md5 and the URL it is imported from."""
-
-    file: Path
-    md5: str
-    url: str
-
-
-def read_pin(pin_file: Path) -> RawDataPin:
-    """Read the raw data's DVC pin: ``outs[0].md5`` and ``deps[0].path``."""
-    try:
-        pin = yaml.safe_load(pin_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ArtifactError(f"{pin_file}: DVC pin of the raw data not found") from None
-    except yaml.YAMLError as error:
-        raise ArtifactError(f"{pin_file}: not valid YAML ({error})") from None
-    try:
-        return RawDataPin(pin_file, str(pin["outs"][0]["md5"]), str(pin["deps"][0]["path"]))
-    except (KeyError, IndexError, TypeError):
-        raise ArtifactError(
-            f"{pin_file}: no 'outs[0].md5' and 'deps[0].path' entries in the DVC pin"
-        ) from None
-
-
-def check_raw_data(path: Path, pinned_md5: str) -> str:
-    """Return the file's md5; raise :class:`RawDataChangedError` if it is not the pinned one."""
-    if not path.is_file():
-        raise ArtifactError(f"{path}: raw data not found; fetch it with 'make data' (dvc pull)")
-    actual = file_digest(path, "md5")
-    if actual != pinned_md5:
-        raise RawDataChangedError(
-            f"{path}: md5 {actual} is not the pinned {pinned_md5}; restore it with "
-            "'dvc checkout', or pass --accept-changed-raw to train on it anyway"
-        )
-    return actual
 
 
 def filter_date_window(leads: pd.DataFrame, params: DataParams) -> pd.DataFrame:
@@ -85,14 +42,19 @@ def clean_leads(raw: pd.DataFrame, params: DataParams) -> pd.DataFrame:
     return leads.reset_index(drop=True)
 
 
-def date_limits(leads: pd.DataFrame) -> dict[str, Any]:
-    """Return the first and last signup dates actually present, as ISO strings."""
-    if leads.empty:
-        return {"min_date": None, "max_date": None}
-    return {
-        "min_date": leads["date_part"].min().date().isoformat(),
-        "max_date": leads["date_part"].max().date().isoformat(),
-    }
+def summarise_data(
+    raw: pd.DataFrame, leads: pd.DataFrame, params: DataParams, raw_md5: str, raw_url: str
+) -> DataSummary:
+    """The facts of a cleaning: the raw file's md5, row counts, the signup dates in the window."""
+    window = filter_date_window(raw, params)["date_part"]
+    return DataSummary(
+        raw_md5=raw_md5,
+        raw_url=raw_url,
+        rows_raw=len(raw),
+        rows_clean=len(leads),
+        min_date=window.min().date().isoformat() if len(window) else None,
+        max_date=window.max().date().isoformat() if len(window) else None,
+    )
 
 
 def target_balance(leads: pd.DataFrame) -> dict[str, float]:

@@ -1,4 +1,16 @@
-"""The project's errors. The CLI reports each as one line and exits with code 2."""
+"""The project's errors: one class per condition, the same class wherever it happens.
+
+The CLI reports each as one line and exits with code 2; ``--debug`` shows the traceback.
+
+- ``ConfigError``: ``params.yaml`` or a command-line option is invalid.
+- ``InputNotFoundError``: a file the command needs does not exist (says what writes it).
+- ``DataContractError``: a data file breaks the contract (file, column, first bad rows).
+- ``RawDataChangedError`` / ``RawDataUnavailableError``: the raw data is not the pinned
+  version, or cannot be fetched.
+- ``ArtifactError``: a model or stage artifact is corrupt or not what it should be.
+- ``ModelValidationError``: the model's predictions fail the validation contract.
+- ``RegistryError``: the MLflow store or registry refused or failed.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +24,15 @@ class LeadConversionError(Exception):
 
 class ConfigError(LeadConversionError):
     """``params.yaml`` or an option is invalid."""
+
+
+class InputNotFoundError(LeadConversionError):
+    """A file a command reads does not exist; ``hint`` says how to make it."""
+
+    def __init__(self, path: Path | str, hint: str = "") -> None:
+        self.path = str(path)
+        self.hint = hint
+        super().__init__(f"{path}: not found" + (f"; {hint}" if hint else ""))
 
 
 class DataContractError(LeadConversionError):
@@ -59,8 +80,12 @@ class RawDataUnavailableError(LeadConversionError):
 
 
 class ArtifactError(LeadConversionError):
-    """An artifact is missing, corrupt or not what the stage expects."""
+    """An artifact is corrupt, fails its checksum, or is not what the stage expects."""
 
 
 class ModelValidationError(LeadConversionError):
     """The model's predictions fail the validation contract."""
+
+
+class RegistryError(LeadConversionError):
+    """The MLflow tracking store or model registry refused or failed an operation."""

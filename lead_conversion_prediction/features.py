@@ -23,14 +23,12 @@ import pandas as pd
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from lead_conversion_prediction.config import (
+from lead_conversion_prediction.config import FeatureParams, SplitParams
+from lead_conversion_prediction.schema import (
     BOOLEAN_FEATURES,
     CATEGORICAL_FEATURES,
     CONTINUOUS_FEATURES,
-    MODEL_INPUT_COLUMNS,
     TARGET,
-    FeatureParams,
-    SplitParams,
 )
 
 
@@ -171,11 +169,6 @@ def split_leads(leads: pd.DataFrame, params: SplitParams) -> tuple[pd.DataFrame,
         stratify=leads[TARGET],
     )
     return train, test
-
-
-def features_and_target(leads: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """Return the model's raw input columns and the integer target of labelled leads."""
-    return leads.loc[:, list(MODEL_INPUT_COLUMNS)], leads[TARGET].astype("int64")
 
 
 def outlier_summary(preprocessor: Any, train: pd.DataFrame) -> pd.DataFrame:

@@ -18,11 +18,19 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from lead_conversion_prediction.config import ID_COLUMN, MODEL_INPUT_COLUMNS, TARGET
 from lead_conversion_prediction.exceptions import DataContractError
+from lead_conversion_prediction.utils.files import reading
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
+
+TARGET = "lead_indicator"
+ID_COLUMN = "lead_id"
+# The model's raw inputs, by how the preprocessing treats them (features.py).
+CONTINUOUS_FEATURES = ("purchases", "time_spent", "n_visits")
+CATEGORICAL_FEATURES = ("customer_group", "onboarding")
+BOOLEAN_FEATURES = ("onboarding",)
+MODEL_INPUT_COLUMNS = (*CONTINUOUS_FEATURES, *CATEGORICAL_FEATURES)
 
 Kind = Literal["integer", "number", "boolean", "date", "text"]
 
@@ -121,6 +129,18 @@ def build_schema(required: Iterable[str]) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, strict=False, ordered=False)
 
 
+def features_and_target(leads: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """Return the model's raw input columns and the integer target of labelled leads."""
+    return leads.loc[:, list(MODEL_INPUT_COLUMNS)], leads[TARGET].astype("int64")
+
+
+def write_leads(path: Path, leads: pd.DataFrame) -> None:
+    """Write typed leads as CSV, atomically, with dates written as the raw file writes them."""
+    from lead_conversion_prediction.utils.storage import write_csv
+
+    write_csv(path, leads.assign(date_part=leads["date_part"].dt.strftime(DATE_FORMAT)))
+
+
 def read_raw_leads(path: Path, required: Iterable[str] = TRAINING_COLUMNS) -> pd.DataFrame:
     """Read a raw lead CSV and return it typed and validated against the contract."""
     frame = read_csv_text(path)
@@ -130,15 +150,10 @@ def read_raw_leads(path: Path, required: Iterable[str] = TRAINING_COLUMNS) -> pd
 def read_csv_text(path: Path) -> pd.DataFrame:
     """Read a CSV file, turning file-level problems into a one-line :class:`DataContractError`."""
     try:
-        frame = pd.read_csv(path, encoding="utf-8", encoding_errors="strict")
-    except FileNotFoundError:
-        raise DataContractError(path, "file not found") from None
+        with reading(path):
+            frame = pd.read_csv(path, encoding="utf-8", encoding_errors="strict")
     except pd.errors.EmptyDataError:
         raise DataContractError(path, "file is empty (no header row)") from None
-    except UnicodeDecodeError as error:
-        raise DataContractError(
-            path, f"not UTF-8 text (bad byte at offset {error.start})"
-        ) from None
     except pd.errors.ParserError as error:
         raise DataContractError(path, f"not a valid CSV file ({error})") from None
     if frame.empty:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lead_conversion_prediction.config import ID_COLUMN
+from lead_conversion_prediction.schema import ID_COLUMN
 
 _QUANTILES = np.linspace(0.0, 1.0, 201)
 _MAX_LEVELS = 50

@@ -14,10 +14,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lead_conversion_prediction.config import PROJ_ROOT
+from lead_conversion_prediction.config import PROJ_ROOT, Params
 
 SHARED_DIR = Path(os.environ.get("LCP_SHARED_DIR", PROJ_ROOT.parent / "shared")).resolve()
-RAW_MD5 = "05663184eaf8f324162e4d1bc14be387"
+RAW_MD5 = "05663184eaf8f324162e4d1bc14be387"  # the pinned raw data (SPEC)
+# The reference's 12 model columns, in order (SPEC, step 9).
+REFERENCE_COLUMNS = [
+    "purchases",
+    "time_spent",
+    "n_visits",
+    *(f"customer_group_{group}" for group in range(2, 10)),
+    "onboarding_True",
+]
+VALIDATOR_FIRST_FIVE = [0, 1, 0, 1, 0]  # the course validator's contract on its own X_test.csv
 
 
 def shared_file(*parts: str) -> Path:
@@ -72,9 +81,9 @@ def fit_small_model(n: int = 200, seed: int = 1) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     from lead_conversion_prediction.config import FeatureParams
-    from lead_conversion_prediction.features import build_preprocessor, features_and_target
+    from lead_conversion_prediction.features import build_preprocessor
     from lead_conversion_prediction.modeling.train import assemble_model
-    from lead_conversion_prediction.schema import validate_leads
+    from lead_conversion_prediction.schema import features_and_target, validate_leads
 
     X, y = features_and_target(validate_leads(make_raw_leads(n=n, seed=seed), "train.csv"))
     preprocessor = build_preprocessor(FeatureParams()).fit(X)
@@ -200,3 +209,11 @@ def point_pin_at(root: Path, url: str) -> None:
         env={**os.environ, **GIT_IDENTITY},
         check=True,
     )
+
+
+def small_train_params(params: Params) -> Params:
+    """``params`` with small searches (a few settings, 3 folds), so that tests stay quick."""
+    raw = params.model_dump(mode="json")
+    for name in raw["train"]["candidates"]:
+        raw["train"][name].update(n_iter=3, cv_folds=3)
+    return Params.model_validate(raw)

@@ -8,7 +8,17 @@ import pytest
 
 from tests.support import run_lcp
 
-COMMANDS = ["data", "features", "train", "evaluate", "register", "package", "validate", "pipeline"]
+COMMANDS = [
+    "fetch",
+    "data",
+    "features",
+    "train",
+    "evaluate",
+    "register",
+    "package",
+    "validate",
+    "pipeline",
+]
 
 
 def lcp(*args: str, root: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -73,7 +83,7 @@ def test_a_failed_run_keeps_the_previous_outputs(
     )
     assert result.returncode == 2
     assert leads.read_bytes() == previous
-    assert sorted(p.name for p in leads.parent.iterdir()) == ["date_limits.json", "leads.csv"]
+    assert sorted(p.name for p in leads.parent.iterdir()) == ["data_summary.json", "leads.csv"]
 
 
 def test_a_raw_file_other_than_the_pinned_one_is_refused_unless_accepted(
@@ -92,15 +102,54 @@ def test_a_raw_file_other_than_the_pinned_one_is_refused_unless_accepted(
 def test_debug_shows_the_traceback(project: Path) -> None:
     result = lcp("--debug", "data", "--raw", str(project / "absent.csv"), root=project)
     assert result.returncode != 0
-    assert "Traceback" in result.stderr and "ArtifactError" in result.stderr
+    assert "Traceback" in result.stderr and "InputNotFoundError" in result.stderr
 
 
-@pytest.mark.parametrize("stage", ["features", "train", "evaluate", "package", "validate"])
-def test_a_stage_run_before_its_inputs_exist_says_what_to_run(project: Path, stage: str) -> None:
+@pytest.mark.parametrize(
+    ("stage", "missing", "writer"),
+    [
+        ("data", "data/raw/raw_data.csv", "fetch it with 'make fetch' (lcp fetch)"),
+        ("features", "data/interim/leads.csv", "run 'lcp data' first"),
+        ("train", "data/processed/preprocessor.joblib", "run 'lcp features' first"),
+        ("evaluate", "models/candidates/summary.json", "run 'lcp train' first"),
+        ("register", "models/candidates/summary.json", "run 'lcp train' first"),
+        ("package", "models/model.pkl", "run 'lcp train' first"),
+        ("validate", "models/model.pkl", "run 'lcp train' first"),
+    ],
+)
+def test_a_stage_run_before_its_inputs_exist_says_what_to_run(
+    project: Path, stage: str, missing: str, writer: str
+) -> None:
     result = lcp(stage, root=project)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert len(result.stderr.strip().splitlines()[-1]) < 300
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {project / missing}: not found; {writer}"
+        + (" (or 'dvc repro')" if writer.startswith("run") else "")
+    )
+
+
+def test_the_version_comes_from_the_package_metadata() -> None:
+    from importlib.metadata import version
+
+    result = lcp("--version")
+    assert (result.returncode, result.stdout.strip()) == (
+        0,
+        f"lcp {version('lead-conversion-prediction')}",
+    )
+
+
+def test_the_help_fits_in_80_columns_with_choices_and_defaults() -> None:
+    result = run_lcp("predict", "--help", env={"COLUMNS": "80"})
+    assert result.returncode == 0
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert "--on-error <fail|skip>" in result.stdout
+    assert "--output-format <csv|parquet>" in result.stdout
+    assert "[default: 100000; x>=1000]" in result.stdout
+    assert "<bool>" not in result.stdout
+    overview = run_lcp("--help", env={"COLUMNS": "80"}).stdout
+    commands = overview.split("Commands:")[1].splitlines()
+    assert not [line for line in commands if line.endswith("...")], "every summary is whole"
 
 
 def test_invalid_parameters_stop_every_command(project: Path) -> None:

@@ -12,16 +12,18 @@ from lead_conversion_prediction.config import (
     load_params,
     run_root,
 )
-from lead_conversion_prediction.exceptions import ConfigError
+from lead_conversion_prediction.exceptions import ConfigError, InputNotFoundError
 
 
 def test_the_project_parameters_load_into_typed_sections() -> None:
     params = load_params(PROJ_ROOT / "params.yaml")
     assert params.split.test_size == 0.15 and params.split.random_state == 42
     assert params.train.candidates == ["xgboost_rf", "logistic_regression"]
-    assert params.train.xgboost_rf.space["max_depth"] == RandInt(randint=(3, 9))
-    assert params.train.xgboost_rf.space["learning_rate"] == Uniform(uniform=(0.01, 0.31))
+    xgboost = params.train.section("xgboost_rf")
+    assert xgboost.space["max_depth"] == RandInt(randint=(3, 9))
+    assert xgboost.space["learning_rate"] == Uniform(uniform=(0.01, 0.31))
     assert params.train.metric == "f1_weighted"
+    assert params.threshold == 0.5
     assert params.registry.model_name == "lead_model"
 
 
@@ -41,9 +43,11 @@ def write_params(tmp_path: Path, change: dict[str, object]) -> Path:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"train.n_jobs_typo": 2}, "train.n_jobs_typo: Extra inputs are not permitted"),
+        ({"train.n_jobs_typo": 2}, "train: .*'n_jobs_typo' is neither a setting nor a candidate"),
         ({"split.test_size": 1.5}, "split.test_size: Input should be less than 1"),
-        ({"train.candidates": ["svm"]}, "train.candidates.0"),
+        ({"train.candidates": ["svm"]}, "unknown candidate 'svm' \\(known: xgboost_rf, "),
+        ({"train.xgboost_rf.n_iter": 0}, "train: .*xgboost_rf: n_iter: Input should be greater"),
+        ({"threshold": 1.5}, "threshold: Input should be less than or equal to 1"),
         ({"data.max_date": "2023-12-31"}, "max_date 2023-12-31 is before min_date"),
     ],
 )
@@ -57,7 +61,7 @@ def test_invalid_parameters_name_the_file_and_the_key(
 
 
 def test_a_missing_or_broken_parameter_file_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not found"):
+    with pytest.raises(InputNotFoundError, match=r"params\.yaml: not found"):
         load_params(tmp_path / "params.yaml")
     (tmp_path / "params.yaml").write_text("data: [unclosed")
     with pytest.raises(ConfigError, match="not valid YAML"):

@@ -11,9 +11,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lead_conversion_prediction.config import MODEL_INPUT_COLUMNS
-from lead_conversion_prediction.modeling.predict import score_leads
-from lead_conversion_prediction.schema import SCORING_COLUMNS, check_leads
+from lead_conversion_prediction.schema import MODEL_INPUT_COLUMNS, SCORING_COLUMNS, check_leads
+from lead_conversion_prediction.scoring.score import score_leads
 from tests.support import fit_small_model
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -50,7 +49,7 @@ def model() -> Any:
 def test_frames_within_the_contract_pass_it_and_get_a_probability(frame: pd.DataFrame) -> None:
     typed, breaches = check_leads(frame.astype("object"), "generated", SCORING_COLUMNS)
     assert breaches == []
-    scores = score_leads(model(), typed)
+    scores = score_leads(model(), typed, threshold=0.5)
     assert len(scores) == len(frame)
     assert scores["conversion_probability"].between(0, 1).all()
     assert sorted(scores["rank"]) == list(range(1, len(frame) + 1))

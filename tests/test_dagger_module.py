@@ -38,7 +38,7 @@ from lead_pipeline.main import (
 
 FUNCTIONS = ("pipeline", "prepare_data", "train", "predict", "test", "lint")
 PINNED_IMAGE = re.compile(r"python:3\.11\.\d+-slim-[a-z]+@sha256:[0-9a-f]{64}")
-RAW_DATA_PULL = ("dvc", "pull", "--quiet", "data/raw/raw_data.csv.dvc")
+RAW_DATA_PULL = ("lcp", "fetch")
 REMOTE_ADD = ("dvc", "remote", "add", "--local", "--force", "--default", "mirror")
 STAGES = ("data", "features", "train", "evaluate", "register", "package", "validate")
 

@@ -14,7 +14,7 @@ from lead_conversion_prediction.modeling.evaluate import (
 def test_metrics_match_a_hand_computed_case() -> None:
     y = np.array([0, 0, 1, 1])
     probability = np.array([0.1, 0.6, 0.4, 0.9])
-    metrics = compute_metrics(y, probability)
+    metrics = compute_metrics(y, probability, 0.5)
     # labels 0, 1, 0, 1: two of four right; each class has precision = recall = 1/2
     assert metrics["accuracy"] == 0.5
     assert metrics["f1_weighted"] == pytest.approx(0.5)
@@ -42,7 +42,7 @@ def test_probabilities_outside_zero_one_are_clipped() -> None:
 def test_precision_recall_and_log_loss_match_hand_computed_values() -> None:
     y = np.array([1, 1, 0, 0, 1])
     probability = np.array([0.9, 0.4, 0.6, 0.2, 0.8])
-    metrics = compute_metrics(y, probability)
+    metrics = compute_metrics(y, probability, 0.5)
     # labels 1, 0, 1, 0, 1: tp = 2, fp = 1, fn = 1
     assert metrics["precision"] == pytest.approx(2 / 3)
     assert metrics["recall"] == pytest.approx(2 / 3)
@@ -57,8 +57,8 @@ def test_metrics_on_resamples_agree_with_scikit_learn_ties_included() -> None:
         y = rng.integers(0, 2, n)
         y[:2] = [0, 1]
         probability = np.round(rng.random(n), 1)  # many ties
-        expected = compute_metrics(y, probability)
-        got = metrics_on_resamples(y[None, :], probability[None, :])
+        expected = compute_metrics(y, probability, 0.5)
+        got = metrics_on_resamples(y[None, :], probability[None, :], 0.5)
         for name in METRIC_NAMES:
             assert got[name][0] == pytest.approx(expected[name], abs=1e-12), name
 
@@ -67,11 +67,11 @@ def test_bootstrap_intervals_are_seeded_and_hold_the_estimate() -> None:
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 300)
     probability = np.clip(y * 0.3 + rng.random(300) * 0.7, 0, 1)
-    first = bootstrap_intervals(y, {"m": probability}, resamples=500, seed=1)
-    again = bootstrap_intervals(y, {"m": probability}, resamples=500, seed=1)
-    other = bootstrap_intervals(y, {"m": probability}, resamples=500, seed=2)
+    first = bootstrap_intervals(y, {"m": probability}, 0.5, resamples=500, seed=1)
+    again = bootstrap_intervals(y, {"m": probability}, 0.5, resamples=500, seed=1)
+    other = bootstrap_intervals(y, {"m": probability}, 0.5, resamples=500, seed=2)
     assert first == again and first != other
-    estimate = compute_metrics(y, probability)
+    estimate = compute_metrics(y, probability, 0.5)
     for name in METRIC_NAMES:
         interval = first["m"][name]
         assert interval.low <= estimate[name] <= interval.high, name
@@ -82,7 +82,7 @@ def test_the_difference_interval_says_which_model_is_better() -> None:
     y = rng.integers(0, 2, 400)
     good = np.clip(y * 0.6 + rng.random(400) * 0.4, 0, 1)
     poor = rng.random(400)
-    better = difference_interval(y, good, poor, "roc_auc", resamples=400)
+    better = difference_interval(y, good, poor, "roc_auc", 0.5, resamples=400)
     assert better.low > 0
-    same = difference_interval(y, good, good, "roc_auc", resamples=400)
+    same = difference_interval(y, good, good, "roc_auc", 0.5, resamples=400)
     assert same.low == same.high == 0

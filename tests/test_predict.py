@@ -6,16 +6,16 @@ import pandas as pd
 import pytest
 
 from lead_conversion_prediction.exceptions import DataContractError
-from lead_conversion_prediction.modeling.predict import (
-    LoadedModel,
+from lead_conversion_prediction.schema import validate_leads
+from lead_conversion_prediction.scoring.io import OUTPUT_SCHEMA, neutralise_formulas
+from lead_conversion_prediction.scoring.model import LoadedModel, load_scoring_model
+from lead_conversion_prediction.scoring.score import (
     ScoringOptions,
-    load_scoring_model,
-    neutralise_formulas,
+    count_repeats,
     rank_descending,
-    score_file,
     score_leads,
 )
-from lead_conversion_prediction.schema import validate_leads
+from lead_conversion_prediction.stages.predict import score_file
 from lead_conversion_prediction.utils.storage import save_artifact, write_manifest
 from tests.support import fit_small_model
 
@@ -38,8 +38,9 @@ class _ByPurchases:
 
 def test_scores_hold_probability_label_and_rank(make_leads: Callable[..., pd.DataFrame]) -> None:
     leads = make_leads(n=5).assign(purchases=[1, 9, 5, 7, 3])
-    scores = score_leads(_ByPurchases(), leads, threshold=0.5)
-    assert list(scores.columns) == ["lead_id", "conversion_probability", "predicted_label", "rank"]
+    scores = score_leads(_ByPurchases(), leads, threshold=0.5, provenance="by-purchases")
+    assert list(scores.columns) == [column.name for column in OUTPUT_SCHEMA]
+    assert set(scores["model"]) == {"by-purchases"}
     assert scores["predicted_label"].tolist() == [0, 1, 0, 1, 0]  # 0.5 is not above 0.5
     assert scores["rank"].tolist() == [5, 1, 3, 2, 4]
 
@@ -61,7 +62,9 @@ def test_a_file_is_scored_whatever_the_chunk_size(
     outputs = []
     for chunk_rows in (7, 1000):
         target = tmp_path / f"scores-{chunk_rows}.csv"
-        report = score_file(model, source, str(target), ScoringOptions(chunk_rows=chunk_rows))
+        report = score_file(
+            model, source, str(target), ScoringOptions(threshold=0.5, chunk_rows=chunk_rows)
+        )
         assert (report.rows_scored, report.rows_rejected) == (150, 0)
         outputs.append(pd.read_csv(target))
     pd.testing.assert_frame_equal(outputs[0], outputs[1])
@@ -75,7 +78,7 @@ def test_a_file_is_scored_whatever_the_chunk_size(
     ]
     assert sorted(scores["rank"]) == list(range(1, 151))
     assert set(scores["model"]) == {"test-model"}
-    expected = score_leads(model.model, validate_leads(pd.read_csv(source), "x"))
+    expected = score_leads(model.model, validate_leads(pd.read_csv(source), "x"), 0.5)
     np.testing.assert_allclose(
         scores["conversion_probability"], expected["conversion_probability"]
     )
@@ -86,7 +89,7 @@ def test_sorted_output_puts_the_likeliest_leads_first(
 ) -> None:
     source = write_csv(tmp_path / "leads.csv", make_leads(n=40))
     target = tmp_path / "scores.parquet"
-    score_file(model, source, str(target), ScoringOptions(sort=True, threshold=0.3))
+    score_file(model, source, str(target), ScoringOptions(threshold=0.3, sort=True))
     scores = pd.read_parquet(target)
     assert scores["rank"].tolist() == list(range(1, 41))
     assert scores["conversion_probability"].is_monotonic_decreasing
@@ -99,7 +102,10 @@ def test_parquet_input_is_read(
     leads = make_leads(n=30)
     leads.to_parquet(tmp_path / "leads.parquet", index=False)
     report = score_file(
-        model, str(tmp_path / "leads.parquet"), str(tmp_path / "s.csv"), ScoringOptions()
+        model,
+        str(tmp_path / "leads.parquet"),
+        str(tmp_path / "s.csv"),
+        ScoringOptions(threshold=0.5),
     )
     assert report.rows_scored == 30
 
@@ -112,7 +118,7 @@ def test_bad_rows_fail_with_their_lines_across_chunks(
     source = write_csv(tmp_path / "leads.csv", leads)
     target = tmp_path / "scores.csv"
     with pytest.raises(DataContractError) as caught:
-        score_file(model, source, str(target), ScoringOptions(chunk_rows=10))
+        score_file(model, source, str(target), ScoringOptions(threshold=0.5, chunk_rows=10))
     assert str(caught.value) == f"{source}: column 'n_visits': value -4 is below 0 at lines 27, 33"
     assert not target.exists()
 
@@ -127,21 +133,20 @@ def test_skipped_rows_go_to_the_rejects_file_with_their_reason(
     source = write_csv(tmp_path / "leads.csv", leads)
     rejects = tmp_path / "rejects.csv"
     report = score_file(
-        model, source, str(tmp_path / "s.csv"), ScoringOptions(on_error="skip"), rejects=rejects
+        model,
+        source,
+        str(tmp_path / "s.csv"),
+        ScoringOptions(threshold=0.5, skip_bad_rows=True),
+        rejects=rejects,
     )
     assert (report.rows_scored, report.rows_rejected) == (17, 3)
     rejected = pd.read_csv(rejects)
     assert rejected["line"].tolist() == [5, 10, 14]
-    assert (
-        rejected["reason"].tolist()
-        == [
-            "column 'date_part': value '2024-02-30' is not a YYYY-MM-DD date",
-            "column 'time_spent': value '=HYPERLINK(1)' is not a number",
-            "column 'lead_id': is empty but required",
-        ][::1]
-        if False
-        else rejected["reason"].tolist()
-    )
+    assert rejected["reason"].tolist() == [
+        "column 'time_spent': value '=HYPERLINK(1)' is not a number",
+        "column 'date_part': value '2024-02-30' is not a YYYY-MM-DD date",
+        "column 'lead_id': is empty but required",
+    ]
     assert "'=HYPERLINK(1)" in rejected["time_spent"].tolist()
     assert set(pd.read_csv(tmp_path / "s.csv")["lead_id"]) == set(leads["lead_id"].dropna()) - {
         3,
@@ -160,7 +165,10 @@ def test_unseen_levels_are_scored_as_missing_and_counted(
     ].to_numpy()
     leads.loc[2, "source"] = "tiktok"
     report = score_file(
-        model, write_csv(tmp_path / "l.csv", leads), str(tmp_path / "s.csv"), ScoringOptions()
+        model,
+        write_csv(tmp_path / "l.csv", leads),
+        str(tmp_path / "s.csv"),
+        ScoringOptions(threshold=0.5),
     )
     assert report.unseen == {"customer_group": 1, "source": 1}
     assert report.missing == {"customer_group": 1}
@@ -176,13 +184,13 @@ def test_other_sources_are_scored_with_a_warning_or_rejected_on_request(
 ) -> None:
     leads = make_leads(n=12)  # sources cycle signup, signup, organic, li, fb, signup
     source = write_csv(tmp_path / "l.csv", leads)
-    scored = score_file(model, source, str(tmp_path / "a.csv"), ScoringOptions())
+    scored = score_file(model, source, str(tmp_path / "a.csv"), ScoringOptions(threshold=0.5))
     assert scored.rows_scored == 12 and sum(scored.other_sources.values()) == 6
     strict = score_file(
         model,
         source,
         str(tmp_path / "b.csv"),
-        ScoringOptions(training_source_only=True, on_error="skip"),
+        ScoringOptions(threshold=0.5, training_source_only=True, skip_bad_rows=True),
         rejects=tmp_path / "rejects.csv",
     )
     assert (strict.rows_scored, strict.rows_rejected) == (6, 6)
@@ -194,7 +202,10 @@ def test_duplicate_lead_ids_are_counted(
 ) -> None:
     leads = make_leads(n=10).assign(lead_id=[1, 2, 3, 3, 4, 5, 5, 5, 6, 7])
     report = score_file(
-        model, write_csv(tmp_path / "l.csv", leads), str(tmp_path / "s.csv"), ScoringOptions()
+        model,
+        write_csv(tmp_path / "l.csv", leads),
+        str(tmp_path / "s.csv"),
+        ScoringOptions(threshold=0.5),
     )
     assert report.duplicate_ids == 3
 
@@ -206,15 +217,13 @@ def test_a_model_artifact_is_checked_before_it_is_loaded(
     save_artifact(model.model, path)
     write_manifest(tmp_path, [path.name])
     loaded = load_scoring_model(None, path)
-    assert loaded.label.startswith("lead_model.joblib@sha256:")
+    assert loaded.provenance.startswith("lead_model.joblib@sha256:")
     path.write_bytes(path.read_bytes()[:-1])
     with pytest.raises(Exception, match="checksum"):
         load_scoring_model(str(path), tmp_path / "other")
 
 
 def test_repeats_are_counted_like_pandas_duplicated() -> None:
-    from lead_conversion_prediction.modeling.predict import count_repeats
-
     values = np.random.default_rng(0).integers(0, 50, 200)
     assert count_repeats(values) == int(pd.Series(values).duplicated().sum())
     assert count_repeats(np.arange(10)) == 0

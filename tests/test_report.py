@@ -1,11 +1,15 @@
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from lead_conversion_prediction.config import EvaluateParams
+from lead_conversion_prediction.modeling.artifacts import (
+    CandidateResult,
+    MetricsReport,
+    TrainingSummary,
+)
 from lead_conversion_prediction.modeling.report import (
     FIGURES,
     CardContext,
@@ -29,26 +33,38 @@ def holdout() -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 
 @pytest.fixture(scope="module")
-def metrics(holdout: tuple[np.ndarray, dict[str, np.ndarray]]) -> dict[str, Any]:
+def metrics(holdout: tuple[np.ndarray, dict[str, np.ndarray]]) -> MetricsReport:
     y, probabilities = holdout
-    candidates = {
-        name: {"holdout_score": 0.7 + i / 10, "cv_mean": 0.7, "cv_std": 0.02}
-        for i, name in enumerate(probabilities)
-    }
-    return build_metrics(
-        y, probabilities, "xgboost_rf", "f1_weighted", candidates, EvaluateParams(resamples=200)
+    summary = TrainingSummary(
+        metric="f1_weighted",
+        selected="xgboost_rf",
+        rows_train=60,
+        candidates={
+            name: CandidateResult(
+                best_params={},
+                cv=[0.7],
+                cv_mean=0.7,
+                cv_std=0.02,
+                settings=[],
+                holdout={},
+                holdout_score=0.7 + i / 10,
+            )
+            for i, name in enumerate(probabilities)
+        },
     )
+    return build_metrics(y, probabilities, summary, 0.5, EvaluateParams(resamples=200))
 
 
-def test_the_metrics_hold_intervals_and_every_candidates_score(metrics: dict[str, Any]) -> None:
-    assert set(metrics["holdout"]) == set(metrics["holdout_ci"])
-    assert set(metrics["candidates"]) == {"xgboost_rf", "logistic_regression"}
-    assert "selected_minus_this_ci" in metrics["candidates"]["logistic_regression"]
-    assert "selected_minus_this_ci" not in metrics["candidates"]["xgboost_rf"]
-    json.dumps(metrics, allow_nan=False)  # JSON as written
+def test_the_metrics_hold_intervals_and_every_candidates_score(metrics: MetricsReport) -> None:
+    assert set(metrics.holdout) == set(metrics.holdout_ci)
+    assert set(metrics.candidates) == {"xgboost_rf", "logistic_regression"}
+    assert metrics.candidates["logistic_regression"].selected_minus_this_ci is not None
+    assert metrics.candidates["xgboost_rf"].selected_minus_this_ci is None
+    assert (metrics.rows.train, metrics.rows.test, metrics.bootstrap.threshold) == (60, 200, 0.5)
+    json.dumps(metrics.model_dump(mode="json"), allow_nan=False)  # JSON as written
 
 
-def test_the_card_lists_every_metric_and_embeds_every_figure(metrics: dict[str, Any]) -> None:
+def test_the_card_lists_every_metric_and_embeds_every_figure(metrics: MetricsReport) -> None:
     card = render_model_card(
         metrics,
         CardContext(
@@ -59,12 +75,11 @@ def test_the_card_lists_every_metric_and_embeds_every_figure(metrics: dict[str, 
             lead_source="signup",
             rows_raw=100,
             rows_clean=80,
-            rows_train=60,
             columns=["purchases", "onboarding_True"],
             best_params={"max_depth": 3, "learning_rate": 0.1234567},
         ),
     )
-    for name, value in metrics["holdout"].items():
+    for name, value in metrics.holdout.items():
         assert f"(`{name}`) | {value:.3f} |" in card
     for file in FIGURES:
         assert f"(figures/{file})" in card

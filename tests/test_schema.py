@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lead_conversion_prediction.exceptions import DataContractError
+from lead_conversion_prediction.exceptions import DataContractError, InputNotFoundError
 from lead_conversion_prediction.schema import read_raw_leads, validate_leads
 
 
@@ -107,8 +107,10 @@ def test_file_level_problems_are_one_line_errors(
 
 
 def test_a_missing_file_is_reported(tmp_path: Path) -> None:
-    with pytest.raises(DataContractError, match="file not found"):
+    with pytest.raises(InputNotFoundError, match=r"absent\.csv: not found"):
         read_raw_leads(tmp_path / "absent.csv")
+    with pytest.raises(DataContractError, match="is a directory, not a file"):
+        read_raw_leads(tmp_path)
 
 
 def test_the_count_of_bad_rows_is_given_beyond_the_first_five(

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lead_conversion_prediction.exceptions import ArtifactError
+from lead_conversion_prediction.exceptions import ArtifactError, InputNotFoundError
 from lead_conversion_prediction.utils.storage import (
     MANIFEST_NAME,
     atomic_path,
@@ -63,7 +63,7 @@ def test_an_artifact_missing_from_the_manifest_is_refused(tmp_path: Path) -> Non
     write_manifest(tmp_path, ["a.joblib"])
     with pytest.raises(ArtifactError, match="not listed"):
         verify_artifact(tmp_path / "b.joblib")
-    with pytest.raises(ArtifactError, match="not found"):
+    with pytest.raises(InputNotFoundError, match=r"c\.joblib: not found"):
         verify_artifact(tmp_path / "c.joblib")
 
 

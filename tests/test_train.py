@@ -7,39 +7,27 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from lead_conversion_prediction.config import (
-    PROJ_ROOT,
-    FeatureParams,
-    LogisticRegressionParams,
-    Params,
-    load_params,
-)
-from lead_conversion_prediction.features import build_preprocessor, features_and_target
-from lead_conversion_prediction.modeling.train import (
+from lead_conversion_prediction.config import PROJ_ROOT, FeatureParams, TrainParams, load_params
+from lead_conversion_prediction.features import build_preprocessor
+from lead_conversion_prediction.modeling.candidates import (
     SOLVER_PENALTIES,
-    assemble_model,
+    LogisticRegressionParams,
     logistic_regression_space,
-    search_candidate,
-    search_candidates,
-    search_pool,
     to_distributions,
 )
-from lead_conversion_prediction.schema import validate_leads
+from lead_conversion_prediction.modeling.train import (
+    assemble_model,
+    search_candidate,
+    search_candidates,
+)
+from lead_conversion_prediction.schema import features_and_target, validate_leads
+from tests.support import small_train_params
 
 
 @pytest.fixture(scope="module")
-def params() -> Params:
-    """The project's parameters with small searches, so the tests stay quick."""
-    params = load_params(PROJ_ROOT / "params.yaml")
-    train = params.train.model_copy(
-        update={
-            "xgboost_rf": params.train.xgboost_rf.model_copy(update={"n_iter": 3, "cv_folds": 3}),
-            "logistic_regression": params.train.logistic_regression.model_copy(
-                update={"n_iter": 4}
-            ),
-        }
-    )
-    return params.model_copy(update={"train": train})
+def params() -> TrainParams:
+    """The project's training parameters with small searches, so the tests stay quick."""
+    return small_train_params(load_params(PROJ_ROOT / "params.yaml")).train
 
 
 @pytest.fixture
@@ -67,8 +55,8 @@ def test_the_logistic_space_holds_only_pairs_the_solver_supports() -> None:
     assert len(settings) == 25 + 10 + 5 + 4
 
 
-def test_distributions_cover_the_declared_ranges(params: Params) -> None:
-    space = to_distributions(params.train.xgboost_rf.space)
+def test_distributions_cover_the_declared_ranges(params: TrainParams) -> None:
+    space = to_distributions(params.section("xgboost_rf").space)
     depths = space["max_depth"].rvs(size=2000, random_state=0)
     assert set(np.unique(depths)) == set(range(3, 10))
     rates = space["learning_rate"].rvs(size=2000, random_state=0)
@@ -78,7 +66,7 @@ def test_distributions_cover_the_declared_ranges(params: Params) -> None:
 
 @pytest.mark.parametrize("name", ["xgboost_rf", "logistic_regression"])
 def test_a_search_is_seeded_and_returns_a_fitted_classifier(
-    name: str, params: Params, matrix: tuple[pd.DataFrame, pd.Series]
+    name: str, params: TrainParams, matrix: tuple[pd.DataFrame, pd.Series]
 ) -> None:
     X, y = matrix
     first, second = (search_candidate(name, X, y, params) for _ in range(2))
@@ -87,27 +75,19 @@ def test_a_search_is_seeded_and_returns_a_fitted_classifier(
     np.testing.assert_array_equal(
         first.classifier.predict_proba(X), second.classifier.predict_proba(X)
     )
-    folds = {"xgboost_rf": 3, "logistic_regression": params.train.logistic_regression.cv_folds}
-    assert len(first.cv_scores) == folds[name]
-    assert max(s["cv_mean"] for s in first.settings) == pytest.approx(first.cv_mean)
+    assert len(first.cv_scores) == params.section(name).cv_folds
+    assert max(s.cv_mean for s in first.settings) == pytest.approx(first.cv_mean)
 
 
-def test_searching_in_a_worker_process_gives_the_same_results(
-    params: Params, matrix: tuple[pd.DataFrame, pd.Series]
+def test_every_listed_candidate_is_searched_in_order(
+    params: TrainParams, matrix: tuple[pd.DataFrame, pd.Series]
 ) -> None:
     X, y = matrix
-    called = []
-    here = search_candidates(X, y, params)
-    with search_pool() as pool:
-        there = search_candidates(X, y, params, pool=pool, meanwhile=lambda: called.append(1))
-    assert called == [1]
-    assert [r.name for r in there] == params.train.candidates
-    for a, b in zip(here, there, strict=True):
-        assert (a.best_params, a.cv_scores) == (b.best_params, b.cv_scores)
+    assert [result.name for result in search_candidates(X, y, params)] == params.candidates
 
 
 def test_the_assembled_model_scores_raw_leads(
-    params: Params, make_leads: Callable[..., pd.DataFrame]
+    params: TrainParams, make_leads: Callable[..., pd.DataFrame]
 ) -> None:
     X, y = features_and_target(validate_leads(make_leads(n=120, seed=3), "leads.csv"))
     preprocessor = build_preprocessor(FeatureParams()).fit(X)

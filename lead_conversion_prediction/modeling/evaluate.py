@@ -8,11 +8,12 @@ the tests check on the original sample, ties included).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from lead_conversion_prediction.modeling.artifacts import Interval
 
 METRIC_NAMES = (
     "accuracy",
@@ -35,7 +36,7 @@ def positive_probability(model: Any, X: pd.DataFrame) -> np.ndarray:
 
 
 def compute_metrics(
-    y_true: np.ndarray | pd.Series, probability: np.ndarray, threshold: float = 0.5
+    y_true: np.ndarray | pd.Series, probability: np.ndarray, threshold: float
 ) -> dict[str, float]:
     """Return every metric of ``METRIC_NAMES``; labels are 1 where p > threshold.
 
@@ -67,7 +68,7 @@ def compute_metrics(
 
 
 def metrics_on_resamples(
-    y: np.ndarray, probability: np.ndarray, threshold: float = 0.5
+    y: np.ndarray, probability: np.ndarray, threshold: float
 ) -> dict[str, np.ndarray]:
     """Every metric of ``METRIC_NAMES`` for each row of 2-D ``y`` and ``probability``.
 
@@ -123,21 +124,10 @@ def _average_precision(y: np.ndarray, p: np.ndarray, positives: np.ndarray) -> n
     return result
 
 
-@dataclass(frozen=True)
-class Interval:
-    """A two-sided percentile interval."""
-
-    low: float
-    high: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {"low": round(self.low, 6), "high": round(self.high, 6)}
-
-
 def bootstrap_draws(
     y: np.ndarray | pd.Series,
     probabilities: dict[str, np.ndarray],
-    threshold: float = 0.5,
+    threshold: float,
     resamples: int = 1000,
     seed: int = 42,
 ) -> dict[str, dict[str, np.ndarray]]:
@@ -158,13 +148,13 @@ def percentile_interval(draws: np.ndarray, confidence: float = 0.95) -> Interval
     """The central ``confidence`` share of the draws (missing draws left out)."""
     tail = 100 * (1 - confidence) / 2
     low, high = np.nanpercentile(draws, [tail, 100 - tail])
-    return Interval(float(low), float(high))
+    return Interval(low=float(low), high=float(high))
 
 
 def bootstrap_intervals(
     y: np.ndarray | pd.Series,
     probabilities: dict[str, np.ndarray],
-    threshold: float = 0.5,
+    threshold: float,
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 42,
@@ -182,7 +172,7 @@ def difference_interval(
     first: np.ndarray,
     second: np.ndarray,
     metric: str,
-    threshold: float = 0.5,
+    threshold: float,
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 42,
@@ -203,7 +193,12 @@ def holdout_score(model: Any, X: pd.DataFrame, y: pd.Series, metric: str) -> flo
     return float(get_scorer(metric)(model, X, y))
 
 
-def evaluate_model(model: Any, X: pd.DataFrame, y: pd.Series, metric: str) -> dict[str, Any]:
-    """Return the holdout metrics of a fitted model and its score on the selection metric."""
-    metrics = compute_metrics(y, positive_probability(model, X))
-    return {"metrics": metrics, "score": holdout_score(model, X, y, metric)}
+def evaluate_model(
+    model: Any, X: pd.DataFrame, y: pd.Series, metric: str, threshold: float
+) -> tuple[dict[str, float], float]:
+    """Return the holdout metrics of a fitted model (labels above ``threshold``) and its score
+    on the selection metric."""
+    return (
+        compute_metrics(y, positive_probability(model, X), threshold),
+        holdout_score(model, X, y, metric),
+    )

@@ -1,4 +1,4 @@
-"""Selection and promotion: choose the best candidate, and make a model champion only if better.
+"""The model registry (MLflow): register a version, and make it champion only if it is better.
 
 Every registered version of ``lead_model`` gets the alias ``challenger``. It takes the alias
 ``champion`` only when its holdout score beats the current champion's score on the same
@@ -9,10 +9,11 @@ holdout); a tie keeps the champion.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-from lead_conversion_prediction.exceptions import ArtifactError
+from lead_conversion_prediction.exceptions import RegistryError
+from lead_conversion_prediction.modeling.selection import is_better
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -33,25 +34,6 @@ class RegistryDecision:
     @property
     def champion(self) -> int | None:
         return self.version if self.promoted else self.previous_champion
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "champion": self.champion}
-
-
-def select_best(scores: Mapping[str, float]) -> str:
-    """Return the name with the highest score; a tie goes to the name listed first."""
-    if not scores:
-        raise ValueError("no candidates to select from")
-    best = next(iter(scores))
-    for name, score in scores.items():
-        if score > scores[best]:
-            best = name
-    return best
-
-
-def is_better(score: float, champion_score: float | None) -> bool:
-    """True when there is no champion, or ``score`` beats it strictly."""
-    return champion_score is None or score > champion_score
 
 
 def current_champion(client: Any, model_name: str) -> int | None:
@@ -87,7 +69,7 @@ def register_and_promote(
         try:
             champion_model = mlflow.sklearn.load_model(champion_uri)
         except Exception as error:
-            raise ArtifactError(f"{champion_uri}: cannot load the champion ({error})") from error
+            raise RegistryError(f"{champion_uri}: cannot load the champion ({error})") from error
         champion_score = score_model(champion_model)
 
     registered = mlflow.register_model(model_uri, model_name, tags=dict(tags or {}))

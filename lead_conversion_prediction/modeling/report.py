@@ -13,6 +13,15 @@ import numpy as np
 import pandas as pd
 
 from lead_conversion_prediction.config import EvaluateParams
+from lead_conversion_prediction.modeling.artifacts import (
+    BootstrapSettings,
+    CandidateAudit,
+    CrossValidation,
+    Interval,
+    MetricsReport,
+    RowCounts,
+    TrainingSummary,
+)
 from lead_conversion_prediction.modeling.evaluate import (
     METRIC_NAMES,
     bootstrap_draws,
@@ -52,53 +61,53 @@ FIGURES = {
 def build_metrics(
     y: np.ndarray,
     probabilities: dict[str, np.ndarray],
-    selected: str,
-    metric: str,
-    candidates: dict[str, dict[str, Any]],
+    summary: TrainingSummary,
+    threshold: float,
     params: EvaluateParams,
-) -> dict[str, Any]:
+) -> MetricsReport:
     """The content of ``reports/metrics.json``: the chosen model's holdout metrics with their
     intervals, its cross-validation score, and every candidate's score for auditing."""
-    bootstrap: dict[str, Any] = {
-        "threshold": params.threshold,
-        "resamples": params.resamples,
-        "confidence": params.confidence,
-        "seed": params.random_state,
-    }
-    draws = bootstrap_draws(
-        y, probabilities, params.threshold, params.resamples, params.random_state
-    )
-    holdout = compute_metrics(y, probabilities[selected], params.threshold)
+    selected, metric = summary.selected, summary.metric
+    draws = bootstrap_draws(y, probabilities, threshold, params.resamples, params.random_state)
+    holdout = compute_metrics(y, probabilities[selected], threshold)
     audit = {}
-    for name, candidate in candidates.items():
-        entry: dict[str, Any] = {
-            "holdout_score": round(candidate["holdout_score"], 6),
-            "cv_mean": round(candidate["cv_mean"], 6),
-            "cv_std": round(candidate["cv_std"], 6),
-        }
+    for name, candidate in summary.candidates.items():
+        score_ci = gap_ci = None
         if metric in METRIC_NAMES:
-            interval = percentile_interval(draws[name][metric], params.confidence)
-            entry["holdout_score_ci"] = interval.as_dict()
+            score_ci = _interval(draws[name][metric], params.confidence)
             if name != selected:
                 gap = draws[selected][metric] - draws[name][metric]
-                entry["selected_minus_this_ci"] = percentile_interval(
-                    gap, params.confidence
-                ).as_dict()
-        audit[name] = entry
-    chosen = candidates[selected]
-    return {
-        "model": selected,
-        "metric": metric,
-        "holdout": {name: round(value, 6) for name, value in holdout.items()},
-        "holdout_ci": {
-            name: percentile_interval(values, params.confidence).as_dict()
-            for name, values in draws[selected].items()
+                gap_ci = _interval(gap, params.confidence)
+        audit[name] = CandidateAudit(
+            holdout_score=round(candidate.holdout_score, 6),
+            cv_mean=round(candidate.cv_mean, 6),
+            cv_std=round(candidate.cv_std, 6),
+            holdout_score_ci=score_ci,
+            selected_minus_this_ci=gap_ci,
+        )
+    chosen = summary.chosen
+    return MetricsReport(
+        model=selected,
+        metric=metric,
+        holdout={name: round(value, 6) for name, value in holdout.items()},
+        holdout_ci={
+            name: _interval(values, params.confidence) for name, values in draws[selected].items()
         },
-        "cv": {"mean": round(chosen["cv_mean"], 6), "std": round(chosen["cv_std"], 6)},
-        "candidates": audit,
-        "rows": {"test": len(y)},
-        "bootstrap": bootstrap,
-    }
+        cv=CrossValidation(mean=round(chosen.cv_mean, 6), std=round(chosen.cv_std, 6)),
+        candidates=audit,
+        rows=RowCounts(test=len(y), train=summary.rows_train),
+        bootstrap=BootstrapSettings(
+            threshold=threshold,
+            resamples=params.resamples,
+            confidence=params.confidence,
+            seed=params.random_state,
+        ),
+    )
+
+
+def _interval(draws: np.ndarray, confidence: float) -> Interval:
+    interval = percentile_interval(draws, confidence)
+    return Interval(low=round(interval.low, 6), high=round(interval.high, 6))
 
 
 def feature_importances(
@@ -171,143 +180,59 @@ class CardContext:
 
     source_url: str
     raw_md5: str
-    min_date: str
-    max_date: str
+    min_date: str | None
+    max_date: str | None
     lead_source: str
     rows_raw: int
     rows_clean: int
-    rows_train: int
     columns: list[str]
     best_params: dict[str, Any]
     figures_folder: str = "figures"
 
 
-def render_model_card(metrics: dict[str, Any], context: CardContext) -> str:
-    """The model card in Markdown: data, metrics with intervals, choice, use and limits."""
-    selected, metric = metrics["model"], metrics["metric"]
-    level = f"{metrics['bootstrap']['confidence']:.0%}"
-    lines = [
-        "# Model card: lead conversion model",
-        "",
-        "Predicts whether a new signup becomes a paying customer, so that sales can call the",
-        "likeliest converters first. Generated by `lcp evaluate`; every number below is",
-        "recomputed on each run.",
-        "",
-        "## Data",
-        "",
-        f"- Source: `{context.source_url}` (a frozen DVC import), md5 `{context.raw_md5}`.",
-        f"- Signup dates from {context.min_date} to {context.max_date}; "
-        f"`{context.lead_source}` leads with a known outcome only.",
-        f"- Rows: {context.rows_raw:,} raw, {context.rows_clean:,} after cleaning, split "
-        f"{context.rows_train:,} for training and {metrics['rows']['test']:,} held out "
-        "(stratified).",
-        f"- {len(context.columns)} model features: "
-        + ", ".join(f"`{column}`" for column in context.columns)
-        + ".",
-        "",
-        "## Holdout performance of the chosen model",
-        "",
-        f"Model `{selected}`; labels are 1 above p = {metrics['bootstrap']['threshold']:g}. "
-        f"Intervals are {level} percentile intervals over {metrics['bootstrap']['resamples']:,}",
-        f"bootstrap resamples of the holdout rows (seed {metrics['bootstrap']['seed']}).",
-        "The reference notebook's figures were measured with leakage (preprocessing fitted on",
-        "all rows), so they flatter it.",
-        "",
-        f"| metric | value | {level} interval | reference XGBoost "
-        "| reference logistic regression |",
-        "|---|---|---|---|---|",
-    ]
-    for name in metrics["holdout"]:
-        interval = metrics["holdout_ci"][name]
-        references = [
-            REFERENCE[model].get(name) for model in ("xgboost_rf", "logistic_regression")
-        ]
-        shown = ["" if value is None else f"{value:.3f}" for value in references]
-        lines.append(
-            f"| {METRIC_LABELS.get(name, name)} (`{name}`) | {metrics['holdout'][name]:.3f} | "
-            f"{interval['low']:.3f} to {interval['high']:.3f} | {shown[0]} | {shown[1]} |"
-        )
-    cv = metrics["cv"]
-    lines += [
-        "",
-        f"Cross-validation on the training rows: `{metric}` {cv['mean']:.3f} ± {cv['std']:.3f}"
-        " (mean ± standard deviation over folds).",
-        "",
-        "## The choice",
-        "",
-        f"Each candidate was tuned by a seeded random search with cross-validation, then scored "
-        f"on the same holdout rows with `{metric}`; the highest score is kept.",
-        "",
-        f"| candidate | holdout `{metric}` | {level} interval | CV mean ± std "
-        "| chosen minus this |",
-        "|---|---|---|---|---|",
-    ]
-    for name, candidate in metrics["candidates"].items():
-        interval = candidate.get("holdout_score_ci")
-        span = f"{interval['low']:.3f} to {interval['high']:.3f}" if interval else "n/a"
-        difference = candidate.get("selected_minus_this_ci")
-        gap = (
-            "chosen"
-            if name == selected
-            else f"{difference['low']:+.3f} to {difference['high']:+.3f}"
-            if difference
-            else "n/a"
-        )
-        lines.append(
-            f"| `{name}` | {candidate['holdout_score']:.3f} | {span} | "
-            f"{candidate['cv_mean']:.3f} ± {candidate['cv_std']:.3f} | {gap} |"
-        )
-    lines += ["", _verdict(metrics), ""]
-    params = ", ".join(f"`{k}={_short(v)}`" for k, v in sorted(context.best_params.items()))
-    lines += [f"Chosen hyperparameters: {params}.", "", "## Figures", ""]
-    for file, caption in FIGURES.items():
-        lines += [f"**{caption}**", "", f"![{caption}]({context.figures_folder}/{file})", ""]
-    lines += [
-        "## Intended use",
-        "",
-        "Ranking new signups by their chance to convert, so that sales calls the likeliest",
-        "first (see the cumulative gains figure). The probability is a ranking score; it is",
-        "not a guarantee about any one person, and should not be the only input to decisions",
-        "about a lead.",
-        "",
-        "## Limitations",
-        "",
-        f"- Trained on `{context.lead_source}` leads of one month ({context.min_date} to "
-        f"{context.max_date}); leads from other sources or later months are scored by",
-        "  extrapolation, and behaviour may drift. Retrain on new months and compare.",
-        f"- {metrics['rows']['test']} holdout rows: the intervals above are wide; differences"
-        " smaller than them are not evidence that one candidate is better.",
-        "- Probabilities may be poorly calibrated (see the calibration figure and the Brier",
-        "  score); use the rank, or recalibrate, before reading them as rates.",
-        "- Features are few (purchases, time spent, visits, customer group, onboarding); the",
-        "  dropped attributes were left out as in the reference analysis.",
-        "",
-        "## How to retrain",
-        "",
-        "```bash",
-        "make pipeline                     # data, features, train, evaluate, register, ...",
-        "dvc exp run -S train.metric=roc_auc  # an experiment with other parameters",
-        "dvc metrics diff                  # compare with the last commit",
-        "```",
-        "",
-        "A new version becomes the registry's `champion` only if it beats the current one on",
-        "the same holdout rows.",
-        "",
-    ]
-    return "\n".join(lines)
+def render_model_card(metrics: MetricsReport, context: CardContext) -> str:
+    """The model card in Markdown (``templates/model_card.md.jinja``)."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    environment = Environment(
+        loader=PackageLoader("lead_conversion_prediction", "templates"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # Markdown, not HTML
+    )
+    environment.filters["fmt"] = _format
+    return environment.get_template("model_card.md.jinja").render(
+        m=metrics,
+        c=context,
+        labels=METRIC_LABELS,
+        reference=REFERENCE,
+        figures=FIGURES,
+        verdict=_verdict(metrics),
+    )
 
 
-def _verdict(metrics: dict[str, Any]) -> str:
-    selected, metric = metrics["model"], metrics["metric"]
-    others = {n: c for n, c in metrics["candidates"].items() if n != selected}
+def _format(value: Any, spec: str) -> str:
+    """A number in a Python format spec; nothing for a missing value, text as it is."""
+    if value is None:
+        return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return format(value, spec)
+    return str(value)
+
+
+def _verdict(metrics: MetricsReport) -> str:
+    selected, metric = metrics.model, metrics.metric
+    others = {n: c for n, c in metrics.candidates.items() if n != selected}
     if not others:
         return f"`{selected}` was the only candidate."
     parts = []
     for name, candidate in others.items():
-        difference = candidate.get("selected_minus_this_ci")
+        difference = candidate.selected_minus_this_ci
         if difference is None:
             parts.append(f"no interval for `{metric}`, so the lead over `{name}` is not tested")
-        elif difference["low"] > 0:
+        elif difference.low > 0:
             parts.append(f"it beats `{name}`: the interval of the difference is above zero")
         else:
             parts.append(
@@ -315,7 +240,3 @@ def _verdict(metrics: dict[str, Any]) -> str:
                 "difference includes zero"
             )
     return f"`{selected}` has the highest holdout `{metric}`; " + "; ".join(parts) + "."
-
-
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from lead_conversion_prediction.modeling.artifacts import CandidateResult
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 # Libraries whose types our own trained models may hold. skops refuses to load any type it
@@ -107,7 +109,7 @@ def trusted_types(model: Any) -> list[str]:
 def log_candidate(
     name: str,
     model: Any,
-    summary: dict[str, Any],
+    result: CandidateResult,
     input_example: pd.DataFrame,
     tags: dict[str, str],
 ) -> LoggedCandidate:
@@ -116,19 +118,20 @@ def log_candidate(
     from mlflow.models import infer_signature
 
     with mlflow.start_run(run_name=name, nested=True, tags={**tags, "candidate": name}) as run:
-        mlflow.log_params(summary["best_params"])
-        mlflow.log_params({"n_iter": len(summary["settings"]), "cv_folds": len(summary["cv"])})
-        for fold, score in enumerate(summary["cv"]):
+        mlflow.log_params(result.best_params)
+        mlflow.log_params({"n_iter": len(result.settings), "cv_folds": len(result.cv)})
+        for fold, score in enumerate(result.cv):
             mlflow.log_metric("cv_score", score, step=fold)
         mlflow.log_metrics(
             {
-                "cv_mean": summary["cv_mean"],
-                "cv_std": summary["cv_std"],
-                "holdout_score": summary["holdout_score"],
-                **{f"holdout_{key}": value for key, value in summary["holdout"].items()},
+                "cv_mean": result.cv_mean,
+                "cv_std": result.cv_std,
+                "holdout_score": result.holdout_score,
+                **{f"holdout_{key}": value for key, value in result.holdout.items()},
             }
         )
-        mlflow.log_dict({"settings": summary["settings"]}, "search/settings.json")
+        settings = [setting.model_dump(mode="json") for setting in result.settings]
+        mlflow.log_dict({"settings": settings}, "search/settings.json")
         example = signature_example(input_example)
         signature = infer_signature(example, model.predict_proba(example))
         info = mlflow.sklearn.log_model(

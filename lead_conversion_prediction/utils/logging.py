@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -38,3 +38,17 @@ def log_stage(name: str) -> Iterator[dict[str, Any]]:
     seconds = time.perf_counter() - started
     details = ", ".join(f"{key}={value}" for key, value in facts.items())
     logger.info("{}: done in {:.2f} s{}", name, seconds, f" ({details})" if details else "")
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[int], None]]:
+    """Yield a callback that advances a bar of rows; the bar shows only on a terminal."""
+    if not sys.stderr.isatty():
+        yield lambda rows: None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description} {task.completed:,} rows"))
+    with Progress(*columns, TimeElapsedColumn(), transient=True) as progress:
+        task = progress.add_task(description, total=None)
+        yield lambda rows: progress.advance(task, rows)

@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lead_conversion_prediction.exceptions import ArtifactError
+from lead_conversion_prediction.exceptions import ArtifactError, InputNotFoundError
+from lead_conversion_prediction.utils.files import producer_hint, reading
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,9 +66,8 @@ def write_json(path: Path, payload: Any) -> None:
 def read_json(path: Path) -> Any:
     """Read a JSON file, naming the file when it is missing or invalid."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ArtifactError(f"{path}: not found; run the stage that writes it first") from None
+        with reading(path):
+            return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ArtifactError(f"{path}: not valid JSON ({error})") from None
 
@@ -106,15 +106,18 @@ def write_manifest(directory: Path, names: Iterable[str]) -> Path:
 def read_manifest(directory: Path) -> dict[str, str]:
     """Return ``{file name: sha256}`` from the directory's ``SHA256SUMS``."""
     manifest = directory / MANIFEST_NAME
-    try:
+    with reading(manifest):
         text = manifest.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ArtifactError(f"{manifest}: checksum manifest not found") from None
+    return parse_manifest(text, str(manifest))
+
+
+def parse_manifest(text: str, where: str) -> dict[str, str]:
+    """Return ``{file name: sha256}`` from the text of a ``SHA256SUMS`` file."""
     entries: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         digest, separator, name = line.partition("  ")
-        if not separator or len(digest) != 64:
-            raise ArtifactError(f"{manifest}: line {number} is not '<sha256>  <file>'")
+        if not separator or len(digest) != 64 or not name:
+            raise ArtifactError(f"{where}: line {number} is not '<sha256>  <file>'")
         entries[name] = digest
     return entries
 
@@ -122,7 +125,7 @@ def read_manifest(directory: Path) -> dict[str, str]:
 def verify_artifact(path: Path) -> None:
     """Raise :class:`ArtifactError` unless ``path`` matches its entry in ``SHA256SUMS``."""
     if not path.is_file():
-        raise ArtifactError(f"{path}: artifact not found; run the stage that writes it first")
+        raise InputNotFoundError(path, producer_hint(path))
     expected = read_manifest(path.parent).get(path.name)
     if expected is None:
         raise ArtifactError(f"{path}: not listed in {path.parent / MANIFEST_NAME}")
@@ -168,18 +171,15 @@ def _tar_entry(name: str, size: int) -> tarfile.TarInfo:
 
 def verify_bundle(path: Path) -> list[str]:
     """Check every member of a bundle against its manifest; return the member names."""
-    with tarfile.open(path) as tar:
-        try:
-            manifest_member = tar.extractfile(MANIFEST_NAME)
-        except KeyError:
-            raise ArtifactError(f"{path}: bundle has no {MANIFEST_NAME}") from None
-        assert manifest_member is not None
-        lines = manifest_member.read().decode().splitlines()
-        expected = {name: digest for digest, name in (line.split("  ", 1) for line in lines)}
-        names = [member.name for member in tar.getmembers() if member.name != MANIFEST_NAME]
-        for name in names:
-            stream = tar.extractfile(name)
-            assert stream is not None
-            if hashlib.sha256(stream.read()).hexdigest() != expected.get(name):
+    with reading(path), tarfile.open(path) as tar:
+        members = {member.name: member for member in tar.getmembers()}
+        manifest = members.pop(MANIFEST_NAME, None)
+        stream = tar.extractfile(manifest) if manifest is not None else None
+        if stream is None:
+            raise ArtifactError(f"{path}: bundle has no {MANIFEST_NAME}")
+        expected = parse_manifest(stream.read().decode(), f"{path}:{MANIFEST_NAME}")
+        for name, member in members.items():
+            content = tar.extractfile(member)
+            if content is None or hashlib.sha256(content.read()).hexdigest() != expected.get(name):
                 raise ArtifactError(f"{path}: member {name} does not match {MANIFEST_NAME}")
-    return names
+    return list(members)

@@ -37,11 +37,21 @@ def fresh_copy(base: Path, url: str) -> Path:
 
 
 def make(root: Path, *targets: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    """`make` in the copy, its linked environment taken as installed."""
     env = {**os.environ, "LCP_ROOT": str(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/m.db"}
     env.pop("DVC_ROOT", None)
     settings = [f"{name}={value}" for name, value in variables.items()]
     return subprocess.run(
-        ["make", "--no-print-directory", "-C", str(root), *targets, *settings],
+        [
+            "make",
+            "--no-print-directory",
+            "-C",
+            str(root),
+            "-o",
+            ".venv/.installed",
+            *targets,
+            *settings,
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -89,7 +99,7 @@ def test_a_file_already_in_place_is_not_fetched_again(
     result = make(online, "data")
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(upstream.gets) == before
-    assert "from workspace" in result.stderr
+    assert "origin=workspace" in result.stderr
 
 
 def test_dvc_tracks_the_fetched_file_as_a_pulled_one(online: Path) -> None:
@@ -138,7 +148,7 @@ def test_a_configured_remote_is_used_before_the_url(
     result = make(root, "data/raw/raw_data.csv", DVC_REMOTE=str(SHARED_DIR / "dvc-remote"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(upstream.gets) == before
-    assert "from DVC remote 'mirror'" in result.stderr
+    assert "origin=DVC remote 'mirror'" in result.stderr
     assert md5_of(root / "data" / "raw" / "raw_data.csv") == RAW_MD5
 
 

@@ -15,20 +15,18 @@ import yaml
 from sklearn.utils.validation import check_is_fitted
 
 from lead_conversion_prediction.config import Paths
-from lead_conversion_prediction.features import features_and_target
+from lead_conversion_prediction.modeling.artifacts import (
+    DataSummary,
+    MetricsReport,
+    RegistryRecord,
+    TrainingSummary,
+    ValidationReport,
+)
 from lead_conversion_prediction.modeling.evaluate import METRIC_NAMES
-from lead_conversion_prediction.schema import read_raw_leads
+from lead_conversion_prediction.schema import features_and_target, read_raw_leads
 from lead_conversion_prediction.utils.storage import load_artifact, verify_bundle
 from tests.integration.conftest import PipelineRun
-from tests.support import RAW_MD5, md5_of
-
-REFERENCE_COLUMNS = [
-    "purchases",
-    "time_spent",
-    "n_visits",
-    *(f"customer_group_{group}" for group in range(2, 10)),
-    "onboarding_True",
-]
+from tests.support import RAW_MD5, REFERENCE_COLUMNS, VALIDATOR_FIRST_FIVE, md5_of
 
 
 @pytest.fixture(scope="module")
@@ -46,21 +44,22 @@ def test_the_rows_the_columns_and_the_split_are_the_reference_ones(paths: Paths)
     for matrix in (paths.X_train, paths.X_test):
         assert list(pd.read_csv(matrix).columns) == REFERENCE_COLUMNS
     assert read_json(paths.columns_list) == REFERENCE_COLUMNS
-    limits = read_json(paths.date_limits)
-    assert (limits["min_date"], limits["max_date"], limits["raw_md5"]) == (
+    data = DataSummary.read(paths.data_summary)
+    assert (data.min_date, data.max_date, data.raw_md5, data.rows_clean) == (
         "2024-01-01",
         "2024-01-31",
         RAW_MD5,
+        2937,
     )
 
 
 def test_the_saved_model_is_the_fitted_best_estimator_and_predicts(paths: Paths) -> None:
     model = load_artifact(paths.lead_model)
     check_is_fitted(model[-1])
-    summary = read_json(paths.candidates_summary)
-    scores = {name: c["holdout_score"] for name, c in summary["candidates"].items()}
-    assert summary["selected"] == max(scores, key=scores.__getitem__)
-    best = summary["candidates"][summary["selected"]]["best_params"]
+    summary = TrainingSummary.read(paths.candidates_summary)
+    scores = {name: c.holdout_score for name, c in summary.candidates.items()}
+    assert summary.selected == max(scores, key=scores.__getitem__)
+    best = summary.chosen.best_params
     assert {key: model[-1].get_params()[key] for key in best} == pytest.approx(best)
 
     X_test, _ = features_and_target(read_raw_leads(paths.test_split))
@@ -75,10 +74,10 @@ def test_the_saved_model_is_the_fitted_best_estimator_and_predicts(paths: Paths)
 
 
 def test_the_holdout_accuracy_is_at_least_075(paths: Paths) -> None:
-    metrics = read_json(paths.metrics)
-    assert metrics["holdout"]["accuracy"] >= 0.75
-    assert set(metrics["holdout"]) == set(METRIC_NAMES)
-    assert metrics["rows"]["test"] == 441
+    metrics = MetricsReport.read(paths.metrics)
+    assert metrics.holdout["accuracy"] >= 0.75
+    assert set(metrics.holdout) == set(METRIC_NAMES)
+    assert (metrics.rows.test, metrics.rows.train) == (441, 2496)
 
 
 def test_the_course_validator_check_passes(
@@ -86,18 +85,18 @@ def test_the_course_validator_check_passes(
 ) -> None:
     X_path, y_path = validator_pair
     model = joblib.load(paths.validator_model)  # what the validator does
-    assert list(model.predict(pd.read_csv(X_path))[:5]) == [0, 1, 0, 1, 0]
+    assert list(model.predict(pd.read_csv(X_path))[:5]) == VALIDATOR_FIRST_FIVE
 
     report = pipeline_run.root / "course-validation.json"
     result = pipeline_run.lcp(
         "validate",
         "--x", str(X_path),
         "--y", str(y_path),
-        "--expect-first", "0,1,0,1,0",
+        "--expect-first", ",".join(map(str, VALIDATOR_FIRST_FIVE)),
         "--report", str(report),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert read_json(report)["first_predictions"] == [0, 1, 0, 1, 0]
+    assert ValidationReport.read(report).first_predictions == VALIDATOR_FIRST_FIVE
 
 
 def test_the_raw_file_is_untouched(pipeline_run: PipelineRun, real_raw_data: Path) -> None:
@@ -152,8 +151,8 @@ def test_a_worse_model_does_not_replace_the_champion(
     import mlflow
     from mlflow import MlflowClient
 
-    first = read_json(pipeline_run.root / "reports" / "registry.json")
-    assert (first["version"], first["promoted"]) == (1, True)
+    first = RegistryRecord.read(pipeline_run.root / "reports" / "registry.json")
+    assert (first.version, first.promoted) == (1, True)
 
     # A copy of the project and its store, retrained with the weaker candidate only.
     database = Path(pipeline_run.tracking_uri.removeprefix("sqlite:///"))
@@ -169,10 +168,11 @@ def test_a_worse_model_does_not_replace_the_champion(
     for command in ("train", "evaluate", "register"):
         result = copy.lcp(command)
         assert result.returncode == 0, result.stderr
-    second = read_json(copy.root / "reports" / "registry.json")
-    assert second["version"] == 2 and not second["promoted"]
-    assert second["score"] < second["previous_champion_score"]
-    assert second["champion"] == 1
+    second = RegistryRecord.read(copy.root / "reports" / "registry.json")
+    assert second.version == 2 and not second.promoted
+    assert second.previous_champion_score is not None
+    assert second.score < second.previous_champion_score
+    assert second.champion == 1
 
     mlflow.set_tracking_uri(copy.tracking_uri)
     client = MlflowClient()
@@ -198,20 +198,18 @@ def test_the_report_has_every_figure_and_a_card_listing_every_metric(paths: Path
 
     for name in FIGURES:
         assert (paths.figures_dir / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), name
-    metrics = read_json(paths.metrics)
+    metrics = MetricsReport.read(paths.metrics)
     card = paths.model_card.read_text()
-    for name, value in metrics["holdout"].items():
-        interval = metrics["holdout_ci"][name]
-        assert interval["low"] <= value <= interval["high"]
-        assert (
-            f"(`{name}`) | {value:.3f} | {interval['low']:.3f} to {interval['high']:.3f}" in card
-        )
-    for name in metrics["candidates"]:
+    for name, value in metrics.holdout.items():
+        interval = metrics.holdout_ci[name]
+        assert interval.low <= value <= interval.high
+        assert f"(`{name}`) | {value:.3f} | {interval.low:.3f} to {interval.high:.3f}" in card
+    for name in metrics.candidates:
         assert f"| `{name}` |" in card
 
 
 def test_the_quality_bar_holds_on_the_holdout(paths: Paths) -> None:
-    holdout = read_json(paths.metrics)["holdout"]
+    holdout = MetricsReport.read(paths.metrics).holdout
     assert holdout["roc_auc"] >= 0.89 and holdout["accuracy"] >= 0.79
 
 
@@ -219,10 +217,10 @@ def test_the_report_is_attached_to_the_pipeline_run(pipeline_run: PipelineRun) -
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=pipeline_run.tracking_uri)
-    record = read_json(pipeline_run.root / "reports" / "registry.json")
-    names = {item.path for item in client.list_artifacts(record["parent_run_id"])}
+    record = RegistryRecord.read(pipeline_run.root / "reports" / "registry.json")
+    names = {item.path for item in client.list_artifacts(record.parent_run_id)}
     assert {"figures", "model_card.md", "metrics.json"} <= names
-    figures = {item.path for item in client.list_artifacts(record["parent_run_id"], "figures")}
+    figures = {item.path for item in client.list_artifacts(record.parent_run_id, "figures")}
     assert len(figures) == 7
-    metrics = client.get_run(record["parent_run_id"]).data.metrics
+    metrics = client.get_run(record.parent_run_id).data.metrics
     assert {"holdout_roc_auc", "holdout_roc_auc_ci_low", "holdout_roc_auc_ci_high"} <= set(metrics)

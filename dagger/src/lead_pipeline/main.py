@@ -276,10 +276,10 @@ class LeadPipeline:
                 ["dvc", "remote", "add", "--local", "--force", "--default", "mirror", location]
             )
         if remote.secret is None:
-            return container.with_exec(["dvc", "pull", "--quiet", RAW_DATA_PIN])
+            return container.with_exec(["lcp", "fetch"])
         return (
             container.with_secret_variable(remote.secret_variable, remote.secret)
-            .with_exec(["dvc", "pull", "--quiet", RAW_DATA_PIN])
+            .with_exec(["lcp", "fetch"])
             .without_secret_variable(remote.secret_variable)
         )
 

@@ -23,16 +23,25 @@ from pathlib import Path
 from loguru import logger
 
 from lead_conversion_prediction.config import Paths
-from lead_conversion_prediction.dataset import RawDataPin, read_pin
 from lead_conversion_prediction.exceptions import (
     ArtifactError,
     RawDataChangedError,
     RawDataUnavailableError,
 )
+from lead_conversion_prediction.stages._io import RawDataPin, read_pin
+from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.storage import atomic_path, file_digest
 
 DOWNLOAD_TIMEOUT_SECONDS = 60.0
 _CHUNK = 1 << 20
+
+
+def run_fetch(paths: Paths) -> Fetched:
+    """Get the pinned raw file and log where it came from."""
+    with log_stage("fetch") as facts:
+        fetched = fetch_raw_data(paths)
+        facts.update(md5=fetched.md5, origin=fetched.origin)
+    return fetched
 
 
 @dataclass(frozen=True)

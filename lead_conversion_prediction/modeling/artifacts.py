@@ -1,0 +1,175 @@
+"""The typed artifacts that stages hand to one another, as JSON files.
+
+Each is a pydantic model: a stage writes it with :meth:`Artifact.write` and the next reads it
+with :meth:`Artifact.read`, which names the file when it is missing or malformed. Nothing reads
+another stage's output by string key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from lead_conversion_prediction.exceptions import ArtifactError
+from lead_conversion_prediction.utils.storage import read_json, write_json
+
+Scalar = str | int | float | bool | None
+
+
+class Artifact(BaseModel):
+    """A JSON artifact: stable keys, read-only once made."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def write(self, path: Path) -> None:
+        """Write the artifact atomically as stable JSON."""
+        write_json(path, self.model_dump(mode="json"))
+
+    @classmethod
+    def read(cls, path: Path) -> Self:
+        """Read and check the artifact; a missing or malformed file is a one-line error."""
+        try:
+            return cls.model_validate(read_json(path))
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise ArtifactError(
+                f"{path}: not a valid {cls.__name__} ({where}: {first['msg']}); "
+                "run the stage that writes it again"
+            ) from None
+
+
+class DataSummary(Artifact):
+    """What the data stage kept: the raw file's md5 and origin, row counts, the dates found."""
+
+    raw_md5: str
+    raw_url: str
+    rows_raw: int
+    rows_clean: int
+    min_date: str | None
+    max_date: str | None
+
+
+class SearchSetting(Artifact):
+    """One hyperparameter setting a search tried, and its cross-validation score."""
+
+    params: dict[str, Scalar]
+    cv_mean: float
+    cv_std: float
+    rank: int
+
+
+class CandidateResult(Artifact):
+    """A searched candidate: its chosen setting, CV scores, and its holdout metrics."""
+
+    best_params: dict[str, Scalar]
+    cv: list[float]
+    cv_mean: float
+    cv_std: float
+    settings: list[SearchSetting]
+    holdout: dict[str, float]
+    holdout_score: float
+
+
+class TrainingSummary(Artifact):
+    """The train stage's outcome: the selection metric, every candidate, the one selected."""
+
+    metric: str
+    selected: str
+    rows_train: int
+    candidates: dict[str, CandidateResult]
+
+    @property
+    def chosen(self) -> CandidateResult:
+        return self.candidates[self.selected]
+
+
+class Interval(Artifact):
+    """A two-sided percentile interval."""
+
+    low: float
+    high: float
+
+
+class CandidateAudit(Artifact):
+    """A candidate's holdout score beside the chosen model's, for auditing the selection."""
+
+    holdout_score: float
+    cv_mean: float
+    cv_std: float
+    holdout_score_ci: Interval | None = None
+    selected_minus_this_ci: Interval | None = None
+
+
+class CrossValidation(Artifact):
+    mean: float
+    std: float
+
+
+class RowCounts(Artifact):
+    test: int
+    train: int
+
+
+class BootstrapSettings(Artifact):
+    threshold: float
+    resamples: int
+    confidence: float
+    seed: int
+
+
+class MetricsReport(Artifact):
+    """``reports/metrics.json``: the chosen model's holdout metrics with intervals, and more."""
+
+    model: str
+    metric: str
+    holdout: dict[str, float]
+    holdout_ci: dict[str, Interval]
+    cv: CrossValidation
+    candidates: dict[str, CandidateAudit]
+    rows: RowCounts
+    bootstrap: BootstrapSettings
+
+
+class RegistryRecord(Artifact):
+    """``reports/registry.json``: what registration did in the tracking store."""
+
+    model_name: str
+    metric: str
+    version: int
+    score: float
+    previous_champion: int | None
+    previous_champion_score: float | None
+    promoted: bool
+    champion: int | None
+    tracking_uri: str
+    experiment: str
+    parent_run_id: str
+    runs: dict[str, str]
+
+
+class ValidationReport(Artifact):
+    """``reports/validation.json``: ``model.pkl`` checked as the course validator checks it."""
+
+    rows: int
+    accuracy: float
+    min_accuracy: float
+    first_predictions: list[int]
+    expected_first: list[int] | None
+    passed: bool
+    problems: list[str]
+
+
+def plain_params(params: dict[str, Any]) -> dict[str, Scalar]:
+    """Make hyperparameter values plain JSON scalars (numpy scalars unwrapped, ``inf`` as text)."""
+    import math
+
+    plain: dict[str, Scalar] = {}
+    for key, value in params.items():
+        item = value.item() if hasattr(value, "item") else value
+        if isinstance(item, float) and not math.isfinite(item):
+            item = str(item)
+        plain[key] = item
+    return plain

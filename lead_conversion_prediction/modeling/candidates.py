@@ -1,0 +1,203 @@
+"""The candidate classifiers: each is a parameter section and one builder, in ``CANDIDATES``.
+
+A builder takes its validated ``train.<name>`` section and the search seed, and returns the
+unfitted estimator with its search space and budget. Adding a candidate is one parameter
+class, one decorated builder here, and its section in ``params.yaml``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from lead_conversion_prediction.config import RandInt, SearchDimension, Section, Uniform
+from lead_conversion_prediction.exceptions import ConfigError
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An unfitted classifier, the space its hyperparameters are searched in, and the budget."""
+
+    estimator: Any
+    space: dict[str, Any] | list[dict[str, Any]]
+    n_iter: int
+    cv_folds: int
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    """How to build a candidate: the model of its parameter section, and the builder."""
+
+    params: type[Section]
+    build: Callable[[Any, int], Candidate]
+
+
+CANDIDATES: dict[str, CandidateSpec] = {}
+
+
+def candidate(
+    name: str, params: type[Section]
+) -> Callable[[Callable[[Any, int], Candidate]], Callable[[Any, int], Candidate]]:
+    """Register ``build`` as the builder of candidate ``name`` with parameters ``params``."""
+
+    def register(build: Callable[[Any, int], Candidate]) -> Callable[[Any, int], Candidate]:
+        CANDIDATES[name] = CandidateSpec(params, build)
+        return build
+
+    return register
+
+
+def build_candidate(name: str, section: Any, seed: int) -> Candidate:
+    """Build the named candidate from its parameter section."""
+    try:
+        spec = CANDIDATES[name]
+    except KeyError:
+        raise ConfigError(f"train.candidates: unknown candidate '{name}'") from None
+    return spec.build(section, seed)
+
+
+def to_distributions(space: dict[str, SearchDimension]) -> dict[str, Any]:
+    """Turn the ``params.yaml`` description of a search space into scipy distributions."""
+    from scipy.stats import randint, uniform
+
+    distributions: dict[str, Any] = {}
+    for name, dimension in space.items():
+        if isinstance(dimension, Uniform):
+            low, high = dimension.uniform
+            distributions[name] = uniform(loc=low, scale=high - low)
+        elif isinstance(dimension, RandInt):
+            low, high = dimension.randint
+            distributions[name] = randint(low, high + 1)
+        else:
+            distributions[name] = list(dimension)
+    return distributions
+
+
+class SearchParams(Section):
+    """A seeded random search: settings tried and cross-validation folds."""
+
+    n_iter: Annotated[int, Field(ge=1)] = 10
+    cv_folds: Annotated[int, Field(ge=2)] = 3
+
+
+class SpaceSearchParams(SearchParams):
+    """A search over a space written in ``params.yaml``."""
+
+    space: dict[str, SearchDimension]
+
+
+class XGBoostRFParams(SpaceSearchParams):
+    cv_folds: Annotated[int, Field(ge=2)] = 10
+
+
+@candidate("xgboost_rf", XGBoostRFParams)
+def xgboost_rf(params: XGBoostRFParams, seed: int) -> Candidate:
+    """The reference's XGBoost random forest."""
+    from xgboost import XGBRFClassifier
+
+    return Candidate(
+        XGBRFClassifier(random_state=seed, n_jobs=1),
+        to_distributions(params.space),
+        params.n_iter,
+        params.cv_folds,
+    )
+
+
+# Penalties each solver accepts (scikit-learn's table); other pairs are left out of the space.
+SOLVER_PENALTIES: dict[str, frozenset[str]] = {
+    "lbfgs": frozenset({"l2", "none"}),
+    "newton-cg": frozenset({"l2", "none"}),
+    "newton-cholesky": frozenset({"l2", "none"}),
+    "sag": frozenset({"l2", "none"}),
+    "liblinear": frozenset({"l1", "l2"}),
+    "saga": frozenset({"l1", "l2", "elasticnet", "none"}),
+}
+Solver = Literal["newton-cg", "newton-cholesky", "lbfgs", "liblinear", "sag", "saga"]
+
+
+class LogisticRegressionParams(SearchParams):
+    max_iter: Annotated[int, Field(ge=1)] = 1000
+    solver: list[Solver]
+    penalty: list[Literal["none", "l1", "l2", "elasticnet"]]
+    C: list[Annotated[float, Field(gt=0)]]
+    elasticnet_l1_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.5
+
+
+def logistic_regression_space(params: LogisticRegressionParams) -> list[dict[str, Any]]:
+    """Return the valid (solver, penalty, C) settings as scikit-learn's current parameters.
+
+    A penalty is expressed as ``l1_ratio`` (0 for l2, 1 for l1, between for elastic net) and
+    "no penalty" as ``C=inf``. Pairs a solver does not support are left out rather than tried
+    and scored as failures.
+    """
+    ratios = {"l2": 0.0, "l1": 1.0, "elasticnet": params.elasticnet_l1_ratio}
+    space: list[dict[str, Any]] = []
+    for penalty in params.penalty:
+        solvers = [s for s in params.solver if penalty in SOLVER_PENALTIES[s]]
+        if not solvers:
+            continue
+        setting: dict[str, Any] = {"solver": solvers}
+        if penalty == "none":
+            setting["C"] = [math.inf]
+        else:
+            setting["C"] = sorted(params.C)
+            setting["l1_ratio"] = [ratios[penalty]]
+        space.append(setting)
+    if not space:
+        raise ConfigError("train.logistic_regression: no solver supports any listed penalty")
+    return space
+
+
+@candidate("logistic_regression", LogisticRegressionParams)
+def logistic_regression(params: LogisticRegressionParams, seed: int) -> Candidate:
+    """The reference's logistic regression, over the solver/penalty pairs that exist."""
+    from sklearn.linear_model import LogisticRegression
+
+    return Candidate(
+        LogisticRegression(max_iter=params.max_iter, random_state=seed),
+        logistic_regression_space(params),
+        params.n_iter,
+        params.cv_folds,
+    )
+
+
+class CalibratedLogisticRegressionParams(LogisticRegressionParams):
+    method: Literal["sigmoid", "isotonic"] = "sigmoid"
+    calibration_folds: Annotated[int, Field(ge=2)] = 3
+
+
+@candidate("calibrated_logistic_regression", CalibratedLogisticRegressionParams)
+def calibrated_logistic_regression(
+    params: CalibratedLogisticRegressionParams, seed: int
+) -> Candidate:
+    """The same logistic regression search, its probabilities calibrated by cross-validation."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+
+    base = LogisticRegression(max_iter=params.max_iter, random_state=seed)
+    return Candidate(
+        CalibratedClassifierCV(base, method=params.method, cv=params.calibration_folds),
+        [
+            {f"estimator__{key}": values for key, values in setting.items()}
+            for setting in logistic_regression_space(params)
+        ],
+        params.n_iter,
+        params.cv_folds,
+    )
+
+
+@candidate("hist_gradient_boosting", SpaceSearchParams)
+def hist_gradient_boosting(params: SpaceSearchParams, seed: int) -> Candidate:
+    """scikit-learn's histogram gradient boosting, without early stopping."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return Candidate(
+        HistGradientBoostingClassifier(early_stopping=False, random_state=seed),
+        to_distributions(params.space),
+        params.n_iter,
+        params.cv_folds,
+    )

@@ -1,0 +1,16 @@
+"""Scoring raw leads with the lead model: the model, the scores, the files, the concurrency.
+
+This module is imported by the command line at start-up, so it holds only light constants.
+"""
+
+from enum import StrEnum
+
+CHUNK_ROWS = 100_000  # rows scored at a time: bounds memory, keeps the data in cache
+STDIO = "-"  # an input or output location meaning stdin or stdout
+
+
+class OnError(StrEnum):
+    """What to do with rows that break the data contract."""
+
+    fail = "fail"  # stop with an error naming the file, the column and the first bad lines
+    skip = "skip"  # score the rest; write the bad rows, with their reason, to a rejects file

@@ -1,0 +1,268 @@
+"""Files of leads in, files of scores out: the formats, the one output schema, the rejects.
+
+Readers yield chunks of the contract's columns from CSV or Parquet (or CSV on stdin); writers
+take Arrow tables in the output schema. Text a spreadsheet would execute is neutralised in
+CSV output and in the rejects file. Heavy libraries are imported by the functions, so the
+command line can read the enums at start-up.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from lead_conversion_prediction.exceptions import DataContractError
+from lead_conversion_prediction.scoring import STDIO
+from lead_conversion_prediction.utils.files import reading
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class InputFormat(StrEnum):
+    """The formats leads are read from."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+    @classmethod
+    def of(cls, location: str) -> InputFormat:
+        """The format a location's extension says; CSV for stdin and other names."""
+        return cls.parquet if location.lower().endswith(_PARQUET_SUFFIXES) else cls.csv
+
+
+class OutputFormat(StrEnum):
+    """The formats scores are written in (the writers are in ``WRITERS``)."""
+
+    csv = "csv"
+    parquet = "parquet"
+
+    @classmethod
+    def of(cls, location: str) -> OutputFormat:
+        """The format a location's extension says; CSV for stdout and other names."""
+        return cls.parquet if location.lower().endswith(_PARQUET_SUFFIXES) else cls.csv
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """One column of the scores: its name, its numpy type, what it holds."""
+
+    name: str
+    dtype: str
+    description: str
+
+
+OUTPUT_SCHEMA = (
+    OutputColumn("lead_id", "int64", "the lead's id, as in the input"),
+    OutputColumn("conversion_probability", "float64", "probability that the lead converts"),
+    OutputColumn("predicted_label", "int8", "1 when the probability is above the threshold"),
+    OutputColumn("rank", "int64", "1 for the likeliest lead of the file"),
+    OutputColumn("model", "str", "the model's registry version, or its file and SHA-256"),
+)
+
+
+def output_table(columns: dict[str, Any]) -> pa.Table:
+    """An Arrow table of scores in ``OUTPUT_SCHEMA``; a text column is dictionary-encoded."""
+    import numpy as np
+    import pyarrow as pa
+
+    arrays: dict[str, Any] = {}
+    for column in OUTPUT_SCHEMA:
+        values = columns[column.name]
+        if column.dtype == "str":
+            size = len(columns[OUTPUT_SCHEMA[0].name])
+            arrays[column.name] = pa.DictionaryArray.from_arrays(
+                np.zeros(size, np.int8), pa.array([neutralise_text(str(values))])
+            )
+        else:
+            arrays[column.name] = np.asarray(values, dtype=column.dtype)
+    return pa.table(arrays)
+
+
+def output_frame(columns: dict[str, Any]) -> pd.DataFrame:
+    """The same scores as a pandas frame, in ``OUTPUT_SCHEMA`` (text as it is)."""
+    import numpy as np
+    import pandas as pd
+
+    size = len(columns[OUTPUT_SCHEMA[0].name])
+    return pd.DataFrame(
+        {
+            column.name: (
+                np.full(size, columns[column.name], dtype=object)
+                if column.dtype == "str"
+                else np.asarray(columns[column.name], dtype=column.dtype)
+            )
+            for column in OUTPUT_SCHEMA
+        }
+    )
+
+
+def neutralise_text(text: str) -> str:
+    """Prefix text a spreadsheet would execute (``=``, ``+``, ``-``, ``@``...) with a quote."""
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+
+
+def neutralise_formulas(values: pd.Series) -> pd.Series:
+    """:func:`neutralise_text` on every present cell of a column."""
+    text = values.astype("str")
+    risky = values.notna() & text.str.startswith(_FORMULA_STARTS)
+    return text.where(~risky, "'" + text).where(values.notna())
+
+
+class UnparsedCellError(Exception):
+    """A cell of a CSV file does not parse as its column's type: read the file as text."""
+
+
+def read_chunks(
+    source: str,
+    source_format: InputFormat,
+    chunk_rows: int,
+    columns: Iterable[str],
+    typed: bool = False,
+) -> Iterator[pd.DataFrame]:
+    """Yield the named columns of a CSV or Parquet file, ``chunk_rows`` at a time.
+
+    CSV cells are read as text, or ``typed`` as the contract's types (a cell that does not
+    parse then raises :class:`UnparsedCellError`). Named columns absent from the file are left
+    out; the contract says which are required.
+    """
+    import pyarrow as pa
+
+    try:
+        yield from READERS[source_format](source, chunk_rows, set(columns), typed)
+    except pa.ArrowInvalid as error:
+        message = str(error).splitlines()[0]
+        if "UTF8" in message or "UTF-8" in message:
+            raise DataContractError(source, "not UTF-8 text") from None
+        if typed and "conversion error" in message:
+            raise UnparsedCellError(message) from None
+        raise DataContractError(source, f"cannot be read ({message})") from None
+
+
+def _csv_chunks(
+    source: str, chunk_rows: int, columns: set[str], typed: bool
+) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from lead_conversion_prediction.schema import FIELDS
+
+    arrow_types = {"integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
+    stream = _open_binary(source)
+    try:
+        header = _peek_header(stream, source)
+        wanted = [name for name in header if name in columns]
+        types = {
+            name: arrow_types.get(FIELDS[name].kind, pa.string()) if typed else pa.string()
+            for name in wanted
+        }
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(block_size=max(1 << 20, chunk_rows * 64)),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=wanted, column_types=types, strings_can_be_null=True
+            ),
+        )
+        pending: list[Any] = []
+        rows = 0
+        for batch in reader:
+            pending.append(batch)
+            rows += batch.num_rows
+            if rows >= chunk_rows:
+                yield pa.Table.from_batches(pending).to_pandas()
+                pending, rows = [], 0
+        if pending:
+            yield pa.Table.from_batches(pending).to_pandas()
+    finally:
+        if source != STDIO:
+            stream.close()
+
+
+def _open_binary(source: str) -> IO[bytes]:
+    if source == STDIO:
+        return sys.stdin.buffer
+    with reading(source, hint=""):
+        return Path(source).open("rb", buffering=1 << 20)
+
+
+def _peek_header(stream: IO[bytes], source: str) -> list[str]:
+    """Read the header row without consuming it, naming file-level problems."""
+    head = stream.peek(1 << 16) if isinstance(stream, io.BufferedReader) else b""
+    if not head.strip():
+        raise DataContractError(source, "file is empty (no header row)")
+    first = head.split(b"\n", 1)[0]
+    with reading(source, hint=""):
+        text = first.decode("utf-8")
+    return next(csv.reader([text.lstrip("\ufeff")]))
+
+
+def _parquet_chunks(
+    source: str, chunk_rows: int, columns: set[str], typed: bool
+) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    if source == STDIO:
+        raise DataContractError(source, "Parquet cannot be read from stdin; give a file")
+    with reading(source, hint=""):
+        parquet = pq.ParquetFile(source)
+    wanted = [name for name in parquet.schema_arrow.names if name in columns]
+    for batch in parquet.iter_batches(batch_size=chunk_rows, columns=wanted):
+        yield batch.to_pandas()
+
+
+READERS: dict[InputFormat, Callable[[str, int, set[str], bool], Iterator[pd.DataFrame]]] = {
+    InputFormat.csv: _csv_chunks,
+    InputFormat.parquet: _parquet_chunks,
+}
+
+
+def write_tables(tables: Iterator[pa.Table], target: Path | IO[bytes], fmt: OutputFormat) -> None:
+    """Write a stream of score tables to a file or a binary stream."""
+    writer: Any = None
+    try:
+        for table in tables:
+            if writer is None:
+                writer = WRITERS[fmt](target, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _sink(target: Path | IO[bytes]) -> str | IO[bytes]:
+    return str(target) if isinstance(target, Path) else target
+
+
+def _csv_writer(target: Path | IO[bytes], schema: pa.Schema) -> Any:
+    import pyarrow.csv as pacsv
+
+    options = pacsv.WriteOptions(quoting_style="needed")
+    return pacsv.CSVWriter(_sink(target), schema, write_options=options)
+
+
+def _parquet_writer(target: Path | IO[bytes], schema: pa.Schema) -> Any:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetWriter(_sink(target), schema)
+
+
+WRITERS: dict[OutputFormat, Callable[[Path | IO[bytes], pa.Schema], Any]] = {
+    OutputFormat.csv: _csv_writer,
+    OutputFormat.parquet: _parquet_writer,
+}
+
+
+def write_rejects(rejects: pd.DataFrame, path: Path) -> None:
+    """Write rejected rows, with their line and reason, as CSV with formulas neutralised."""
+    text = rejects.astype("object").apply(neutralise_formulas)
+    text.to_csv(path, index=False, lineterminator="\n")

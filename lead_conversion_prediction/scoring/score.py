@@ -1,0 +1,229 @@
+"""Score raw leads: the data contract, the counts a user should know, probabilities and ranks.
+
+:func:`score_chunk` checks and scores one chunk of a file and says what happened to its rows;
+:func:`score_leads` scores a frame in memory; :func:`ranked_tables` turns a whole file's ids
+and probabilities into output tables. The file stage (``stages/predict.py``) streams chunks
+through these.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from lead_conversion_prediction.modeling.evaluate import positive_probability
+from lead_conversion_prediction.schema import ID_COLUMN, MODEL_INPUT_COLUMNS
+from lead_conversion_prediction.scoring import CHUNK_ROWS
+from lead_conversion_prediction.scoring.io import output_frame, output_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from lead_conversion_prediction.scoring.model import LoadedModel
+
+
+@dataclass(frozen=True)
+class ScoringOptions:
+    """How to score: the label threshold, the output order, and what to do with bad rows."""
+
+    threshold: float
+    sort: bool = False
+    skip_bad_rows: bool = False
+    training_source: str = "signup"
+    training_source_only: bool = False
+    chunk_rows: int = CHUNK_ROWS
+
+
+@dataclass
+class ScoringReport:
+    """What happened to the rows of a scored file."""
+
+    rows_scored: int = 0
+    rows_rejected: int = 0
+    rejected_for: Counter[str] = field(default_factory=Counter)
+    missing: Counter[str] = field(default_factory=Counter)
+    unseen: Counter[str] = field(default_factory=Counter)
+    other_sources: Counter[str] = field(default_factory=Counter)
+    duplicate_ids: int = 0
+    seconds: float = 0.0
+
+    def merge(self, other: ScoringReport) -> None:
+        """Add the counts of another part of the same file."""
+        self.rows_scored += other.rows_scored
+        self.rows_rejected += other.rows_rejected
+        self.rejected_for.update(other.rejected_for)
+        self.missing.update(other.missing)
+        self.unseen.update(other.unseen)
+        self.other_sources.update(other.other_sources)
+
+    def warnings(self) -> list[str]:
+        """One line per thing a user should know about the scored rows."""
+        lines = []
+        if self.missing:
+            lines.append(f"missing values imputed as in training: {_counts(self.missing)}")
+        if self.unseen:
+            lines.append(f"levels unseen in training, scored as missing: {_counts(self.unseen)}")
+        if self.other_sources:
+            lines.append(
+                "leads from sources the model was not trained on, scored anyway: "
+                f"{_counts(self.other_sources)}"
+            )
+        if self.duplicate_ids:
+            lines.append(f"{self.duplicate_ids} rows repeat a lead_id already in the file")
+        return lines
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{key}={value:,}" for key, value in counter.most_common())
+
+
+@dataclass
+class ScoredChunk:
+    """One chunk's scores, rejected rows and counts."""
+
+    ids: np.ndarray
+    probability: np.ndarray
+    rejected: pd.DataFrame | None
+    report: ScoringReport
+
+
+def score_chunk(
+    loaded: LoadedModel,
+    chunk: pd.DataFrame,
+    options: ScoringOptions,
+    file: str,
+    offset: int = 0,
+    header: bool = True,
+) -> ScoredChunk:
+    """Check and score one chunk of raw leads; ``offset`` rows of the file precede it.
+
+    A row that breaks the contract raises its :class:`DataContractError`, or with
+    ``skip_bad_rows`` is set aside with its reason.
+    """
+    from lead_conversion_prediction.schema import KNOWN_SOURCES, SCORING_COLUMNS, check_leads
+
+    report = ScoringReport()
+    typed, breaches = check_leads(chunk, file, SCORING_COLUMNS, not_empty=(ID_COLUMN,))
+    bad = np.zeros(len(chunk), dtype=bool)
+    reasons = np.full(len(chunk), "", dtype=object)
+    for breach in breaches:
+        if not options.skip_bad_rows:
+            raise breach.error(file, offset, header)
+        fresh = breach.rows[~bad[breach.rows]]
+        reasons[fresh] = breach.reason
+        bad[fresh] = True
+    if "source" in typed:
+        other = (typed["source"] != options.training_source).to_numpy() & ~bad
+        report.other_sources.update(
+            {str(k): int(v) for k, v in typed.loc[other, "source"].value_counts().items()}
+        )
+        report.unseen["source"] = int(
+            (~typed["source"].isin(KNOWN_SOURCES).to_numpy() & ~bad).sum()
+        )
+        if options.training_source_only and other.any():
+            reasons[other] = (
+                f"column 'source': not the training source '{options.training_source}'"
+            )
+            bad |= other
+    good = typed.loc[~bad] if bad.any() else typed
+    # Plain floats (missing as NaN) instead of nullable integers and booleans: the same codes
+    # for the model, half the preprocessing time.
+    X = good.loc[:, list(MODEL_INPUT_COLUMNS)].astype("float64")
+    report.missing.update({str(k): int(v) for k, v in X.isna().sum().items() if v})
+    coder = loaded.model[0].named_transformers_["categorical"]["code"]
+    report.unseen.update(coder.count_unseen(X[list(coder.feature_names_in_)]))
+    report.unseen = +report.unseen  # drop the zero counts
+    rejected = None
+    if bad.any():
+        numbers = np.flatnonzero(bad) + offset + (2 if header else 1)
+        position = "line" if header else "row"
+        rejected = chunk.loc[bad].assign(**{position: numbers, "reason": reasons[bad]})
+        report.rejected_for.update(reason.split(":")[0] for reason in reasons[bad])
+    report.rows_scored = len(good)
+    report.rows_rejected = int(bad.sum())
+    return ScoredChunk(
+        ids=good[ID_COLUMN].to_numpy(dtype=np.int64),
+        probability=positive_probability(loaded.model, X) if len(good) else np.zeros(0),
+        rejected=rejected,
+        report=report,
+    )
+
+
+def score_leads(
+    model: Any, leads: pd.DataFrame, threshold: float, provenance: str = ""
+) -> pd.DataFrame:
+    """Score a frame of typed leads: the output columns, rows in input order."""
+    probability = positive_probability(model, leads.loc[:, list(MODEL_INPUT_COLUMNS)])
+    ids = leads[ID_COLUMN].to_numpy() if ID_COLUMN in leads else np.arange(len(leads))
+    return output_frame(
+        scored_columns(ids, probability, rank_descending(probability), threshold, provenance)
+    )
+
+
+def scored_columns(
+    ids: np.ndarray, probability: np.ndarray, ranks: np.ndarray, threshold: float, model: str
+) -> dict[str, Any]:
+    """The output columns of scored rows (``scoring.io.OUTPUT_SCHEMA``)."""
+    return {
+        ID_COLUMN: ids,
+        "conversion_probability": probability,
+        "predicted_label": probability > threshold,
+        "rank": ranks,
+        "model": model,
+    }
+
+
+def ranked_tables(
+    ids: np.ndarray, probability: np.ndarray, provenance: str, options: ScoringOptions
+) -> Iterator[pa.Table]:
+    """The scores of a whole file as output tables of ``chunk_rows`` rows, ranked, in input
+    order or (``sort``) best first."""
+    order = best_first(probability)
+    ranks = ranks_of(order)
+    if not options.sort:
+        del order  # rows go out in input order: slices, no index array
+    for start in range(0, max(len(probability), 1), options.chunk_rows):
+        rows: Any = (
+            order[start : start + options.chunk_rows]
+            if options.sort
+            else slice(start, start + options.chunk_rows)
+        )
+        yield output_table(
+            scored_columns(
+                ids[rows], probability[rows], ranks[rows], options.threshold, provenance
+            )
+        )
+
+
+def rank_descending(probability: np.ndarray) -> np.ndarray:
+    """Rank 1 for the highest probability; ties keep their input order."""
+    return ranks_of(best_first(probability))
+
+
+def best_first(probability: np.ndarray) -> np.ndarray:
+    """Row positions from the highest probability down; ties in input order."""
+    order: np.ndarray = np.argsort(-probability, kind="stable")
+    return order.astype(_index_type(len(probability)), copy=False)
+
+
+def ranks_of(order: np.ndarray) -> np.ndarray:
+    """The rank of each row, given the rows from best to worst."""
+    ranks = np.empty(len(order), dtype=_index_type(len(order) + 1))
+    ranks[order] = np.arange(1, len(order) + 1, dtype=ranks.dtype)
+    return ranks
+
+
+def _index_type(n: int) -> type[np.signedinteger[Any]]:
+    """int32 while it holds ``n`` (half the memory of int64 for ten million rows)."""
+    return np.int32 if n < np.iinfo(np.int32).max else np.int64
+
+
+def count_repeats(values: np.ndarray) -> int:
+    """How many values repeat one that comes earlier (sorting a copy: no hash table)."""
+    ordered = np.sort(values)
+    return int(np.count_nonzero(ordered[1:] == ordered[:-1]))

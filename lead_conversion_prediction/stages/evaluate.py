@@ -1,0 +1,64 @@
+"""Stage ``evaluate``: the holdout metrics with intervals, the figures and the model card.
+
+Reads the candidates, the chosen model, the holdout rows and the data summary; writes
+``reports/metrics.json``, ``reports/figures/*.png`` and ``reports/model_card.md``.
+"""
+
+from __future__ import annotations
+
+from lead_conversion_prediction.config import Params, Paths
+from lead_conversion_prediction.modeling.artifacts import (
+    DataSummary,
+    MetricsReport,
+    TrainingSummary,
+)
+from lead_conversion_prediction.modeling.evaluate import positive_probability
+from lead_conversion_prediction.modeling.report import (
+    CardContext,
+    build_metrics,
+    draw_figures,
+    feature_importances,
+    render_model_card,
+)
+from lead_conversion_prediction.plots import save_figure
+from lead_conversion_prediction.stages._io import load_candidate_models, read_holdout
+from lead_conversion_prediction.utils.logging import log_stage
+from lead_conversion_prediction.utils.storage import load_artifact, read_json, write_text
+
+
+def run_evaluate(paths: Paths, params: Params) -> MetricsReport:
+    """Write the holdout metrics with intervals, the figures and the model card."""
+    with log_stage("evaluate") as facts:
+        summary = TrainingSummary.read(paths.candidates_summary)
+        data = DataSummary.read(paths.data_summary)
+        model = load_artifact(paths.lead_model)
+        models = load_candidate_models(paths, summary)
+        X_test, y_test = read_holdout(paths)
+        y = y_test.to_numpy()
+        probabilities = {name: positive_probability(m, X_test) for name, m in models.items()}
+        metrics = build_metrics(y, probabilities, summary, params.threshold, params.evaluate)
+        importance, measure = feature_importances(model, X_test, y, params.evaluate.random_state)
+        figures = draw_figures(
+            y, probabilities, summary.selected, params.threshold, importance, measure
+        )
+        card = render_model_card(
+            metrics,
+            CardContext(
+                source_url=data.raw_url,
+                raw_md5=data.raw_md5,
+                min_date=data.min_date,
+                max_date=data.max_date,
+                lead_source=params.data.source,
+                rows_raw=data.rows_raw,
+                rows_clean=data.rows_clean,
+                columns=read_json(paths.columns_list),
+                best_params=summary.chosen.best_params,
+            ),
+        )
+        metrics.write(paths.metrics)
+        for name, figure in figures.items():
+            save_figure(figure, paths.figures_dir / name)
+        write_text(paths.model_card, card)
+        facts.update(**{key: round(value, 4) for key, value in metrics.holdout.items()})
+        facts.update(figures=len(figures))
+    return metrics

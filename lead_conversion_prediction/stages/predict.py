@@ -1,0 +1,195 @@
+"""Scoring a file of raw leads (``lcp predict``): read in chunks, score, write in one step.
+
+The file is streamed through the data contract and the model in chunks; only each row's id
+and probability are kept (in temporary files), then the ranked scores are written (CSV,
+Parquet or stdout) in one atomic step: a failure leaves no output, and the input is only read.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from loguru import logger
+
+from lead_conversion_prediction.config import Params, Paths
+from lead_conversion_prediction.exceptions import DataContractError
+from lead_conversion_prediction.schema import SCORING_COLUMNS
+from lead_conversion_prediction.scoring import CHUNK_ROWS, STDIO, OnError
+from lead_conversion_prediction.scoring.concurrency import map_in_order, read_ahead
+from lead_conversion_prediction.scoring.io import (
+    InputFormat,
+    OutputFormat,
+    UnparsedCellError,
+    read_chunks,
+    write_rejects,
+    write_tables,
+)
+from lead_conversion_prediction.scoring.model import LoadedModel, load_scoring_model
+from lead_conversion_prediction.scoring.score import (
+    ScoringOptions,
+    ScoringReport,
+    count_repeats,
+    ranked_tables,
+    score_chunk,
+)
+from lead_conversion_prediction.utils.logging import log_stage, progress_bar
+from lead_conversion_prediction.utils.storage import atomic_path
+
+
+def run_predict(
+    paths: Paths,
+    params: Params,
+    input_path: str,
+    output_path: str,
+    model: str | None = None,
+    threshold: float | None = None,
+    sort: bool = False,
+    on_error: OnError = OnError.fail,
+    rejects: Path | None = None,
+    training_source_only: bool = False,
+    input_format: InputFormat | None = None,
+    output_format: OutputFormat | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> ScoringReport:
+    """Score a file of raw leads with the lead model; ``-`` is stdin or stdout.
+
+    The threshold defaults to ``params.yaml``'s; rejected rows go to ``rejects``, by default
+    ``<output>.rejects.csv``.
+    """
+    with log_stage("predict") as facts:
+        loaded = load_scoring_model(model, paths.lead_model)
+        options = ScoringOptions(
+            threshold=params.threshold if threshold is None else threshold,
+            sort=sort,
+            skip_bad_rows=on_error == OnError.skip,
+            training_source=params.data.source,
+            training_source_only=training_source_only,
+            chunk_rows=chunk_rows,
+        )
+        if rejects is None and output_path != STDIO:
+            rejects = Path(f"{output_path}.rejects.csv")
+        with progress_bar("scoring") as advance:
+            report = score_file(
+                loaded,
+                input_path,
+                output_path,
+                options,
+                rejects=rejects,
+                input_format=input_format,
+                output_format=output_format,
+                progress=advance,
+            )
+        for warning in report.warnings():
+            logger.warning("predict: {}", warning)
+        if report.rows_rejected:
+            logger.warning(
+                "predict: {:,} rows rejected ({}), written to {}",
+                report.rows_rejected,
+                ", ".join(f"{k}: {v:,}" for k, v in report.rejected_for.most_common()),
+                rejects,
+            )
+        rate = report.rows_scored / report.seconds if report.seconds else 0.0
+        logger.info(
+            "predict: {:,} rows scored, {:,} rejected, in {:.2f} s ({:,.0f} rows/s) with {}",
+            report.rows_scored,
+            report.rows_rejected,
+            report.seconds,
+            rate,
+            loaded.provenance,
+        )
+        facts.update(scored=report.rows_scored, rejected=report.rows_rejected)
+    return report
+
+
+def score_file(
+    loaded: LoadedModel,
+    input_path: str,
+    output_path: str,
+    options: ScoringOptions,
+    rejects: Path | None = None,
+    input_format: InputFormat | None = None,
+    output_format: OutputFormat | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ScoringReport:
+    """Score every row of ``input_path`` into ``output_path``; ``-`` is stdin or stdout.
+
+    Rows that break the contract stop the run with an error naming the file, the column and up
+    to five bad rows, or (``skip_bad_rows``) go to ``rejects`` with a reason. Chunks are read
+    ahead and scored two at a time (the heavy work releases the GIL); results are taken in
+    file order.
+    """
+    started = time.perf_counter()
+    input_format = input_format or InputFormat.of(input_path)
+    # A CSV file is first read with the contract's types (Arrow parses them off the GIL); if a
+    # cell does not parse, or a row is rejected, the file is read again as text, so that errors
+    # and the rejects file show the cells as written.
+    typed = input_format == InputFormat.csv and input_path != STDIO
+    try:
+        scored = _score_chunks(loaded, input_path, input_format, options, typed, progress)
+    except UnparsedCellError:
+        scored = _score_chunks(loaded, input_path, input_format, options, False, progress)
+    report, lead_ids, probability, rejected = scored
+    report.duplicate_ids = count_repeats(lead_ids)
+    if rejected and rejects is not None:
+        with atomic_path(rejects) as temporary:
+            write_rejects(pd.concat(rejected, ignore_index=True), temporary)
+    tables = ranked_tables(lead_ids, probability, loaded.provenance, options)
+    if output_path == STDIO:
+        write_tables(tables, sys.stdout.buffer, output_format or OutputFormat.csv)
+    else:
+        with atomic_path(Path(output_path)) as temporary:
+            write_tables(tables, temporary, output_format or OutputFormat.of(output_path))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _score_chunks(
+    loaded: LoadedModel,
+    input_path: str,
+    input_format: InputFormat,
+    options: ScoringOptions,
+    typed: bool,
+    progress: Callable[[int], None] | None,
+) -> tuple[ScoringReport, np.ndarray, np.ndarray, list[pd.DataFrame]]:
+    """Score every chunk of the input; return the report, ids, probabilities and rejects.
+
+    Each chunk's ids and probabilities go to temporary files as they come, so memory stays
+    flat while the file is read, whatever its length.
+    """
+    header = input_format == InputFormat.csv
+    wanted = (*SCORING_COLUMNS, "source", "date_part")
+    chunks = read_ahead(read_chunks(input_path, input_format, options.chunk_rows, wanted, typed))
+
+    def numbered() -> Iterator[tuple[pd.DataFrame, int]]:
+        offset = 0
+        for chunk in chunks:
+            yield chunk, offset
+            offset += len(chunk)
+
+    report = ScoringReport()
+    rejected: list[pd.DataFrame] = []
+    with tempfile.TemporaryFile() as ids, tempfile.TemporaryFile() as probabilities:
+        for scored in map_in_order(
+            lambda item: score_chunk(loaded, item[0], options, input_path, item[1], header),
+            numbered(),
+        ):
+            if typed and scored.rejected is not None:
+                raise UnparsedCellError("rows are rejected: keep their cells as written")
+            scored.ids.astype(np.int64).tofile(ids)
+            scored.probability.astype(np.float64).tofile(probabilities)
+            if scored.rejected is not None:
+                rejected.append(scored.rejected)
+            report.merge(scored.report)
+            if progress is not None:
+                progress(scored.report.rows_scored + scored.report.rows_rejected)
+        if report.rows_scored + report.rows_rejected == 0:
+            raise DataContractError(input_path, "file has a header but no data rows")
+        ids.seek(0)
+        probabilities.seek(0)
+        return report, np.fromfile(ids, np.int64), np.fromfile(probabilities, np.float64), rejected

@@ -1,0 +1,85 @@
+"""Stage ``train``: search every candidate, score each on the holdout rows, keep the best.
+
+Reads the training matrix, the fitted preprocessor and the holdout rows; writes every
+candidate's Pipeline and ``summary.json`` in ``models/candidates/``, and the chosen model
+(``lead_model.joblib``, its classifier as ``model.pkl``, ``columns_list.json``) in ``models/``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from loguru import logger
+
+from lead_conversion_prediction.config import Params, Paths
+from lead_conversion_prediction.modeling.artifacts import CandidateResult, TrainingSummary
+from lead_conversion_prediction.modeling.evaluate import evaluate_model
+from lead_conversion_prediction.modeling.selection import select_best
+from lead_conversion_prediction.modeling.train import assemble_model, search_candidates
+from lead_conversion_prediction.schema import TARGET
+from lead_conversion_prediction.stages._io import read_holdout
+from lead_conversion_prediction.utils.files import reading
+from lead_conversion_prediction.utils.logging import log_stage
+from lead_conversion_prediction.utils.storage import (
+    load_artifact,
+    save_artifact,
+    write_json,
+    write_manifest,
+)
+
+
+def run_train(paths: Paths, params: Params) -> TrainingSummary:
+    """Search every candidate, score each on the holdout rows, keep the best."""
+    with log_stage("train") as facts:
+        preprocessor = load_artifact(paths.preprocessor)
+        with reading(paths.X_train), reading(paths.y_train):
+            X = pd.read_csv(paths.X_train)
+            y = pd.read_csv(paths.y_train)[TARGET].astype("int64")
+        X_test, y_test = read_holdout(paths)
+        metric = params.train.metric
+        results = search_candidates(X, y, params.train)
+        models = {r.name: assemble_model(preprocessor, r.classifier) for r in results}
+        candidates: dict[str, CandidateResult] = {}
+        for result in results:
+            holdout, score = evaluate_model(
+                models[result.name], X_test, y_test, metric, params.threshold
+            )
+            candidates[result.name] = CandidateResult(
+                best_params=result.best_params,
+                cv=result.cv_scores,
+                cv_mean=result.cv_mean,
+                cv_std=result.cv_std,
+                settings=result.settings,
+                holdout=holdout,
+                holdout_score=score,
+            )
+            logger.info(
+                "train: {} cv {}={:.4f}±{:.4f}, holdout {:.4f} ({:.1f} s)",
+                result.name,
+                metric,
+                result.cv_mean,
+                result.cv_std,
+                score,
+                result.seconds,
+            )
+        chosen = select_best({name: c.holdout_score for name, c in candidates.items()})
+        summary = TrainingSummary(
+            metric=metric, selected=chosen, rows_train=len(y), candidates=candidates
+        )
+        model = models[chosen]
+        columns = [str(name) for name in model[:-1].get_feature_names_out()]
+
+        for name, candidate_model in models.items():
+            save_artifact(candidate_model, paths.candidate_model(name))
+        summary.write(paths.candidates_summary)
+        write_manifest(
+            paths.candidates_dir, [f"{name}.joblib" for name in models] + ["summary.json"]
+        )
+        save_artifact(model, paths.lead_model)
+        save_artifact(model[-1], paths.validator_model)
+        write_json(paths.columns_list, columns)
+        write_manifest(
+            paths.models_dir,
+            [paths.lead_model.name, paths.validator_model.name, paths.columns_list.name],
+        )
+        facts.update(selected=chosen, **{metric: round(candidates[chosen].holdout_score, 4)})
+    return summary

@@ -1,0 +1,61 @@
+"""Stage ``validate``: load ``model.pkl`` as the course validator does and check its predictions.
+
+Reads ``models/model.pkl`` and an X/y pair (the holdout matrix by default); writes
+``reports/validation.json`` only when the checks pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lead_conversion_prediction.config import Params, Paths
+from lead_conversion_prediction.exceptions import DataContractError, ModelValidationError
+from lead_conversion_prediction.modeling.artifacts import ValidationReport
+from lead_conversion_prediction.modeling.course_contract import check_predictions
+from lead_conversion_prediction.schema import read_csv_text
+from lead_conversion_prediction.utils.files import reading
+from lead_conversion_prediction.utils.logging import log_stage
+
+
+def run_validate(
+    paths: Paths,
+    params: Params,
+    model: Path | None = None,
+    X: Path | None = None,
+    y: Path | None = None,
+    expected_first: Sequence[int] | None = None,
+    min_accuracy: float | None = None,
+    report: Path | None = None,
+) -> ValidationReport:
+    """Load ``model.pkl`` as the validator does and check its predictions on an X/y pair."""
+    model_path = model or paths.validator_model
+    with log_stage("validate") as facts:
+        estimator = load_validator_model(model_path)
+        X_frame, y_series = read_validation_pair(X or paths.X_test, y or paths.y_test)
+        threshold = params.validation.min_accuracy if min_accuracy is None else min_accuracy
+        outcome = check_predictions(estimator, X_frame, y_series, threshold, expected_first)
+        if not outcome.passed:
+            raise ModelValidationError(f"{model_path}: " + "; ".join(outcome.problems))
+        outcome.write(report or paths.validation_report)
+        facts.update(rows=outcome.rows, accuracy=outcome.accuracy, first=outcome.first_predictions)
+    return outcome
+
+
+def load_validator_model(path: Path) -> Any:
+    """Load a pickled estimator with ``joblib.load``, exactly as the validator does."""
+    import joblib
+
+    with reading(path):
+        return joblib.load(path)
+
+
+def read_validation_pair(X_path: Path, y_path: Path) -> tuple[pd.DataFrame, pd.Series]:
+    """Read the feature matrix and the target column of a validation pair."""
+    X, y = read_csv_text(X_path), read_csv_text(y_path)
+    if len(X) != len(y):
+        raise DataContractError(y_path, f"has {len(y)} rows but {X_path} has {len(X)}")
+    return X, y.iloc[:, 0]

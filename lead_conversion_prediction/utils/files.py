@@ -1,0 +1,54 @@
+"""Reading files: one mapping of the operating system's errors to the project's errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from lead_conversion_prediction.exceptions import DataContractError, InputNotFoundError
+
+
+@contextmanager
+def reading(path: Path | str, hint: str | None = None) -> Iterator[None]:
+    """Turn the errors of opening or decoding ``path`` into one-line project errors.
+
+    A missing file says how to make it: ``hint``, else the stage of ``dvc.yaml`` that writes it.
+    """
+    try:
+        yield
+    except FileNotFoundError:
+        raise InputNotFoundError(path, producer_hint(path) if hint is None else hint) from None
+    except (IsADirectoryError, NotADirectoryError):
+        raise DataContractError(path, "is a directory, not a file") from None
+    except PermissionError:
+        raise DataContractError(path, "cannot be read (permission denied)") from None
+    except UnicodeDecodeError as error:
+        raise DataContractError(
+            path, f"not UTF-8 text (bad byte at offset {error.start})"
+        ) from None
+
+
+def producer_hint(path: Path | str) -> str:
+    """``run 'lcp <stage>' first`` for a file that a stage of ``dvc.yaml`` writes, else ''."""
+    stage = producing_stage(Path(path))
+    return f"run 'lcp {stage}' first (or 'dvc repro')" if stage else ""
+
+
+def producing_stage(path: Path) -> str | None:
+    """The ``dvc.yaml`` stage whose outputs hold ``path`` (relative to the run root), if any."""
+    import yaml
+
+    from lead_conversion_prediction.config import PROJ_ROOT, run_root
+
+    try:
+        relative = path.resolve().relative_to(run_root())
+        stages = yaml.safe_load((PROJ_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    except (ValueError, OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    for name, stage in stages.items():
+        for entry in [*stage.get("outs", []), *stage.get("metrics", []), *stage.get("plots", [])]:
+            declared = Path(next(iter(entry)) if isinstance(entry, dict) else entry)
+            if relative == declared or declared in relative.parents:
+                return str(name)
+    return None
