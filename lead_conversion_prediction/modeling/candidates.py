@@ -92,15 +92,18 @@ class SpaceSearchParams(SearchParams):
 
 class XGBoostRFParams(SpaceSearchParams):
     cv_folds: Annotated[int, Field(ge=2)] = 10
+    # Model columns whose growth may never lower the probability (more purchases, more visits).
+    monotone_increasing: tuple[str, ...] = ()
 
 
 @candidate("xgboost_rf", XGBoostRFParams)
 def xgboost_rf(params: XGBoostRFParams, seed: int) -> Candidate:
-    """The reference's XGBoost random forest."""
+    """The reference's XGBoost random forest, increasing in the columns it is told to be."""
     from xgboost import XGBRFClassifier
 
+    constraints = dict.fromkeys(params.monotone_increasing, 1) or None
     return Candidate(
-        XGBRFClassifier(random_state=seed, n_jobs=1),
+        XGBRFClassifier(random_state=seed, n_jobs=1, monotone_constraints=constraints),
         to_distributions(params.space),
         params.n_iter,
         params.cv_folds,
