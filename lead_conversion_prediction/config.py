@@ -15,11 +15,10 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lead_conversion_prediction.exceptions import ConfigError
-from lead_conversion_prediction.utils.files import reading
+from lead_conversion_prediction.utils.files import read_yaml
 
 PROJ_ROOT = Path(__file__).resolve().parents[1]
 ROOT_ENV_VAR = "LCP_ROOT"
@@ -285,11 +284,7 @@ class Params(Section):
 
 def load_params(path: Path) -> Params:
     """Read ``params.yaml`` into a typed, validated object."""
-    try:
-        with reading(path, hint="the parameter file of the project"):
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    raw = read_yaml(path, hint="the parameter file of the project")
     try:
         return Params.model_validate(raw)
     except ValidationError as error:

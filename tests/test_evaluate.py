@@ -3,10 +3,11 @@ import pytest
 
 from lead_conversion_prediction.modeling.evaluate import (
     METRIC_NAMES,
-    bootstrap_intervals,
+    bootstrap_draws,
     compute_metrics,
     difference_interval,
     metrics_on_resamples,
+    percentile_interval,
     positive_probability,
 )
 
@@ -67,13 +68,18 @@ def test_bootstrap_intervals_are_seeded_and_hold_the_estimate() -> None:
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 300)
     probability = np.clip(y * 0.3 + rng.random(300) * 0.7, 0, 1)
-    first = bootstrap_intervals(y, {"m": probability}, 0.5, resamples=500, seed=1)
-    again = bootstrap_intervals(y, {"m": probability}, 0.5, resamples=500, seed=1)
-    other = bootstrap_intervals(y, {"m": probability}, 0.5, resamples=500, seed=2)
+
+    def intervals(seed: int) -> dict[str, object]:
+        draws = bootstrap_draws(y, {"m": probability}, 0.5, resamples=500, seed=seed)["m"]
+        return {name: percentile_interval(values) for name, values in draws.items()}
+
+    first, again, other = intervals(1), intervals(1), intervals(2)
     assert first == again and first != other
     estimate = compute_metrics(y, probability, 0.5)
     for name in METRIC_NAMES:
-        interval = first["m"][name]
+        interval = percentile_interval(
+            bootstrap_draws(y, {"m": probability}, 0.5, resamples=500, seed=1)["m"][name]
+        )
         assert interval.low <= estimate[name] <= interval.high, name
 
 

@@ -151,6 +151,18 @@ def test_options_are_checked(model_path: Path, tmp_path: Path) -> None:
     assert "'ignore' is not one of 'fail', 'skip'" in last_line(result)
     result = predict(model_path, "-i", "x.csv", "-o", "y.csv", "--threshold", "2")
     assert result.returncode == 2
+    source = tmp_path / "leads.csv"
+    source.write_text(
+        "lead_id,purchases,time_spent,n_visits,customer_group,onboarding\n1,1,1,1,1,1\n"
+    )
+    result = predict(model_path, "-i", str(source), "-o", str(tmp_path / "scores.txt"))
+    assert result.returncode == 2
+    assert "scores.txt: not a .csv or .parquet file" in last_line(result)
+    assert not (tmp_path / "scores.txt").exists()
+    named = predict(
+        model_path, "-i", str(source), "-o", str(tmp_path / "scores.txt"), "--output-format", "csv"
+    )
+    assert named.returncode == 0, named.stderr
 
 
 def test_debug_shows_the_traceback(model_path: Path, tmp_path: Path) -> None:

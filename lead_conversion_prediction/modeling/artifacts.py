@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, computed_field
 
 from lead_conversion_prediction.exceptions import ArtifactError
 from lead_conversion_prediction.utils.storage import read_json, write_json
@@ -30,8 +30,11 @@ class Artifact(BaseModel):
     @classmethod
     def read(cls, path: Path) -> Self:
         """Read and check the artifact; a missing or malformed file is a one-line error."""
+        content = read_json(path)
+        if isinstance(content, dict):  # computed fields are written for readers, not read back
+            content = {k: v for k, v in content.items() if k not in cls.model_computed_fields}
         try:
-            return cls.model_validate(read_json(path))
+            return cls.model_validate(content)
         except ValidationError as error:
             first = error.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
@@ -133,8 +136,8 @@ class MetricsReport(Artifact):
     bootstrap: BootstrapSettings
 
 
-class RegistryRecord(Artifact):
-    """``reports/registry.json``: what registration did in the tracking store."""
+class RegistryDecision(Artifact):
+    """What registration did: the new version, both scores, and whether it was promoted."""
 
     model_name: str
     metric: str
@@ -143,7 +146,17 @@ class RegistryRecord(Artifact):
     previous_champion: int | None
     previous_champion_score: float | None
     promoted: bool
-    champion: int | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def champion(self) -> int | None:
+        """The version that holds the champion alias after registration."""
+        return self.version if self.promoted else self.previous_champion
+
+
+class RegistryRecord(RegistryDecision):
+    """``reports/registry.json``: the registration, and where it happened."""
+
     tracking_uri: str
     experiment: str
     parent_run_id: str

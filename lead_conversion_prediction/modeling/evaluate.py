@@ -151,22 +151,6 @@ def percentile_interval(draws: np.ndarray, confidence: float = 0.95) -> Interval
     return Interval(low=float(low), high=float(high))
 
 
-def bootstrap_intervals(
-    y: np.ndarray | pd.Series,
-    probabilities: dict[str, np.ndarray],
-    threshold: float,
-    resamples: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 42,
-) -> dict[str, dict[str, Interval]]:
-    """Percentile intervals of every metric, for each model's holdout probabilities."""
-    draws = bootstrap_draws(y, probabilities, threshold, resamples, seed)
-    return {
-        name: {metric: percentile_interval(values, confidence) for metric, values in by.items()}
-        for name, by in draws.items()
-    }
-
-
 def difference_interval(
     y: np.ndarray | pd.Series,
     first: np.ndarray,

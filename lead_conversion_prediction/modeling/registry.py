@@ -9,31 +9,14 @@ holdout); a tie keeps the champion.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from lead_conversion_prediction.exceptions import RegistryError
+from lead_conversion_prediction.modeling.artifacts import RegistryDecision
 from lead_conversion_prediction.modeling.selection import is_better
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-
-
-@dataclass(frozen=True)
-class RegistryDecision:
-    """What registration did: the new version, both scores, and whether it was promoted."""
-
-    model_name: str
-    metric: str
-    version: int
-    score: float
-    previous_champion: int | None
-    previous_champion_score: float | None
-    promoted: bool
-
-    @property
-    def champion(self) -> int | None:
-        return self.version if self.promoted else self.previous_champion
 
 
 def current_champion(client: Any, model_name: str) -> int | None:

@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from lead_conversion_prediction.exceptions import DataContractError
+from lead_conversion_prediction.exceptions import ConfigError, DataContractError
 from lead_conversion_prediction.scoring import STDIO
 from lead_conversion_prediction.utils.files import reading
 
@@ -37,7 +37,7 @@ class InputFormat(StrEnum):
 
     @classmethod
     def of(cls, location: str) -> InputFormat:
-        """The format a location's extension says; CSV for stdin and other names."""
+        """Parquet for a .parquet or .pq file; CSV for anything else, stdin included."""
         return cls.parquet if location.lower().endswith(_PARQUET_SUFFIXES) else cls.csv
 
 
@@ -49,8 +49,15 @@ class OutputFormat(StrEnum):
 
     @classmethod
     def of(cls, location: str) -> OutputFormat:
-        """The format a location's extension says; CSV for stdout and other names."""
-        return cls.parquet if location.lower().endswith(_PARQUET_SUFFIXES) else cls.csv
+        """The format a file's extension names (CSV for stdout); any other is refused."""
+        suffix = "" if location == STDIO else Path(location).suffix.lower()
+        known = {"": cls.csv, ".csv": cls.csv, **dict.fromkeys(_PARQUET_SUFFIXES, cls.parquet)}
+        if suffix not in known or (suffix == "" and location != STDIO):
+            raise ConfigError(
+                f"--output {location}: not a .csv or .parquet file; name one, or give "
+                "--output-format"
+            )
+        return known[suffix]
 
 
 @dataclass(frozen=True)

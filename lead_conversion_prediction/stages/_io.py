@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from lead_conversion_prediction.config import Paths
 from lead_conversion_prediction.exceptions import ArtifactError
 from lead_conversion_prediction.modeling.artifacts import TrainingSummary
 from lead_conversion_prediction.schema import features_and_target, read_raw_leads
-from lead_conversion_prediction.utils.files import reading
+from lead_conversion_prediction.utils.files import read_yaml
 from lead_conversion_prediction.utils.storage import load_artifact
 
 
@@ -28,11 +27,7 @@ class RawDataPin:
 
 def read_pin(pin_file: Path) -> RawDataPin:
     """Read the raw data's DVC pin: ``outs[0].md5`` and ``deps[0].path``."""
-    try:
-        with reading(pin_file, hint="the DVC pin of the raw data is part of the project"):
-            pin = yaml.safe_load(pin_file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ArtifactError(f"{pin_file}: not valid YAML ({error})") from None
+    pin = read_yaml(pin_file, hint="the DVC pin of the raw data is part of the project")
     try:
         return RawDataPin(pin_file, str(pin["outs"][0]["md5"]), str(pin["deps"][0]["path"]))
     except (KeyError, IndexError, TypeError):

@@ -126,6 +126,7 @@ def score_file(
     """
     started = time.perf_counter()
     input_format = input_format or InputFormat.of(input_path)
+    output_format = output_format or OutputFormat.of(output_path)
     # A CSV file is first read with the contract's types (Arrow parses them off the GIL); if a
     # cell does not parse, or a row is rejected, the file is read again as text, so that errors
     # and the rejects file show the cells as written.
@@ -141,10 +142,10 @@ def score_file(
             write_rejects(pd.concat(rejected, ignore_index=True), temporary)
     tables = ranked_tables(lead_ids, probability, loaded.provenance, options)
     if output_path == STDIO:
-        write_tables(tables, sys.stdout.buffer, output_format or OutputFormat.csv)
+        write_tables(tables, sys.stdout.buffer, output_format)
     else:
         with atomic_path(Path(output_path)) as temporary:
-            write_tables(tables, temporary, output_format or OutputFormat.of(output_path))
+            write_tables(tables, temporary, output_format)
     report.seconds = time.perf_counter() - started
     return report
 

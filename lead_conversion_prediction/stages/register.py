@@ -72,14 +72,7 @@ def registering(paths: Paths, params: Params, tracking_uri: str) -> Iterator[Reg
                 {"registered_version": decision.version, "promoted": decision.promoted}
             )
             record = RegistryRecord(
-                model_name=decision.model_name,
-                metric=decision.metric,
-                version=decision.version,
-                score=decision.score,
-                previous_champion=decision.previous_champion,
-                previous_champion_score=decision.previous_champion_score,
-                promoted=decision.promoted,
-                champion=decision.champion,
+                **decision.model_dump(exclude={"champion"}),
                 tracking_uri=tracking_uri,
                 experiment=params.registry.experiment,
                 parent_run_id=parent.info.run_id,

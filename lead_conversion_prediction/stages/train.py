@@ -7,7 +7,6 @@ candidate's Pipeline and ``summary.json`` in ``models/candidates/``, and the cho
 
 from __future__ import annotations
 
-import pandas as pd
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
@@ -15,9 +14,8 @@ from lead_conversion_prediction.modeling.artifacts import CandidateResult, Train
 from lead_conversion_prediction.modeling.evaluate import evaluate_model
 from lead_conversion_prediction.modeling.selection import select_best
 from lead_conversion_prediction.modeling.train import assemble_model, search_candidates
-from lead_conversion_prediction.schema import TARGET
+from lead_conversion_prediction.schema import TARGET, read_csv_text
 from lead_conversion_prediction.stages._io import read_holdout
-from lead_conversion_prediction.utils.files import reading
 from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.storage import (
     load_artifact,
@@ -31,9 +29,8 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
     """Search every candidate, score each on the holdout rows, keep the best."""
     with log_stage("train") as facts:
         preprocessor = load_artifact(paths.preprocessor)
-        with reading(paths.X_train), reading(paths.y_train):
-            X = pd.read_csv(paths.X_train)
-            y = pd.read_csv(paths.y_train)[TARGET].astype("int64")
+        X = read_csv_text(paths.X_train)
+        y = read_csv_text(paths.y_train)[TARGET].astype("int64")
         X_test, y_test = read_holdout(paths)
         metric = params.train.metric
         results = search_candidates(X, y, params.train)

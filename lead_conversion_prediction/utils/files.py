@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-from lead_conversion_prediction.exceptions import DataContractError, InputNotFoundError
+from lead_conversion_prediction.exceptions import (
+    ConfigError,
+    DataContractError,
+    InputNotFoundError,
+)
 
 
 @contextmanager
@@ -27,6 +32,17 @@ def reading(path: Path | str, hint: str | None = None) -> Iterator[None]:
         raise DataContractError(
             path, f"not UTF-8 text (bad byte at offset {error.start})"
         ) from None
+
+
+def read_yaml(path: Path, hint: str | None = None) -> Any:
+    """Parse a YAML file; a missing file or bad YAML is a one-line error naming the file."""
+    import yaml
+
+    try:
+        with reading(path, hint):
+            return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
 
 
 def producer_hint(path: Path | str) -> str:
