@@ -14,6 +14,7 @@ DVC_REMOTE ?=
 INPUT ?=
 OUTPUT ?=
 MODEL ?=
+BASELINE ?=
 PORT ?= 5001
 export PATH := $(BIN):$(PATH)
 
@@ -105,9 +106,9 @@ format: $(INSTALLED)
 	ruff check --fix .
 	nbstripout notebooks/*.ipynb
 
-## Time a cold `make pipeline`, a no-op `dvc repro` and `lcp --help` (prints the figures)
+## Time a cold `make pipeline`, `dvc repro`, `lcp --help`; BASELINE=<git rev> times it beside
 bench: $(RAW_DATA)
-	python scripts/bench_pipeline.py
+	python scripts/bench_pipeline.py $(if $(BASELINE),--baseline "$(BASELINE)")
 
 ## Score 100k and 1M synthetic leads; print rows/s and peak memory
 bench-score: $(RAW_DATA)
