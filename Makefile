@@ -17,6 +17,8 @@ MODEL ?=
 BASELINE ?=
 PORT ?= 5001
 export PATH := $(BIN):$(PATH)
+# No usage data from MLflow (it would also keep an id under ~/.config/mlflow).
+export MLFLOW_DISABLE_TELEMETRY := true
 
 .PHONY: help install remote fetch data features train evaluate register package validate pipeline \
 	predict serve test lint format bench bench-score bench-serve clean

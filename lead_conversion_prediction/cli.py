@@ -8,6 +8,8 @@ libraries are imported by the commands, not here, so ``lcp --help`` is instant.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-_state = {"debug": False}
+_state: dict[str, object] = {"debug": False, "wait": 0.0}
 
 RawOption = Annotated[
     Path | None,
@@ -60,6 +62,18 @@ def _context() -> tuple[Paths, Params]:
     return paths, load_params(paths.params_file)
 
 
+@contextmanager
+def _writing(paths: Paths, command: str) -> Iterator[None]:
+    """Hold the checkout's write lock (waiting up to ``--wait``), tidy it, then run."""
+    from lead_conversion_prediction.stages._checkout import tidy_checkout
+    from lead_conversion_prediction.utils.locking import checkout_lock
+
+    wait = _state["wait"]
+    with checkout_lock(paths.root, command, float(wait) if isinstance(wait, float) else 0.0):
+        tidy_checkout(paths)
+        yield
+
+
 def _tracking_uri(option: str | None) -> str:
     from lead_conversion_prediction.config import default_tracking_uri
 
@@ -78,6 +92,14 @@ def _show_version(value: bool) -> None:
 def main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")] = False,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            metavar="SECONDS",
+            help="How long a command that writes waits for another run of this checkout.",
+        ),
+    ] = 0.0,
     version: Annotated[
         bool,
         typer.Option(
@@ -89,6 +111,7 @@ def main(
     from lead_conversion_prediction.utils.logging import configure_logging
 
     _state["debug"] = debug
+    _state["wait"] = wait
     configure_logging("DEBUG" if debug else "WARNING" if quiet else "INFO")
 
 
@@ -101,7 +124,9 @@ def fetch() -> None:
     from lead_conversion_prediction.config import Paths
     from lead_conversion_prediction.stages.fetch import run_fetch
 
-    run_fetch(Paths.from_env())
+    paths = Paths.from_env()
+    with _writing(paths, "fetch"):
+        run_fetch(paths)
 
 
 @app.command()
@@ -109,7 +134,9 @@ def data(raw: RawOption = None, accept_changed_raw: AcceptChangedOption = False)
     """Check, validate and clean the raw leads into data/interim/."""
     from lead_conversion_prediction.stages.data import run_data
 
-    run_data(*_context(), raw=raw, accept_changed=accept_changed_raw)
+    paths, params = _context()
+    with _writing(paths, "data"):
+        run_data(paths, params, raw=raw, accept_changed=accept_changed_raw)
 
 
 @app.command()
@@ -117,7 +144,9 @@ def features() -> None:
     """Split the leads and fit the preprocessing into data/processed/."""
     from lead_conversion_prediction.stages.features import run_features
 
-    run_features(*_context())
+    paths, params = _context()
+    with _writing(paths, "features"):
+        run_features(paths, params)
 
 
 @app.command()
@@ -125,7 +154,9 @@ def train() -> None:
     """Search the candidate models and keep the best in models/."""
     from lead_conversion_prediction.stages.train import run_train
 
-    run_train(*_context())
+    paths, params = _context()
+    with _writing(paths, "train"):
+        run_train(paths, params)
 
 
 @app.command()
@@ -133,7 +164,9 @@ def evaluate() -> None:
     """Write the holdout metrics, figures and model card into reports/."""
     from lead_conversion_prediction.stages.evaluate import run_evaluate
 
-    run_evaluate(*_context())
+    paths, params = _context()
+    with _writing(paths, "evaluate"):
+        run_evaluate(paths, params)
 
 
 @app.command()
@@ -141,7 +174,9 @@ def register(tracking_uri: TrackingOption = None) -> None:
     """Log candidates to MLflow, register the best, promote if better."""
     from lead_conversion_prediction.stages.register import run_register
 
-    run_register(*_context(), tracking_uri=_tracking_uri(tracking_uri))
+    paths, params = _context()
+    with _writing(paths, "register"):
+        run_register(paths, params, tracking_uri=_tracking_uri(tracking_uri))
 
 
 @app.command()
@@ -150,7 +185,8 @@ def package() -> None:
     from lead_conversion_prediction.stages.package import run_package
 
     paths, _ = _context()
-    run_package(paths)
+    with _writing(paths, "package"):
+        run_package(paths)
 
 
 def _first_predictions(value: str | None) -> list[int] | None:
@@ -198,15 +234,18 @@ def validate(
     """Check model.pkl as the course validator does."""
     from lead_conversion_prediction.stages.validate import run_validate
 
-    run_validate(
-        *_context(),
-        model=model,
-        X=x,
-        y=y,
-        expected_first=_first_predictions(expect_first),
-        min_accuracy=min_accuracy,
-        report=report,
-    )
+    paths, params = _context()
+    with _writing(paths, "validate"):
+        run_validate(
+            paths,
+            params,
+            model=model,
+            X=x,
+            y=y,
+            expected_first=_first_predictions(expect_first),
+            min_accuracy=min_accuracy,
+            report=report,
+        )
 
 
 @app.command()
@@ -230,14 +269,29 @@ def pipeline(
     from lead_conversion_prediction.stages.pipeline import run_pipeline
 
     paths, params = _context()
-    run_pipeline(
-        paths,
-        params,
-        _tracking_uri(tracking_uri),
-        raw=raw,
-        accept_changed=accept_changed_raw,
-        record=record,
-    )
+    with _writing(paths, "pipeline"):
+        run_pipeline(
+            paths,
+            params,
+            _tracking_uri(tracking_uri),
+            raw=raw,
+            accept_changed=accept_changed_raw,
+            record=record,
+        )
+
+
+@app.command()
+def verify(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="A models folder or a models.tar bundle.", show_default="models/"),
+    ] = None,
+) -> None:
+    """Check a models folder or a models.tar against its SHA256SUMS."""
+    from lead_conversion_prediction.config import Paths
+    from lead_conversion_prediction.stages.verify import run_verify
+
+    run_verify(Paths.from_env(), path)
 
 
 @app.command()
@@ -342,32 +396,32 @@ def serve(
 ) -> None:
     """Serve a registered model over HTTP (MLflow scoring server).
 
-    The model is the whole Pipeline, so requests hold raw lead records.
+    The model is the whole Pipeline, so requests hold raw lead records; its files are checked
+    against the digest recorded when it was logged before it is loaded.
     """
     import os
-    import subprocess
-    import sys
 
-    command = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model]
-    command += ["--env-manager", "local", "-h", host, "-p", str(port)]
-    # MLflow starts uvicorn from PATH: put this environment's scripts first.
-    scripts = str(Path(sys.executable).parent)
-    environment = {
-        **os.environ,
-        "PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")]),
-        "MLFLOW_TRACKING_URI": _tracking_uri(tracking_uri),
-    }
-    raise typer.Exit(subprocess.call(command, env=environment))
+    from lead_conversion_prediction.stages.serve import run_serve
+
+    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    run_serve(model, host, port)
 
 
 def run() -> None:
-    """Console entry point: run the app, reporting project errors on one line (exit code 2)."""
+    """Console entry point: run the app, reporting project errors on one line each (exit 2)."""
+    import os
+
+    # MLflow sends usage data and keeps an id under ~/.config/mlflow unless told not to; its
+    # download progress bars would fill the logs.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         app()
     except LeadConversionError as error:
         if _state["debug"]:
             raise
-        typer.echo(f"error: {error}", err=True)
+        for line in str(error).splitlines():
+            typer.echo(f"error: {line}", err=True)
         raise SystemExit(2) from None
     finally:
         # The process is exiting: spare the final garbage collection of every loaded module's

@@ -39,7 +39,8 @@ class DataContractError(LeadConversionError):
     """A data file breaks the contract: it names the file, the column and the first bad rows.
 
     ``rows`` are 0-based positions among the data rows; the message shows them as line
-    numbers of a CSV file (the header is line 1) or, with ``header=False``, as 1-based rows.
+    numbers of a CSV file (the header is line 1; ``lines`` when a quoted field spans several
+    lines) or, with ``header=False``, as 1-based rows.
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class DataContractError(LeadConversionError):
         rows: Sequence[int] = (),
         n_bad: int | None = None,
         header: bool = True,
+        lines: Sequence[int] = (),
     ) -> None:
         self.file = str(file)
         self.problem = problem
@@ -57,14 +59,22 @@ class DataContractError(LeadConversionError):
         self.rows = list(rows)
         self.n_bad = len(self.rows) if n_bad is None else n_bad
         self.header = header
+        self.lines = list(lines)
         super().__init__(self._render())
+
+    def at_lines(self, lines: Sequence[int]) -> DataContractError:
+        """The same error, naming the file's physical ``lines`` of its rows."""
+        return DataContractError(
+            self.file, self.problem, self.column, self.rows, self.n_bad, self.header, lines
+        )
 
     def _render(self) -> str:
         where = f"{self.file}: column '{self.column}'" if self.column else self.file
         message = f"{where}: {self.problem}"
         if self.rows:
             unit, first = ("line", 2) if self.header else ("row", 1)
-            numbers = ", ".join(str(row + first) for row in self.rows[:5])
+            shown = self.lines[:5] or [row + first for row in self.rows[:5]]
+            numbers = ", ".join(str(number) for number in shown)
             message += f" at {unit} {numbers}" if len(self.rows) == 1 else f" at {unit}s {numbers}"
             if self.n_bad > len(self.rows[:5]):
                 message += f" ({self.n_bad} bad rows in all)"

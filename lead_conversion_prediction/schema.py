@@ -31,13 +31,20 @@ CONTINUOUS_FEATURES = ("purchases", "time_spent", "n_visits")
 CATEGORICAL_FEATURES = ("customer_group", "onboarding")
 BOOLEAN_FEATURES = ("onboarding",)
 MODEL_INPUT_COLUMNS = (*CONTINUOUS_FEATURES, *CATEGORICAL_FEATURES)
+# The model matrix: the reference's 12 columns, in order (one-hot without the first level).
+MODEL_COLUMNS = (
+    *CONTINUOUS_FEATURES,
+    *(f"customer_group_{group}" for group in range(2, 10)),
+    "onboarding_True",
+)
 
 Kind = Literal["integer", "number", "boolean", "date", "text"]
 
 DATE_FORMAT = "%Y-%m-%d"
 KNOWN_SOURCES = ("signup", "organic", "fb", "li")
-_TRUE = frozenset({"true", "1", "yes"})
-_FALSE = frozenset({"false", "0", "no"})
+_TRUE = frozenset({"true", "1"})
+_FALSE = frozenset({"false", "0"})
+_INT64_LIMIT = 2.0**63  # whole numbers at or beyond this do not fit an integer column
 _PANDAS_DTYPE: dict[Kind, str | None] = {
     "integer": "Int64",
     "number": "float64",
@@ -49,25 +56,35 @@ _PANDAS_DTYPE: dict[Kind, str | None] = {
 
 @dataclass(frozen=True)
 class Field:
-    """One column of the contract: its type, whether it may be empty, and its bounds."""
+    """One column of the contract: its type, whether it may be empty, and its bounds.
+
+    ``maximum`` is a plausible bound, not a statistical one: a value beyond it is an error in
+    the data (a unit, an overflow, a test value), far outside anything the model has seen.
+    """
 
     kind: Kind
     nullable: bool = True
     minimum: float | None = None
+    maximum: float | None = None
     allowed: tuple[float, ...] | None = None
     description: str = ""
 
 
 FIELDS: dict[str, Field] = {
-    ID_COLUMN: Field("integer", description="lead identifier"),
+    ID_COLUMN: Field("integer", minimum=0, description="lead identifier"),
     TARGET: Field("number", allowed=(0, 1), description="1 converted, 0 not, empty unknown"),
     "date_part": Field("date", nullable=False, description="signup date, YYYY-MM-DD"),
     "source": Field("text", nullable=False, description="signup, organic, fb or li"),
-    "purchases": Field("number", minimum=0, description="purchases so far"),
-    "time_spent": Field("number", minimum=0, description="time spent on the site"),
-    "n_visits": Field("number", minimum=0, description="number of visits"),
-    "customer_group": Field("integer", minimum=1, description="customer group code (1-9)"),
-    "onboarding": Field("boolean", description="completed onboarding"),
+    # The real file's largest values: 17 purchases, 134.7 time spent, 47 visits.
+    "purchases": Field("number", minimum=0, maximum=1_000, description="purchases so far"),
+    "time_spent": Field(
+        "number", minimum=0, maximum=100_000, description="time spent on the site"
+    ),
+    "n_visits": Field("number", minimum=0, maximum=100_000, description="number of visits"),
+    "customer_group": Field(
+        "integer", minimum=1, maximum=9, description="customer group code (1-9)"
+    ),
+    "onboarding": Field("boolean", description="completed onboarding: true/false or 1/0"),
     "customer_code": Field("text", description="customer code, often empty"),
 }
 
@@ -115,6 +132,14 @@ def build_schema(required: Iterable[str]) -> pa.DataFrameSchema:
         checks = []
         if field.minimum is not None:
             checks.append(pa.Check.ge(field.minimum, error=f"is below {field.minimum:g}"))
+        if field.maximum is not None:  # infinity is reported as not finite, below
+            bound = field.maximum
+            checks.append(
+                pa.Check(
+                    lambda values, bound=bound: ~np.isfinite(values) | (values <= bound),
+                    error=f"is above {bound:g}, not plausible",
+                )
+            )
         if field.kind == "number":
             checks.append(pa.Check(np.isfinite, error="is not a finite number"))
         if field.allowed is not None:
@@ -144,7 +169,39 @@ def write_leads(path: Path, leads: pd.DataFrame) -> None:
 def read_raw_leads(path: Path, required: Iterable[str] = TRAINING_COLUMNS) -> pd.DataFrame:
     """Read a raw lead CSV and return it typed and validated against the contract."""
     frame = read_csv_text(path)
-    return validate_leads(frame, path, required)
+    try:
+        return validate_leads(frame, path, required)
+    except DataContractError as error:
+        raise with_physical_lines(error, path) from None
+
+
+def with_physical_lines(error: DataContractError, path: Path | str) -> DataContractError:
+    """``error`` naming the lines its rows start on in the file, quoted line breaks counted."""
+    if not error.rows or not error.header:
+        return error
+    starts = physical_lines(Path(path), error.rows[:5])
+    return error.at_lines([starts[row] for row in error.rows[:5]])
+
+
+def physical_lines(path: Path, rows: Iterable[int]) -> dict[int, int]:
+    """The line each data row (0-based) starts on in a CSV file with a header (line 1)."""
+    import contextlib
+    import csv
+
+    wanted = set(rows)
+    found: dict[int, int] = {row: row + 2 for row in wanted}  # if the file cannot be re-read
+    with path.open(encoding="utf-8", newline="") as stream, contextlib.suppress(csv.Error):
+        reader = csv.reader(stream)
+        next(reader, None)
+        start = reader.line_num + 1
+        for row, _ in enumerate(reader):
+            if row in wanted:
+                found[row] = start
+                wanted.discard(row)
+                if not wanted:
+                    break
+            start = reader.line_num + 1
+    return found
 
 
 def read_csv_text(path: Path) -> pd.DataFrame:
@@ -232,9 +289,15 @@ def _parse_column(values: pd.Series, field: Field) -> tuple[pd.Series, np.ndarra
         unparsed = present & parsed.isna().to_numpy()
         if field.kind == "number":
             return parsed, unparsed, "is not a number"
-        fractional = parsed.notna().to_numpy() & (parsed.to_numpy() % 1 != 0)
+        numbers = parsed.to_numpy()
+        with np.errstate(invalid="ignore"):
+            fractional = parsed.notna().to_numpy() & (numbers % 1 != 0)
+            outside = parsed.notna().to_numpy() & (np.abs(numbers) >= _INT64_LIMIT)
         if fractional.any():
-            return parsed.where(~fractional).astype("Int64"), fractional, "is not a whole number"
+            bad = fractional | outside
+            return parsed.where(~bad).astype("Int64"), bad, "is not a whole number"
+        if outside.any():
+            return parsed.where(~outside).astype("Int64"), outside, "is too large for an integer"
         return parsed.astype("Int64"), unparsed, "is not a number"
     if field.kind == "boolean":
         if pd.api.types.is_bool_dtype(values):

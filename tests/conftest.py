@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # as the lcp command line does
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 from tests.support import RAW_MD5, make_project, make_raw_leads, md5_of, shared_file
 

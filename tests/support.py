@@ -217,3 +217,12 @@ def small_train_params(params: Params) -> Params:
     for name in raw["train"]["candidates"]:
         raw["train"][name].update(n_iter=3, cv_folds=3)
     return Params.model_validate(raw)
+
+
+def save_verified(obj: object, path: Path) -> Path:
+    """Pickle ``obj`` to ``path`` as a one-member checksummed set, as the stages write them."""
+    from lead_conversion_prediction.utils.storage import artifact_set
+
+    with artifact_set(path.parent) as written:
+        written.save(obj, path.name)
+    return path

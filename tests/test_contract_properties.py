@@ -24,15 +24,15 @@ def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 LEAD = st.fixed_dictionaries(
     {
-        "lead_id": st.integers(0, 2**40),
+        "lead_id": st.integers(0, 2**63 - 1),
         "date_part": st.dates(min_value=pd.Timestamp("2020-01-01").date()).map(
             lambda day: f"{day.year}-{day.month}-{day.day}"
         ),
         "source": st.sampled_from(["signup", "organic", "fb", "li", "referral"]),
-        "purchases": maybe(st.integers(0, 500)),
+        "purchases": maybe(st.integers(0, 1_000)),
         "time_spent": maybe(st.floats(0, 1e5, allow_nan=False, allow_infinity=False)),
-        "n_visits": maybe(st.integers(0, 10_000)),
-        "customer_group": maybe(st.integers(1, 15)),
+        "n_visits": maybe(st.integers(0, 100_000)),
+        "customer_group": maybe(st.integers(1, 9)),
         "onboarding": maybe(st.booleans()),
     }
 )
@@ -56,11 +56,12 @@ def test_frames_within_the_contract_pass_it_and_get_a_probability(frame: pd.Data
 
 
 BAD_CELLS = {
-    "purchases": ["lots", "-1", "inf"],
-    "time_spent": ["1,5", "-0.5", "-inf"],
-    "n_visits": ["x", "-3"],
-    "customer_group": ["2.5", "0", "A"],
-    "onboarding": ["maybe", "2"],
+    "lead_id": ["1e20", "9223372036854775808", "-1", "7.5"],
+    "purchases": ["lots", "-1", "inf", "1001", "1e308"],
+    "time_spent": ["1,5", "-0.5", "-inf", "1e308"],
+    "n_visits": ["x", "-3", "100001"],
+    "customer_group": ["2.5", "0", "A", "10", "12"],
+    "onboarding": ["maybe", "2", "yes", "no"],
     "date_part": ["2024-02-30", "20240101", "soon"],
 }
 

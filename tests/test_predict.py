@@ -16,8 +16,7 @@ from lead_conversion_prediction.scoring.score import (
     score_leads,
 )
 from lead_conversion_prediction.stages.predict import score_file
-from lead_conversion_prediction.utils.storage import save_artifact, write_manifest
-from tests.support import fit_small_model
+from tests.support import fit_small_model, save_verified
 
 
 @pytest.fixture(scope="module")
@@ -214,8 +213,7 @@ def test_a_model_artifact_is_checked_before_it_is_loaded(
     model: LoadedModel, tmp_path: Path
 ) -> None:
     path = tmp_path / "lead_model.joblib"
-    save_artifact(model.model, path)
-    write_manifest(tmp_path, [path.name])
+    save_verified(model.model, path)
     loaded = load_scoring_model(None, path)
     assert loaded.provenance.startswith("lead_model.joblib@sha256:")
     path.write_bytes(path.read_bytes()[:-1])

@@ -7,16 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lead_conversion_prediction.utils.storage import save_artifact, write_manifest
-from tests.support import fit_small_model, make_project, run_lcp
+from tests.support import fit_small_model, make_project, run_lcp, save_verified
 
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = fit_small_model()
     folder = make_project(tmp_path_factory.mktemp("project")) / "models"
-    save_artifact(model, folder / "lead_model.joblib")
-    write_manifest(folder, ["lead_model.joblib"])
+    save_verified(model, folder / "lead_model.joblib")
     return folder / "lead_model.joblib"
 
 

@@ -40,7 +40,7 @@ from lead_conversion_prediction.stages.validate import (
     run_validate,
 )
 from tests.imports import PACKAGE, import_closure
-from tests.support import make_raw_leads, small_train_params
+from tests.support import make_raw_leads, save_verified, small_train_params
 
 DVC_YAML = yaml.safe_load((PROJ_ROOT / "dvc.yaml").read_text(encoding="utf-8"))
 STAGES = list(DVC_YAML["stages"])
@@ -229,12 +229,36 @@ def test_a_raw_file_that_is_not_the_pinned_version_is_refused(tmp_path: Path) ->
         check_raw_data(tmp_path / "absent.csv", "x")
 
 
-def test_the_validator_model_is_loaded_with_joblib(tmp_path: Path) -> None:
+class RunsACommand:
+    """A pickle that runs a shell command when it is loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_the_validator_model_is_unpickled_only_once_its_checksum_matches(tmp_path: Path) -> None:
     import joblib
 
-    model = DummyClassifier().fit([[0], [1]], [0, 1])
-    joblib.dump(model, tmp_path / "model.pkl")
-    assert isinstance(load_validator_model(tmp_path / "model.pkl"), DummyClassifier)
+    path = save_verified(DummyClassifier().fit([[0], [1]], [0, 1]), tmp_path / "model.pkl")
+    assert isinstance(load_validator_model(path), DummyClassifier)
+    good = path.read_bytes()
+
+    marker = tmp_path / "the-command-ran"
+    joblib.dump(RunsACommand(marker), path)  # replaced, the manifest left as it was
+    with pytest.raises(ArtifactError, match="checksum differs"):
+        load_validator_model(path)
+    assert not marker.exists()
+
+    flipped = bytearray(good)
+    flipped[len(flipped) // 2] ^= 0x01
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(ArtifactError, match="checksum differs"):
+        load_validator_model(path)
     with pytest.raises(InputNotFoundError, match=r"absent\.pkl: not found"):
         load_validator_model(tmp_path / "absent.pkl")
 

@@ -1,3 +1,5 @@
+import hashlib
+import io
 import json
 import os
 import tarfile
@@ -7,17 +9,23 @@ import pytest
 
 from lead_conversion_prediction.exceptions import ArtifactError, InputNotFoundError
 from lead_conversion_prediction.utils.storage import (
+    COMMIT_NAME,
     MANIFEST_NAME,
+    TEMP_SUFFIX,
+    artifact_set,
     atomic_path,
+    check_artifact_set,
+    check_bundle,
+    complete_commit,
     load_artifact,
     read_manifest,
-    save_artifact,
+    sweep_temporary,
     verify_artifact,
     verify_bundle,
     write_bundle,
     write_json,
-    write_manifest,
 )
+from tests.support import save_verified
 
 
 def test_atomic_write_keeps_the_old_file_and_no_temporary_when_it_fails(tmp_path: Path) -> None:
@@ -46,9 +54,7 @@ def test_write_json_refuses_values_json_cannot_hold(tmp_path: Path) -> None:
 
 
 def test_artifacts_load_only_when_they_match_the_manifest(tmp_path: Path) -> None:
-    artifact = tmp_path / "model.joblib"
-    save_artifact({"weights": [1, 2, 3]}, artifact)
-    write_manifest(tmp_path, [artifact.name])
+    artifact = save_verified({"weights": [1, 2, 3]}, tmp_path / "model.joblib")
     assert load_artifact(artifact) == {"weights": [1, 2, 3]}
     assert set(read_manifest(tmp_path)) == {"model.joblib"}
 
@@ -58,9 +64,8 @@ def test_artifacts_load_only_when_they_match_the_manifest(tmp_path: Path) -> Non
 
 
 def test_an_artifact_missing_from_the_manifest_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "a.joblib").write_bytes(b"x")
+    save_verified("x", tmp_path / "a.joblib")
     (tmp_path / "b.joblib").write_bytes(b"y")
-    write_manifest(tmp_path, ["a.joblib"])
     with pytest.raises(ArtifactError, match="not listed"):
         verify_artifact(tmp_path / "b.joblib")
     with pytest.raises(InputNotFoundError, match=r"c\.joblib: not found"):
@@ -104,3 +109,97 @@ def test_a_bundle_member_that_does_not_match_its_manifest_is_reported(tmp_path: 
 def test_write_json_output_is_valid_json(tmp_path: Path) -> None:
     write_json(tmp_path / "m.json", {"accuracy": 0.8})
     assert json.loads((tmp_path / "m.json").read_text()) == {"accuracy": 0.8}
+
+
+def sha(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def write_set(directory: Path, members: dict[str, bytes]) -> None:
+    with artifact_set(directory) as written:
+        for name, content in members.items():
+            written.path(name).write_bytes(content)
+
+
+def test_a_set_is_switched_in_whole_and_its_subfolders_replaced(tmp_path: Path) -> None:
+    write_set(tmp_path, {"a.bin": b"a1", "sub/x.bin": b"x1", "sub/old.bin": b"o"})
+    write_set(tmp_path, {"a.bin": b"a2", "sub/x.bin": b"x2"})
+    assert (tmp_path / "a.bin").read_bytes() == b"a2"
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == [MANIFEST_NAME, "x.bin"]
+    assert check_artifact_set(tmp_path) == ([], 2)
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
+
+
+def test_a_failure_while_writing_a_set_leaves_the_old_one(tmp_path: Path) -> None:
+    write_set(tmp_path, {"a.bin": b"a1", "b.bin": b"b1"})
+    with pytest.raises(RuntimeError), artifact_set(tmp_path) as written:
+        written.path("a.bin").write_bytes(b"a2")
+        raise RuntimeError("killed")
+    assert (tmp_path / "a.bin").read_bytes() == b"a1"
+    assert check_artifact_set(tmp_path) == ([], 2)
+    assert not list(tmp_path.glob(f"*{TEMP_SUFFIX}"))
+
+
+def test_a_commit_cut_short_is_completed_by_the_next_read(tmp_path: Path) -> None:
+    write_set(tmp_path, {"a.bin": b"a1", "b.bin": b"b1"})
+    # A run killed after its commit, having moved one file of two: the set is mixed on disk.
+    staging = tmp_path / COMMIT_NAME
+    staging.mkdir()
+    (staging / "b.bin").write_bytes(b"b2")
+    (tmp_path / "a.bin").write_bytes(b"a2")
+    (staging / MANIFEST_NAME).write_text(
+        "".join(
+            f"{hashlib.sha256(c).hexdigest()}  {n}\n"
+            for n, c in (("a.bin", b"a2"), ("b.bin", b"b2"))
+        )
+    )
+    assert verify_artifact(tmp_path / "b.bin") == b"b2"  # completes the commit first
+    assert not staging.exists() and check_artifact_set(tmp_path) == ([], 2)
+    assert not complete_commit(tmp_path)
+
+
+def test_temporary_files_of_killed_runs_are_swept(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    stale = [tmp_path / f".model.pkl.x{TEMP_SUFFIX}", tmp_path / "models" / f".set.y{TEMP_SUFFIX}"]
+    stale[0].write_bytes(b"half")
+    stale[1].mkdir()
+    kept = tmp_path / "models" / "model.pkl"
+    kept.write_bytes(b"whole")
+    assert sorted(sweep_temporary([tmp_path])) == sorted(stale)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [kept]
+
+
+@pytest.mark.parametrize(
+    ("members", "manifest", "problem"),
+    [
+        ({"model.pkl": b"m"}, None, "has no SHA256SUMS"),
+        ({"model.pkl": b"m"}, "garbage\n", "line 1 is not"),
+        (
+            {},
+            f"{hashlib.sha256(b'm').hexdigest()}  model.pkl\n",
+            "listed in SHA256SUMS but missing",
+        ),
+        (
+            {"model.pkl": b"m", "extra.pkl": b"e"},
+            f"{hashlib.sha256(b'm').hexdigest()}  model.pkl\n",
+            "extra.pkl is not listed",
+        ),
+    ],
+    ids=["no-manifest", "malformed", "missing-member", "unlisted-member"],
+)
+def test_every_bundle_problem_is_named(
+    tmp_path: Path, members: dict[str, bytes], manifest: str | None, problem: str
+) -> None:
+    bundle = tmp_path / "models.tar"
+    with tarfile.open(bundle, "w") as tar:
+        for name, content in {
+            **members,
+            **({MANIFEST_NAME: manifest.encode()} if manifest else {}),
+        }.items():
+            entry = tarfile.TarInfo(name)
+            entry.size = len(content)
+            tar.addfile(entry, io.BytesIO(content))
+    problems, _ = check_bundle(bundle)
+    assert len(problems) == 1 and problem in problems[0]
+    with pytest.raises(ArtifactError, match=problem):
+        verify_bundle(bundle)

@@ -16,6 +16,7 @@ from pydantic import Field
 
 from lead_conversion_prediction.config import RandInt, SearchDimension, Section, Uniform
 from lead_conversion_prediction.exceptions import ConfigError
+from lead_conversion_prediction.schema import MODEL_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -101,13 +102,25 @@ def xgboost_rf(params: XGBoostRFParams, seed: int) -> Candidate:
     """The reference's XGBoost random forest, increasing in the columns it is told to be."""
     from xgboost import XGBRFClassifier
 
-    constraints = dict.fromkeys(params.monotone_increasing, 1) or None
+    constraints = monotone_constraints(params.monotone_increasing)
     return Candidate(
         XGBRFClassifier(random_state=seed, n_jobs=1, monotone_constraints=constraints),
         to_distributions(params.space),
         params.n_iter,
         params.cv_folds,
     )
+
+
+def monotone_constraints(increasing: tuple[str, ...]) -> str | None:
+    """XGBoost's constraints over the model columns, in order: 1 where the model may only
+    increase. Written as a string of the columns' order, which survives saving and loading
+    (a mapping by name needs feature names the saved booster may not keep)."""
+    unknown = set(increasing) - set(MODEL_COLUMNS)
+    if unknown:
+        raise ConfigError(f"monotone_increasing: {sorted(unknown)} are not model columns")
+    if not increasing:
+        return None
+    return "(" + ",".join("1" if name in increasing else "0" for name in MODEL_COLUMNS) + ")"
 
 
 # Penalties each solver accepts (scikit-learn's table); other pairs are left out of the space.

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lead_conversion_prediction.exceptions import RegistryError
 from lead_conversion_prediction.modeling.artifacts import RegistryDecision
 from lead_conversion_prediction.modeling.selection import is_better
+from lead_conversion_prediction.scoring.model import load_registered_model
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -48,12 +48,7 @@ def register_and_promote(
     champion = current_champion(client, model_name)
     champion_score = None
     if champion is not None:
-        champion_uri = f"models:/{model_name}@{CHAMPION}"
-        try:
-            champion_model = mlflow.sklearn.load_model(champion_uri)
-        except Exception as error:
-            raise RegistryError(f"{champion_uri}: cannot load the champion ({error})") from error
-        champion_score = score_model(champion_model)
+        champion_score = score_model(load_registered_model(f"models:/{model_name}@{CHAMPION}"))
 
     registered = mlflow.register_model(model_uri, model_name, tags=dict(tags or {}))
     version = int(registered.version)

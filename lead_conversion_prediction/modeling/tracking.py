@@ -6,7 +6,6 @@ All logging happens in the calling process; the searches' workers never touch th
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from lead_conversion_prediction.modeling.artifacts import CandidateResult
+from lead_conversion_prediction.utils.storage import file_digest
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,20 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # does not know is safe unless the model lists it; a logged model lists the types it holds,
 # and only types from these libraries.
 TRUSTED_LIBRARIES = ("lead_conversion_prediction.", "sklearn.", "xgboost.", "numpy.")
-_RUNTIME_PACKAGES = ("numpy", "pandas", "pydantic", "pyyaml", "scikit-learn", "scipy")
+# What the registered model imports when it loads: the package's contract and scorer.
+_RUNTIME_PACKAGES = (
+    "loguru",
+    "mlflow",
+    "numpy",
+    "pandas",
+    "pandera",
+    "pyarrow",
+    "pydantic",
+    "pyyaml",
+    "scikit-learn",
+    "scipy",
+    "skops",
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +45,7 @@ class LoggedCandidate:
     name: str
     run_id: str
     model_uri: str
+    digest: str
 
 
 def configure_tracking(tracking_uri: str, experiment: str) -> str:
@@ -41,7 +55,6 @@ def configure_tracking(tracking_uri: str, experiment: str) -> str:
     ``mlruns/<experiment>/`` beside the database (an absolute location), whatever the
     working directory of the run.
     """
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -63,16 +76,6 @@ def local_artifact_location(tracking_uri: str, experiment: str) -> str | None:
         return None
     database = Path(tracking_uri.removeprefix(prefix)).resolve()
     return (database.parent / "mlruns" / experiment).as_uri()
-
-
-def signature_example(X: pd.DataFrame) -> pd.DataFrame:
-    """Return rows to infer the model signature from, integer codes as floats.
-
-    Integer columns cannot hold missing values, which scoring must accept (they are imputed),
-    so the signature declares the category codes as doubles.
-    """
-    integers = [name for name, dtype in X.dtypes.items() if pd.api.types.is_integer_dtype(dtype)]
-    return X.astype(dict.fromkeys(integers, "float64"))
 
 
 def pip_requirements(model: Any) -> list[str]:
@@ -115,7 +118,6 @@ def log_candidate(
 ) -> LoggedCandidate:
     """Log one candidate as a nested run: its params, CV scores, holdout metrics and model."""
     import mlflow
-    from mlflow.models import infer_signature
 
     with mlflow.start_run(run_name=name, nested=True, tags={**tags, "candidate": name}) as run:
         mlflow.log_params(result.best_params)
@@ -132,17 +134,58 @@ def log_candidate(
         )
         settings = [setting.model_dump(mode="json") for setting in result.settings]
         mlflow.log_dict({"settings": settings}, "search/settings.json")
-        example = signature_example(input_example)
-        signature = infer_signature(example, model.predict_proba(example))
-        info = mlflow.sklearn.log_model(
-            model,
+        model_uri, digest = log_lead_model(model, input_example)
+    return LoggedCandidate(name, run.info.run_id, model_uri, digest)
+
+
+def log_lead_model(model: Any, input_example: pd.DataFrame) -> tuple[str, str]:
+    """Log the Pipeline as the registered pyfunc model (``scoring/pyfunc.py``) in the active
+    run; return its URI and the digest of its files, also tagged on the run for verified
+    loading."""
+    import tempfile
+
+    import mlflow
+    import skops.io
+
+    from lead_conversion_prediction.scoring import pyfunc
+
+    with tempfile.TemporaryDirectory() as folder:
+        pipeline = Path(folder) / "pipeline.skops"
+        skops.io.dump(model, pipeline)
+        info = mlflow.pyfunc.log_model(
             name="model",
-            signature=signature,
-            pyfunc_predict_fn="predict_proba",
-            input_example=example,
+            python_model=str(Path(pyfunc.__file__).with_name("registered_model.py")),
+            artifacts={pyfunc.PIPELINE_ARTIFACT: str(pipeline)},
+            model_config={
+                "pipeline_sha256": file_digest(pipeline),
+                "trusted_types": trusted_types(model),
+            },
+            signature=lead_signature(),
+            input_example=input_example,
             pip_requirements=pip_requirements(model),
             code_paths=[str(PACKAGE_DIR)],
-            serialization_format="skops",
-            skops_trusted_types=trusted_types(model),
         )
-    return LoggedCandidate(name=name, run_id=run.info.run_id, model_uri=info.model_uri)
+        downloaded = Path(folder) / "logged"
+        downloaded.mkdir()
+        local = mlflow.artifacts.download_artifacts(info.model_uri, dst_path=str(downloaded))
+        digest = pyfunc.model_digest(Path(local))
+    mlflow.set_tag(pyfunc.MODEL_DIGEST_TAG, digest)
+    return str(info.model_uri), digest
+
+
+def lead_signature() -> Any:
+    """The served model's signature: raw lead columns in, of any type (the data contract
+    checks them, so integer and decimal counts both work), and the labelled scores out."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
+
+    from lead_conversion_prediction.schema import ID_COLUMN, MODEL_INPUT_COLUMNS
+
+    inputs: list[ColSpec | TensorSpec] = [ColSpec(AnyType(), ID_COLUMN, required=False)]  # type: ignore[no-untyped-call]
+    inputs += [ColSpec(AnyType(), name) for name in MODEL_INPUT_COLUMNS]  # type: ignore[no-untyped-call]
+    outputs: list[ColSpec | TensorSpec] = [
+        ColSpec("long", ID_COLUMN, required=False),
+        ColSpec("double", "conversion_probability"),
+        ColSpec("string", "model"),
+    ]
+    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))

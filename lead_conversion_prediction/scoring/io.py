@@ -210,7 +210,10 @@ def _peek_header(stream: IO[bytes], source: str) -> list[str]:
     first = head.split(b"\n", 1)[0]
     with reading(source, hint=""):
         text = first.decode("utf-8")
-    return next(csv.reader([text.lstrip("\ufeff")]))
+    try:
+        return next(csv.reader([text.lstrip("\ufeff")]))
+    except csv.Error as error:
+        raise DataContractError(source, f"the header row cannot be read ({error})") from None
 
 
 def _parquet_chunks(

@@ -1,13 +1,22 @@
-"""The model to score with: a registry URI or an artifact path, loaded only once verified."""
+"""The model to score with: a registry URI or an artifact path, loaded only once verified.
+
+An artifact path is checked against the ``SHA256SUMS`` beside it before it is unpickled. A
+``models:/`` or ``runs:/`` URI is downloaded and its files checked against the digest recorded
+when it was logged (a tag of its run and registered version); the Pipeline inside is a skops
+file, read with only the types it was logged with.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lead_conversion_prediction.exceptions import RegistryError
+from lead_conversion_prediction.exceptions import ArtifactError, RegistryError
 
 
 @dataclass(frozen=True)
@@ -19,21 +28,11 @@ class LoadedModel:
 
 
 def load_scoring_model(spec: str | None, default: Path) -> LoadedModel:
-    """Load the model to score with: a registry URI, an artifact path, or ``default``.
-
-    ``models:/lead_model@champion`` and ``runs:/...`` URIs load from MLflow (the tracking
-    store must be configured); a path loads a joblib artifact after checking its SHA-256.
-    """
+    """Load the model to score with: a registry URI, an artifact path, or ``default``."""
     from lead_conversion_prediction.utils.storage import file_digest, load_artifact
 
     if spec and ":/" in spec:
-        import mlflow
-
-        try:
-            model = mlflow.sklearn.load_model(spec)
-        except Exception as error:
-            raise RegistryError(f"{spec}: cannot load the model ({error})") from None
-        loaded = LoadedModel(model, registry_provenance(spec))
+        loaded = load_registered_model(spec)
     else:
         path = Path(spec) if spec else default
         model = load_artifact(path)
@@ -43,12 +42,72 @@ def load_scoring_model(spec: str | None, default: Path) -> LoadedModel:
     return loaded
 
 
-def registry_provenance(uri: str) -> str:
-    """``models:/name@alias`` becomes ``models:/name/<version>``; other URIs stay as given."""
-    if not uri.startswith("models:/") or "@" not in uri:
-        return uri
-    from mlflow import MlflowClient
+def load_registered_model(uri: str) -> LoadedModel:
+    """The Pipeline of a logged or registered model, its files verified first."""
+    import mlflow
 
-    name, alias = uri.removeprefix("models:/").split("@", 1)
-    version = MlflowClient().get_model_version_by_alias(name, alias).version
-    return f"models:/{name}/{version}"
+    from lead_conversion_prediction.scoring.pyfunc import PIPELINE_ARTIFACT, read_pipeline
+
+    with verified_model_files(uri) as (folder, provenance):
+        flavor = mlflow.models.Model.load(str(folder)).flavors["python_function"]
+        config = flavor["config"]  # MLflow keeps model_config there
+        pipeline = folder / flavor["artifacts"][PIPELINE_ARTIFACT]["path"]
+        model = read_pipeline(pipeline, config["pipeline_sha256"], list(config["trusted_types"]))
+    return LoadedModel(model, provenance)
+
+
+@contextmanager
+def verified_model_files(uri: str) -> Iterator[tuple[Path, str]]:
+    """Download a model's files to a temporary folder and check them against their digest.
+
+    Yields the folder and the model's provenance (``models:/name/<version>`` for a registry
+    URI, the URI otherwise).
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from lead_conversion_prediction.scoring.pyfunc import model_digest
+
+    expected, provenance = recorded_digest(uri)
+    with tempfile.TemporaryDirectory(prefix="lcp-model-") as folder:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=folder))
+        except MlflowException as error:
+            raise RegistryError(f"{uri}: cannot download the model ({error.message})") from None
+        if model_digest(local) != expected:
+            raise ArtifactError(f"{uri}: its files differ from the digest recorded when logged")
+        yield local, provenance
+
+
+def recorded_digest(uri: str) -> tuple[str, str]:
+    """The digest recorded for a model URI, and the URI's provenance."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from lead_conversion_prediction.scoring.pyfunc import MODEL_DIGEST_TAG
+
+    client = MlflowClient()
+    try:
+        if uri.startswith("models:/m-") and "/" not in uri.removeprefix("models:/"):
+            run_id = client.get_logged_model(uri.removeprefix("models:/")).source_run_id
+            provenance, tags = uri, client.get_run(run_id or "").data.tags
+        elif uri.startswith("models:/"):
+            name, _, reference = uri.removeprefix("models:/").partition("@")
+            if reference:
+                version = client.get_model_version_by_alias(name, reference)
+            else:
+                name, _, number = name.partition("/")
+                version = client.get_model_version(name, number)
+            provenance = f"models:/{version.name}/{version.version}"
+            tags = {**client.get_run(version.run_id or "").data.tags, **version.tags}
+        elif uri.startswith("runs:/"):
+            run_id, provenance = uri.removeprefix("runs:/").split("/", 1)[0], uri
+            tags = client.get_run(run_id).data.tags
+        else:
+            raise ArtifactError(f"{uri}: not a models:/ or runs:/ URI, nor a file")
+    except MlflowException as error:
+        raise RegistryError(f"{uri}: {error.message}") from None
+    digest = tags.get(MODEL_DIGEST_TAG)
+    if not digest:
+        raise ArtifactError(f"{uri}: no digest was recorded for it; register it with lcp")
+    return digest, provenance

@@ -89,15 +89,16 @@ def run_pipeline(
 
 @contextmanager
 def worker(log_level: str) -> Iterator[Executor]:
-    """A one-process pool whose worker logs as this process does."""
+    """A one-process pool whose worker logs as this process does and dies with it."""
     import multiprocessing
+    import os
     from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(log_level,),
+        initargs=(log_level, os.getpid()),
     )
     try:
         yield pool
@@ -105,14 +106,43 @@ def worker(log_level: str) -> Iterator[Executor]:
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _start_worker(log_level: str) -> None:
-    """Set up a worker: our log format, and a quick exit (the parent waits for it)."""
+def _start_worker(log_level: str, parent: int) -> None:
+    """Set up a worker: our log format, death with the parent, and a quick exit."""
     import atexit
     import gc
 
     configure_logging(log_level)
+    die_with_parent(parent)
     # Spare the final garbage collection of every loaded module's objects at exit.
     atexit.register(gc.freeze)
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this process end when ``parent`` does, even when it is killed with SIGKILL.
+
+    On Linux the kernel sends SIGKILL at the parent's death (``PR_SET_PDEATHSIG``); elsewhere,
+    and as a second guard, a thread notices that the parent is gone. The resource tracker of
+    multiprocessing then exits too: its pipe closes with this process.
+    """
+    import ctypes
+    import ctypes.util
+    import os
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the guard was set
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            threading.Event().wait(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def warm_up() -> None:

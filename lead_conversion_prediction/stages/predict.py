@@ -18,8 +18,8 @@ import pandas as pd
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
-from lead_conversion_prediction.exceptions import DataContractError
-from lead_conversion_prediction.schema import SCORING_COLUMNS
+from lead_conversion_prediction.exceptions import ConfigError, DataContractError
+from lead_conversion_prediction.schema import SCORING_COLUMNS, physical_lines, with_physical_lines
 from lead_conversion_prediction.scoring import CHUNK_ROWS, STDIO, OnError
 from lead_conversion_prediction.scoring.concurrency import map_in_order, read_ahead
 from lead_conversion_prediction.scoring.io import (
@@ -127,19 +127,31 @@ def score_file(
     started = time.perf_counter()
     input_format = input_format or InputFormat.of(input_path)
     output_format = output_format or OutputFormat.of(output_path)
+    check_locations(input_path, output_path, rejects)
     # A CSV file is first read with the contract's types (Arrow parses them off the GIL); if a
     # cell does not parse, or a row is rejected, the file is read again as text, so that errors
     # and the rejects file show the cells as written.
     typed = input_format == InputFormat.csv and input_path != STDIO
+    lines = input_format == InputFormat.csv and input_path != STDIO  # the file can be re-read
     try:
-        scored = _score_chunks(loaded, input_path, input_format, options, typed, progress)
-    except UnparsedCellError:
-        scored = _score_chunks(loaded, input_path, input_format, options, False, progress)
+        try:
+            scored = _score_chunks(loaded, input_path, input_format, options, typed, progress)
+        except UnparsedCellError:
+            scored = _score_chunks(loaded, input_path, input_format, options, False, progress)
+    except DataContractError as error:
+        raise with_physical_lines(error, input_path) if lines else error from None
     report, lead_ids, probability, rejected = scored
     report.duplicate_ids = count_repeats(lead_ids)
     if rejected and rejects is not None:
+        rejects_frame = pd.concat(rejected, ignore_index=True)
+        if lines:
+            starts = physical_lines(Path(input_path), rejects_frame["line"] - 2)
+            rejects_frame["line"] = [starts[line - 2] for line in rejects_frame["line"]]
         with atomic_path(rejects) as temporary:
-            write_rejects(pd.concat(rejected, ignore_index=True), temporary)
+            write_rejects(rejects_frame, temporary)
+    elif rejects is not None and rejects.exists():
+        rejects.unlink()  # an earlier run's rejects: this run has none
+        logger.info("predict: removed {}, an earlier run's rejects", rejects)
     tables = ranked_tables(lead_ids, probability, loaded.provenance, options)
     if output_path == STDIO:
         write_tables(tables, sys.stdout.buffer, output_format)
@@ -148,6 +160,24 @@ def score_file(
             write_tables(tables, temporary, output_format)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def check_locations(input_path: str, output_path: str, rejects: Path | None) -> None:
+    """Refuse an input that is a folder, an output into a missing folder, and any output that
+    is the input itself (through a link too): scores never replace the leads they come from."""
+    if input_path != STDIO and Path(input_path).is_dir():
+        raise DataContractError(input_path, "is a directory, not a file")
+    for option, target in (("--output", output_path), ("--rejects", rejects)):
+        if target is None or str(target) == STDIO:
+            continue
+        path = Path(target)
+        if not path.parent.is_dir():
+            raise ConfigError(f"{option} {target}: folder {path.parent} does not exist")
+        if path.is_dir():
+            raise ConfigError(f"{option} {target}: is a directory; name a file")
+        exists = input_path != STDIO and path.exists() and Path(input_path).exists()
+        if exists and path.samefile(input_path):
+            raise ConfigError(f"{option} {target}: is the input file {input_path}")
 
 
 def _score_chunks(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from loguru import logger
+
 from lead_conversion_prediction.config import Params, Paths
 from lead_conversion_prediction.modeling.artifacts import (
     DataSummary,
@@ -44,6 +46,7 @@ def registering(paths: Paths, params: Params, tracking_uri: str) -> Iterator[Reg
         flatten,
         log_candidate,
     )
+    from lead_conversion_prediction.scoring.pyfunc import MODEL_DIGEST_TAG
 
     with log_stage("register") as facts:
         summary = TrainingSummary.read(paths.candidates_summary)
@@ -51,9 +54,10 @@ def registering(paths: Paths, params: Params, tracking_uri: str) -> Iterator[Reg
         X_test, y_test = read_holdout(paths)
         models = load_candidate_models(paths, summary)
         metric, chosen = summary.metric, summary.selected
-        tags = {"raw_md5": data.raw_md5, "selected": chosen}
+        tags = {"raw_md5": data.raw_md5, "selected": chosen, **run_owner(paths)}
 
-        configure_tracking(tracking_uri, params.registry.experiment)
+        experiment_id = configure_tracking(tracking_uri, params.registry.experiment)
+        end_abandoned_runs(experiment_id, paths)
         with mlflow.start_run(run_name="pipeline", tags=tags) as parent:
             mlflow.log_params(flatten("", params.model_dump(mode="json")))
             logged = {
@@ -66,7 +70,11 @@ def registering(paths: Paths, params: Params, tracking_uri: str) -> Iterator[Reg
                 metric,
                 summary.chosen.holdout_score,
                 lambda champion: holdout_score(champion, X_test, y_test, metric),
-                tags={"raw_md5": data.raw_md5, "run_id": logged[chosen].run_id},
+                tags={
+                    "raw_md5": data.raw_md5,
+                    "run_id": logged[chosen].run_id,
+                    MODEL_DIGEST_TAG: logged[chosen].digest,
+                },
             )
             mlflow.set_tags(
                 {"registered_version": decision.version, "promoted": decision.promoted}
@@ -78,10 +86,47 @@ def registering(paths: Paths, params: Params, tracking_uri: str) -> Iterator[Reg
                 parent_run_id=parent.info.run_id,
                 runs={name: item.run_id for name, item in logged.items()},
             )
+            record.write(paths.registry_record)  # true to the registry from now on
             yield record
             attach_report(paths)
         record.write(paths.registry_record)
         facts.update(version=record.version, champion=record.champion, promoted=record.promoted)
+
+
+OWNER_TAGS = ("lcp.host", "lcp.pid", "lcp.root")
+
+
+def run_owner(paths: Paths) -> dict[str, str]:
+    """Tags naming the process that logs a run: host, pid and checkout."""
+    import os
+    import socket
+
+    values = (socket.gethostname(), str(os.getpid()), str(paths.root))
+    return dict(zip(OWNER_TAGS, values, strict=True))
+
+
+def end_abandoned_runs(experiment_id: str, paths: Paths) -> None:
+    """Mark as KILLED this checkout's runs still RUNNING whose process is gone."""
+    import os
+
+    from mlflow import MlflowClient
+
+    host, _, root = run_owner(paths).values()
+    client = MlflowClient()
+    query = f"attributes.status = 'RUNNING' and tags.`lcp.root` = '{root}'"
+    for run in client.search_runs([experiment_id], filter_string=query):
+        tags = run.data.tags
+        if tags.get("lcp.host") != host or not tags.get("lcp.pid", "").isdigit():
+            continue
+        try:
+            os.kill(int(tags["lcp.pid"]), 0)
+            continue  # that process still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # a process of another user: alive
+        client.set_terminated(run.info.run_id, status="KILLED")
+        logger.warning("register: run {} of a killed process marked KILLED", run.info.run_id)
 
 
 def attach_report(paths: Paths) -> None:

@@ -2,10 +2,13 @@
 
 Reads the training matrix, the fitted preprocessor and the holdout rows; writes every
 candidate's Pipeline and ``summary.json`` in ``models/candidates/``, and the chosen model
-(``lead_model.joblib``, its classifier as ``model.pkl``, ``columns_list.json``) in ``models/``.
+(``lead_model.joblib``, its classifier as ``model.pkl``, ``columns_list.json``) in ``models/``:
+one checksummed set, switched in at once.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from loguru import logger
 
@@ -17,12 +20,7 @@ from lead_conversion_prediction.modeling.train import assemble_model, search_can
 from lead_conversion_prediction.schema import TARGET, read_csv_text
 from lead_conversion_prediction.stages._io import read_holdout
 from lead_conversion_prediction.utils.logging import log_stage
-from lead_conversion_prediction.utils.storage import (
-    load_artifact,
-    save_artifact,
-    write_json,
-    write_manifest,
-)
+from lead_conversion_prediction.utils.storage import artifact_set, load_artifact
 
 
 def run_train(paths: Paths, params: Params) -> TrainingSummary:
@@ -65,18 +63,19 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
         model = models[chosen]
         columns = [str(name) for name in model[:-1].get_feature_names_out()]
 
-        for name, candidate_model in models.items():
-            save_artifact(candidate_model, paths.candidate_model(name))
-        summary.write(paths.candidates_summary)
-        write_manifest(
-            paths.candidates_dir, [f"{name}.joblib" for name in models] + ["summary.json"]
-        )
-        save_artifact(model, paths.lead_model)
-        save_artifact(model[-1], paths.validator_model)
-        write_json(paths.columns_list, columns)
-        write_manifest(
-            paths.models_dir,
-            [paths.lead_model.name, paths.validator_model.name, paths.columns_list.name],
-        )
+        with artifact_set(paths.models_dir) as written:
+            for name, candidate_model in models.items():
+                written.save(candidate_model, _member(paths, paths.candidate_model(name)))
+            written.write_json(
+                summary.model_dump(mode="json"), _member(paths, paths.candidates_summary)
+            )
+            written.save(model, paths.lead_model.name)
+            written.save(model[-1], paths.validator_model.name)
+            written.write_json(columns, paths.columns_list.name)
         facts.update(selected=chosen, **{metric: round(candidates[chosen].holdout_score, 4)})
     return summary
+
+
+def _member(paths: Paths, path: Path) -> str:
+    """A path of ``models/`` as a member name of its set."""
+    return str(path.relative_to(paths.models_dir))

@@ -17,8 +17,8 @@ from lead_conversion_prediction.exceptions import DataContractError, ModelValida
 from lead_conversion_prediction.modeling.artifacts import ValidationReport
 from lead_conversion_prediction.modeling.course_contract import check_predictions
 from lead_conversion_prediction.schema import read_csv_text
-from lead_conversion_prediction.utils.files import reading
 from lead_conversion_prediction.utils.logging import log_stage
+from lead_conversion_prediction.utils.storage import load_artifact
 
 
 def run_validate(
@@ -46,11 +46,9 @@ def run_validate(
 
 
 def load_validator_model(path: Path) -> Any:
-    """Load a pickled estimator with ``joblib.load``, exactly as the validator does."""
-    import joblib
-
-    with reading(path):
-        return joblib.load(path)
+    """Load a pickled estimator with ``joblib.load``, as the validator does, once its bytes
+    match ``SHA256SUMS`` beside it: an unverified pickle could run any code."""
+    return load_artifact(path)
 
 
 def read_validation_pair(X_path: Path, y_path: Path) -> tuple[pd.DataFrame, pd.Series]:

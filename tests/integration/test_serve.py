@@ -81,9 +81,12 @@ def test_the_endpoint_and_the_batch_cli_give_the_same_probabilities(
     server: str, pipeline_run: PipelineRun, tmp_path: Path
 ) -> None:
     leads = pd.read_csv(pipeline_run.root / "data" / "processed" / "test.csv").head(50)
-    status, answer = post(server, json.loads(leads[COLUMNS].to_json(orient="records")))
+    records = json.loads(leads[["lead_id", *COLUMNS]].to_json(orient="records"))
+    status, answer = post(server, records)
     assert status == 200
-    served = np.asarray(answer["predictions"])[:, 1]
+    served = [row["conversion_probability"] for row in answer["predictions"]]
+    assert [row["lead_id"] for row in answer["predictions"]] == leads["lead_id"].tolist()
+    assert {row["model"] for row in answer["predictions"]} == {"models:/lead_model/1"}
 
     leads.to_csv(tmp_path / "leads.csv", index=False)
     result = pipeline_run.lcp(
@@ -106,32 +109,32 @@ def test_missing_values_are_imputed_as_in_training(server: str) -> None:
     }
     status, answer = post(server, [record])
     assert status == 200
-    assert 0.0 <= answer["predictions"][0][1] <= 1.0
+    assert 0.0 <= answer["predictions"][0]["conversion_probability"] <= 1.0
+    assert "lead_id" not in answer["predictions"][0], "no id asked, none answered"
+
+
+GOOD = {"purchases": 1, "time_spent": 2.0, "n_visits": 3, "customer_group": 2, "onboarding": True}
 
 
 @pytest.mark.parametrize(
-    ("record", "message"),
+    ("change", "message"),
     [
-        (
-            {"purchases": 1, "time_spent": 2.0, "n_visits": 3, "customer_group": 2},
-            "missing inputs ['onboarding']",
-        ),
-        (
-            {
-                "purchases": "many",
-                "time_spent": 2.0,
-                "n_visits": 3,
-                "customer_group": 2,
-                "onboarding": True,
-            },
-            "purchases",
-        ),
+        ({"onboarding": None}, "missing inputs ['onboarding']"),
+        ({"purchases": "many"}, "column 'purchases': value 'many' is not a number"),
+        ({"n_visits": -4}, "column 'n_visits': value -4 is below 0"),
+        ({"time_spent": 1e308}, "column 'time_spent': value 1e+308 is above 100000"),
+        ({"onboarding": "yes"}, "column 'onboarding': value 'yes' is not true or false"),
+        ({"customer_group": 12}, "column 'customer_group': value 12 is above 9"),
     ],
-    ids=["missing-column", "text-in-a-number"],
+    ids=["missing-column", "text-in-a-number", "negative", "absurd", "yes", "unseen-group"],
 )
-def test_a_bad_request_gets_a_4xx_answer_with_a_message(
-    server: str, record: dict[str, Any], message: str
+def test_a_bad_request_gets_a_400_naming_the_field_and_the_reason(
+    server: str, change: dict[str, Any], message: str
 ) -> None:
-    status, answer = post(server, [record])
-    assert 400 <= status < 500
+    record = {key: value for key, value in {**GOOD, **change}.items() if value is not None}
+    # With a good record first, the bad one is the second record of the request.
+    status, answer = post(server, [record] if len(record) < len(GOOD) else [GOOD, record])
+    assert status == 400
     assert message in answer["message"]
+    if len(record) == len(GOOD):
+        assert "(record 1, counting from 0)" in answer["message"]

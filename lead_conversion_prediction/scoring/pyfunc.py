@@ -1,0 +1,100 @@
+"""The registered model: the lead Pipeline behind MLflow's pyfunc interface, with the contract.
+
+MLflow loads it as code ("models from code": ``registered_model.py``), so nothing is
+unpickled: the Pipeline is a skops file whose SHA-256, recorded when it was logged, is
+checked before it is read, and skops loads only the types it was told to trust. Every request
+goes through the same data contract as ``lcp predict``: a row that breaks it is refused (HTTP
+400 from the scoring server) with the field and the reason. The answer names each lead, its
+probability, and the model it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lead_conversion_prediction.exceptions import ArtifactError
+from lead_conversion_prediction.schema import ID_COLUMN, MODEL_INPUT_COLUMNS
+
+PIPELINE_ARTIFACT = "pipeline"
+# The SHA-256 of the logged model's files, on its run and on its registered version.
+MODEL_DIGEST_TAG = "model_sha256"
+# Set by `lcp serve` to the registry version it serves (models:/lead_model/3).
+PROVENANCE_ENV = "LCP_MODEL_PROVENANCE"
+# What MLflow adds to a registered model's files when it downloads them (name and version).
+_ADDED_BY_THE_REGISTRY = ("registered_model_meta",)
+
+
+def model_digest(folder: Path) -> str:
+    """The digest of a logged model's files, as recorded when it was logged."""
+    from lead_conversion_prediction.utils.storage import directory_digest
+
+    return directory_digest(folder, exclude=_ADDED_BY_THE_REGISTRY)
+
+
+def read_pipeline(path: Path, sha256: str, trusted: list[str]) -> Any:
+    """Read a skops Pipeline once its bytes have the recorded SHA-256."""
+    import skops.io
+
+    content = path.read_bytes()
+    if hashlib.sha256(content).hexdigest() != sha256:
+        raise ArtifactError(f"{path}: checksum differs from the one recorded when it was logged")
+    return skops.io.loads(content, trusted=trusted)
+
+
+def answer(model: Any, leads: pd.DataFrame, provenance: str) -> pd.DataFrame:
+    """Check raw lead records against the contract and score them; raise on the first breach."""
+    from lead_conversion_prediction.modeling.evaluate import positive_probability
+    from lead_conversion_prediction.schema import check_leads
+
+    typed, breaches = check_leads(leads, "request", MODEL_INPUT_COLUMNS)
+    if breaches:
+        breach = breaches[0]
+        rows = ", ".join(str(int(row)) for row in breach.rows[:5])
+        raise ValueError(f"{breach.reason} (record {rows}, counting from 0)")
+    probability = positive_probability(
+        model, typed.loc[:, list(MODEL_INPUT_COLUMNS)].astype(float)
+    )
+    scores = pd.DataFrame({"conversion_probability": probability, "model": provenance})
+    if ID_COLUMN in typed:
+        scores.insert(0, ID_COLUMN, typed[ID_COLUMN].astype("Int64"))
+    return scores
+
+
+class LeadScorer:
+    """MLflow's PythonModel interface over the lead Pipeline (see the module's docstring)."""
+
+    model: Any = None
+    provenance = ""
+
+    def load_context(self, context: Any) -> None:
+        config = context.model_config
+        self.model = read_pipeline(
+            Path(context.artifacts[PIPELINE_ARTIFACT]),
+            config["pipeline_sha256"],
+            list(config["trusted_types"]),
+        )
+        self.provenance = os.environ.get(PROVENANCE_ENV) or config.get("provenance", "")
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+        try:
+            return answer(self.model, pd.DataFrame(model_input), self.provenance)
+        except ValueError as error:
+            raise MlflowException(str(error), error_code=INVALID_PARAMETER_VALUE) from None
+
+
+def python_model() -> Any:
+    """A :class:`LeadScorer` that is an ``mlflow.pyfunc.PythonModel``, for MLflow to load."""
+    from mlflow.pyfunc.model import PythonModel
+
+    class RegisteredLeadScorer(LeadScorer, PythonModel):
+        """The lead scorer as MLflow sees it."""
+
+    return RegisteredLeadScorer()
