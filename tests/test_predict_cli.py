@@ -169,3 +169,117 @@ def test_debug_shows_the_traceback(model_path: Path, tmp_path: Path) -> None:
         "-o", "-", env={"LCP_ROOT": str(model_path.parent.parent)},
     )  # fmt: skip
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def one_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The single error line of a failed run; no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize("how", ["same-path", "symlink", "hard-link"])
+def test_an_output_that_is_the_input_is_refused_and_the_input_kept(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame], how: str
+) -> None:
+    source = tmp_path / "leads.csv"
+    make_leads(n=20).to_csv(source, index=False)
+    before = source.read_bytes()
+    target = tmp_path / "scores.csv"
+    if how == "same-path":
+        target = source
+    elif how == "symlink":
+        target.symlink_to(source)
+    else:
+        target.hardlink_to(source)
+    message = one_error(predict(model_path, "-i", str(source), "-o", str(target)))
+    assert f"is the input file {source}" in message
+    assert source.read_bytes() == before
+
+
+def test_an_output_folder_that_does_not_exist_is_refused(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    source = tmp_path / "leads.csv"
+    make_leads(n=20).to_csv(source, index=False)
+    target = tmp_path / "absent" / "scores.csv"
+    message = one_error(predict(model_path, "-i", str(source), "-o", str(target)))
+    assert f"folder {target.parent} does not exist" in message
+    assert not target.parent.exists()
+
+
+def test_a_stale_rejects_file_is_removed_by_a_clean_run(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    source, target = tmp_path / "leads.csv", tmp_path / "scores.csv"
+    rejects = tmp_path / "scores.csv.rejects.csv"
+    leads = make_leads(n=20).astype({"n_visits": "object"})
+    leads.loc[4, "n_visits"] = "-1"
+    leads.to_csv(source, index=False)
+    skipped = predict(model_path, "-i", str(source), "-o", str(target), "--on-error", "skip")
+    assert skipped.returncode == 0 and rejects.is_file()
+    make_leads(n=20).to_csv(source, index=False)
+    clean = predict(model_path, "-i", str(source), "-o", str(target))
+    assert clean.returncode == 0, clean.stderr
+    assert not rejects.exists()
+
+
+def test_line_numbers_count_line_breaks_inside_quoted_fields(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads(n=12).astype({"customer_code": "object", "n_visits": "object"})
+    leads.loc[2, "customer_code"] = "two\nlines"
+    leads.loc[5, "customer_code"] = "three\nmore\nlines"
+    leads.loc[9, "n_visits"] = "-4"  # data row 9: line 11 without the breaks, 14 with them
+    source = tmp_path / "leads.csv"
+    leads.to_csv(source, index=False)
+    message = one_error(predict(model_path, "-i", str(source), "-o", str(tmp_path / "s.csv")))
+    assert message.endswith("column 'n_visits': value -4 is below 0 at line 14")
+    assert source.read_text().splitlines()[13].startswith("9,")
+    skipped = predict(
+        model_path, "-i", str(source), "-o", str(tmp_path / "s.csv"), "--on-error", "skip"
+    )
+    assert skipped.returncode == 0, skipped.stderr
+    assert pd.read_csv(tmp_path / "s.csv.rejects.csv")["line"].tolist() == [14]
+
+
+@pytest.mark.parametrize(
+    ("lead_id", "message"),
+    [
+        ("1e20", "column 'lead_id': value '1e20' is too large for an integer at line 5"),
+        (
+            "9223372036854775808",
+            "column 'lead_id': value '9223372036854775808' is too large for an integer at line 5",
+        ),
+    ],
+)
+def test_a_lead_id_too_large_for_an_integer_is_one_line(
+    model_path: Path,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+    lead_id: str,
+    message: str,
+) -> None:
+    leads = make_leads(n=10).astype({"lead_id": "object"})
+    leads.loc[3, "lead_id"] = lead_id
+    source = tmp_path / "leads.csv"
+    leads.to_csv(source, index=False)
+    line = one_error(predict(model_path, "-i", str(source), "-o", str(tmp_path / "s.csv")))
+    assert line == f"error: {source}: {message}"
+
+
+def test_a_folder_named_like_a_file_is_one_line(model_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "leads.parquet"
+    folder.mkdir()
+    message = one_error(predict(model_path, "-i", str(folder), "-o", str(tmp_path / "s.csv")))
+    assert message == f"error: {folder}: is a directory, not a file"
+
+
+def test_a_header_cell_over_128_kb_is_one_line(model_path: Path, tmp_path: Path) -> None:
+    source = tmp_path / "leads.csv"
+    source.write_text("lead_id," + "x" * 200_000 + "\n1,2\n")
+    message = one_error(predict(model_path, "-i", str(source), "-o", str(tmp_path / "s.csv")))
+    assert message.startswith(f"error: {source}: ")
+    assert len(message) < 400

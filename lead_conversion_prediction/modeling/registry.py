@@ -48,7 +48,8 @@ def register_and_promote(
     champion = current_champion(client, model_name)
     champion_score = None
     if champion is not None:
-        champion_score = score_model(load_registered_model(f"models:/{model_name}@{CHAMPION}"))
+        loaded = load_registered_model(f"models:/{model_name}@{CHAMPION}")
+        champion_score = score_model(loaded.model)
 
     registered = mlflow.register_model(model_uri, model_name, tags=dict(tags or {}))
     version = int(registered.version)

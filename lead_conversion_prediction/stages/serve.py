@@ -8,6 +8,9 @@ command, and no child is left answering on the port. Answers name the model vers
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from loguru import logger
 
@@ -21,9 +24,34 @@ def run_serve(uri: str, host: str, port: int) -> None:
     import uvicorn
     from mlflow.pyfunc import scoring_server
 
-    with verified_model_files(uri) as (folder, provenance):
+    with verified_model_files(uri) as (folder, provenance), _stop_on_signals():
         os.environ[PROVENANCE_ENV] = provenance
         app = scoring_server.init(mlflow.pyfunc.load_model(str(folder)))
         logger.info("serve: {} on http://{}:{} (Ctrl-C to stop)", provenance, host, port)
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
-    logger.info("serve: stopped")
+
+
+class _StopSignalError(Exception):
+    """SIGTERM or SIGINT arrived: the server has shut down, the command ends cleanly."""
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into a clean end of the command.
+
+    uvicorn handles them while it serves (it stops taking requests and finishes the ones under
+    way), then raises the signal again; here that ends the command with status 0, once the
+    model's temporary folder has been removed.
+    """
+
+    def stop(number: int, frame: object) -> None:
+        raise _StopSignalError
+
+    previous = {sent: signal.signal(sent, stop) for sent in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except _StopSignalError:
+        logger.info("serve: stopped")
+    finally:
+        for sent, handler in previous.items():
+            signal.signal(sent, handler)

@@ -1,0 +1,131 @@
+"""Fault injection on real runs: a project trained once on the real data, copied per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support import make_project
+
+LCP = [sys.executable, "-m", "lead_conversion_prediction"]
+
+
+@dataclass(frozen=True)
+class Project:
+    """A project root and its tracking store."""
+
+    root: Path
+    store: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "LCP_ROOT": str(self.root),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{self.store}",
+        }
+
+    def lcp(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*LCP, *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """Start an lcp command in its own session, its log on stderr, line by line."""
+        return subprocess.Popen(
+            [*LCP, *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory, real_raw_data: Path) -> Project:
+    """A project where the whole pipeline ran once on the real data (version 1 registered)."""
+    base = tmp_path_factory.mktemp("trained")
+    project = Project(make_project(base / "project", real_raw_data), base / "mlflow.db")
+    result = project.lcp("pipeline")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return project
+
+
+@pytest.fixture
+def project(trained: Project, tmp_path: Path) -> Project:
+    """A copy of the trained project and of its store (its artifacts stay shared, read-only)."""
+    root = Path(shutil.copytree(trained.root, tmp_path / "project", symlinks=True))
+    shutil.copy(trained.store, tmp_path / "mlflow.db")
+    return Project(root, tmp_path / "mlflow.db")
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Wait until ``condition`` holds, polling; fail naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {seconds:g} s")
+        time.sleep(0.1)
+
+
+def read_until(process: subprocess.Popen[str], marker: str, seconds: float = 600) -> list[str]:
+    """Read the process's log lines until one holds ``marker``; fail if it ends first."""
+    assert process.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + seconds
+    for line in process.stderr:
+        lines.append(line)
+        if marker in line:
+            return lines
+        if time.monotonic() > deadline:
+            break
+    pytest.fail(f"'{marker}' never came; the log ended with: {''.join(lines[-20:])}")
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes below ``pid``, read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.fixture
+def stopped() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test starts; any left running at its end are killed with their group."""
+    processes: list[subprocess.Popen[str]] = []
+    yield processes
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=60)

@@ -1,0 +1,51 @@
+"""Two runs in one checkout: the second refuses with one line naming the first, or waits."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from lead_conversion_prediction.modeling.artifacts import RegistryRecord
+from tests.faults.conftest import Project, read_until
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_second_pipeline_refuses_then_waits_its_turn(
+    project: Project, stopped: list[subprocess.Popen[str]]
+) -> None:
+    first = project.start("pipeline")
+    stopped.append(first)
+    read_until(first, "data: start")  # the first holds the checkout's lock from here
+
+    refused = project.lcp("pipeline")
+    assert refused.returncode == 2
+    line = refused.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: {project.root}: lcp pipeline (pid {first.pid}, since ")
+    assert line.endswith("is running; wait for it to finish, or pass --wait SECONDS")
+    assert "Traceback" not in refused.stderr
+
+    second = project.start("--wait", "900", "pipeline")
+    stopped.append(second)
+    read_until(second, "waiting up to 900 s for lcp pipeline")
+    first_log = read_until(first, "pipeline: done")
+    assert first.wait(timeout=300) == 0, "".join(first_log[-20:])
+    second_log = read_until(second, "pipeline: done")
+    assert second.wait(timeout=300) == 0, "".join(second_log[-20:])
+    # Each registered its own version, the second after the first had finished.
+    assert RegistryRecord.read(project.root / "reports" / "registry.json").version == 3
+
+
+def test_predict_reads_a_whole_model_set_while_a_pipeline_writes(
+    project: Project, stopped: list[subprocess.Popen[str]]
+) -> None:
+    pipeline = project.start("pipeline")
+    stopped.append(pipeline)
+    read_until(pipeline, "train: start")
+    scores = project.root / "scores.csv"
+    test_rows = project.root / "data" / "processed" / "test.csv"
+    while pipeline.poll() is None:  # score again and again while the models are replaced
+        result = project.lcp("predict", "-i", str(test_rows), "-o", str(scores))
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert pipeline.returncode == 0

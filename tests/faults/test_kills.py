@@ -1,0 +1,97 @@
+"""SIGKILL of `lcp pipeline` at moments read from its own log, with new parameters.
+
+After each kill: no child process survives, `lcp verify` passes, `lcp validate` passes or
+refuses with one line, no temporary file is left, the models are wholly one set, and a rerun
+succeeds and leaves no run RUNNING.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+import yaml
+
+from lead_conversion_prediction.config import Paths
+from lead_conversion_prediction.utils.storage import COMMIT_NAME, TEMP_SUFFIX
+from tests.faults.conftest import Project, alive, descendants, read_until, wait_for
+
+pytestmark = pytest.mark.integration
+
+# Moments of a run, as its log shows them; the kill lands just after the line appears.
+MOMENTS = [
+    "data: done",
+    "features: done",
+    "train: start",
+    "train: done",
+    "register: start",
+    "evaluate: done",
+    "register: done",
+    "package: done",
+    "validate: done",
+]
+
+
+def leftovers(root: Paths) -> list[str]:
+    places = [root.root / "data", root.models_dir, root.reports_dir]
+    return sorted(
+        str(path)
+        for place in places
+        for path in place.rglob("*")
+        if path.name.endswith(TEMP_SUFFIX) or path.name == COMMIT_NAME
+    )
+
+
+def running_runs(project: Project) -> int:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project.store}")
+    experiment = client.get_experiment_by_name("lead-conversion")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'")
+    return len(runs)
+
+
+def one_line_or_success(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stderr
+    if result.returncode != 0:
+        assert result.returncode == 2
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_a_killed_pipeline_leaves_a_whole_set_no_child_and_reruns(
+    project: Project, moment: str
+) -> None:
+    params = yaml.safe_load((project.root / "params.yaml").read_text())
+    params["split"]["random_state"] = 7  # the new artifacts differ from the old ones
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params))
+    paths = Paths(project.root)
+    old_manifest = (paths.models_dir / "SHA256SUMS").read_text()
+
+    process = project.start("pipeline")
+    try:
+        read_until(process, moment)
+        children = descendants(process.pid)
+        os.kill(process.pid, signal.SIGKILL)
+        assert process.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    wait_for(lambda: not [pid for pid in children if alive(pid)], 60, "the children exit")
+
+    verified = project.lcp("verify")
+    assert verified.returncode == 0, verified.stderr
+    one_line_or_success(project.lcp("validate"))
+    assert leftovers(paths) == []
+    manifest = (paths.models_dir / "SHA256SUMS").read_text()
+    assert manifest == old_manifest or moment in MOMENTS[3:], "only train switches the set"
+
+    rerun = project.lcp("pipeline")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert project.lcp("verify").returncode == 0
+    assert leftovers(paths) == []
+    assert running_runs(project) == 0

@@ -1,0 +1,75 @@
+"""`lcp serve` under faults: stopped by SIGTERM or Ctrl-C with nothing left on its port, and
+refusing, with the field and the reason, every request that breaks the data contract."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from lead_conversion_prediction.config import PROJ_ROOT
+from tests.faults.conftest import Project, alive, descendants, wait_for
+
+pytestmark = pytest.mark.integration
+START_SECONDS = 300  # a few seconds idle, many more on a busy machine
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def serving(trained: Project) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    port = free_port()
+    process = trained.start("serve", "--port", str(port))
+    wait_for(lambda: answers(port) or process.poll() is not None, START_SECONDS, "it answers")
+    assert process.poll() is None, process.stderr.read() if process.stderr else ""
+    yield process, port
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_server_and_frees_its_port(
+    serving: tuple[subprocess.Popen[str], int], sent: signal.Signals
+) -> None:
+    process, port = serving
+    children = descendants(process.pid)
+    os.kill(process.pid, sent)  # to the command alone, as a service manager would
+    assert process.wait(timeout=120) == 0
+    wait_for(lambda: not answers(port), 60, "the port is freed")
+    assert not [pid for pid in children if alive(pid)]
+
+
+def test_make_serve_exits_cleanly_on_ctrl_c(trained: Project) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "-C", str(PROJ_ROOT), "-o", ".venv/.installed",
+         "serve", f"PORT={port}"],
+        env=trained.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: answers(port) or process.poll() is not None, START_SECONDS, "it answers")
+        assert process.poll() is None
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+        process.wait(timeout=120)
+        wait_for(lambda: not answers(port), 60, "the port is freed")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)

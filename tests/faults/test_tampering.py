@@ -1,0 +1,110 @@
+"""Tampered artifacts are refused with one line before anything is unpickled."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import tarfile
+from pathlib import Path
+
+import joblib
+import pytest
+
+from tests.faults.conftest import Project
+
+pytestmark = pytest.mark.integration
+
+
+class RunsACommand:
+    """A pickle that runs a shell command when it is loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def one_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    return errors[0]
+
+
+def test_a_model_pkl_that_would_run_a_command_is_refused(project: Project, tmp_path: Path) -> None:
+    model = project.root / "models" / "model.pkl"
+    marker = tmp_path / "the-command-ran"
+    joblib.dump(RunsACommand(marker), model)
+    assert "model.pkl: checksum differs from SHA256SUMS" in one_error(project.lcp("validate"))
+    assert not marker.exists()
+    verified = project.lcp("verify")
+    assert verified.returncode == 2
+    assert "model.pkl: checksum differs" in verified.stderr
+
+
+def test_a_flipped_bit_in_the_lead_model_is_refused(project: Project) -> None:
+    model = project.root / "models" / "lead_model.joblib"
+    content = bytearray(model.read_bytes())
+    content[len(content) // 3] ^= 0x10
+    model.write_bytes(bytes(content))
+    leads = project.root / "data" / "processed" / "test.csv"
+    result = project.lcp("predict", "-i", str(leads), "-o", str(project.root / "s.csv"))
+    assert "lead_model.joblib: checksum differs" in one_error(result)
+    assert not (project.root / "s.csv").exists()
+
+
+def rewrite_bundle(bundle: Path, change: str) -> None:
+    with tarfile.open(bundle) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+    if change == "member":
+        members["model.pkl"] = b"not the model"
+    elif change == "missing":
+        del members["columns_list.json"]
+    else:
+        members["SHA256SUMS"] = b"garbage\n"
+    with tarfile.open(bundle, "w") as tar:
+        for name, content in members.items():
+            entry = tarfile.TarInfo(name)
+            entry.size = len(content)
+            tar.addfile(entry, io.BytesIO(content))
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ("member", "member model.pkl does not match SHA256SUMS"),
+        ("missing", "member columns_list.json is listed in SHA256SUMS but missing"),
+        ("manifest", "SHA256SUMS: line 1 is not '<sha256>  <file>'"),
+    ],
+)
+def test_a_tampered_bundle_is_refused(project: Project, change: str, problem: str) -> None:
+    bundle = project.root / "models" / "models.tar"
+    rewrite_bundle(bundle, change)
+    assert problem in one_error(project.lcp("verify", str(bundle)))
+
+
+def test_a_tampered_registered_model_is_neither_scored_nor_served(project: Project) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project.store}")
+    version = client.get_model_version_by_alias("lead_model", "champion")
+    model_id = str(version.source).removeprefix("models:/")
+    location = client.get_logged_model(model_id).artifact_location
+    pipeline = Path(location.removeprefix("file://")) / "artifacts" / "pipeline.skops"
+    original = pipeline.read_bytes()
+    try:
+        pipeline.write_bytes(original[:-10] + b"0123456789")
+        leads = project.root / "data" / "processed" / "test.csv"
+        scored = project.lcp(
+            "predict", "-i", str(leads), "-o", str(project.root / "s.csv"),
+            "--model", "models:/lead_model@champion",
+        )  # fmt: skip
+        assert "files differ from the digest recorded" in one_error(scored)
+        served = project.lcp("serve", "--port", "0", timeout=300)
+        assert "files differ from the digest recorded" in one_error(served)
+    finally:
+        pipeline.write_bytes(original)
