@@ -92,15 +92,21 @@ def fit_small_model(n: int = 200, seed: int = 1) -> Any:
 
 
 def run_lcp(
-    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    unset: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run the `lcp` command line as a user would, with extra environment variables."""
+    """Run the `lcp` command line as a user would, with extra (or ``unset``) variables."""
+    environment = {**os.environ, **(env or {})}
+    for name in unset:
+        environment.pop(name, None)
     return subprocess.run(
         [sys.executable, "-m", "lead_conversion_prediction", *args],
         input=stdin,
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
+        env=environment,
         check=False,
     )
 

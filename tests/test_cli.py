@@ -157,3 +157,40 @@ def test_invalid_parameters_stop_every_command(project: Path) -> None:
     result = lcp("data", root=project)
     assert result.returncode == 2
     assert f"error: {project / 'params.yaml'}: data.min_date" in result.stderr
+
+
+def test_lcp_verify_names_every_problem_on_its_own_line(project: Path) -> None:
+    from tests.support import save_verified
+
+    models = project / "models"
+    save_verified({"a": 1}, models / "lead_model.joblib")
+    assert lcp("verify", root=project).returncode == 0
+    (models / "lead_model.joblib").write_bytes(b"changed")
+    (models / "SHA256SUMS").write_text(
+        (models / "SHA256SUMS").read_text() + f"{'0' * 64}  model.pkl\n"
+    )
+    result = lcp("verify", root=project)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-2:] == [
+        f"error: {models / 'lead_model.joblib'}: checksum differs from {models / 'SHA256SUMS'}",
+        f"error: {models / 'model.pkl'}: listed in {models / 'SHA256SUMS'} but missing",
+    ]
+
+
+def test_a_writing_command_refuses_while_another_holds_the_checkout(project: Path) -> None:
+    import os
+
+    from lead_conversion_prediction.utils.locking import checkout_lock
+
+    with checkout_lock(project, "pipeline"):
+        result = lcp("features", root=project)
+        waited = run_lcp("--wait", "0.5", "data", env={"LCP_ROOT": str(project)})
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"error: {project}: lcp pipeline (pid {os.getpid()}, since ")
+    )
+    assert waited.returncode == 2 and "waiting up to 0.5 s" in waited.stderr
+    assert lcp("features", root=project).returncode == 2  # now free: fails on its own input
+    assert "is running" not in lcp("features", root=project).stderr

@@ -46,6 +46,18 @@ def read_pipeline(path: Path, sha256: str, trusted: list[str]) -> Any:
     return skops.io.loads(content, trusted=trusted)
 
 
+def provenance_of(model_folder: Path, pipeline_sha256: str) -> str:
+    """``models:/<name>/<version>`` when the registry gave the files, else the Pipeline's hash."""
+    import yaml
+
+    meta = model_folder / _ADDED_BY_THE_REGISTRY[0]
+    if meta.is_file():
+        facts = yaml.safe_load(meta.read_text(encoding="utf-8")) or {}
+        if facts.get("model_name") and facts.get("model_version"):
+            return f"models:/{facts['model_name']}/{facts['model_version']}"
+    return f"pipeline.skops@sha256:{pipeline_sha256[:12]}"
+
+
 def answer(model: Any, leads: pd.DataFrame, provenance: str) -> pd.DataFrame:
     """Check raw lead records against the contract and score them; raise on the first breach."""
     from lead_conversion_prediction.modeling.evaluate import positive_probability
@@ -73,12 +85,13 @@ class LeadScorer:
 
     def load_context(self, context: Any) -> None:
         config = context.model_config
+        pipeline = Path(context.artifacts[PIPELINE_ARTIFACT])
         self.model = read_pipeline(
-            Path(context.artifacts[PIPELINE_ARTIFACT]),
-            config["pipeline_sha256"],
-            list(config["trusted_types"]),
+            pipeline, config["pipeline_sha256"], list(config["trusted_types"])
         )
-        self.provenance = os.environ.get(PROVENANCE_ENV) or config.get("provenance", "")
+        self.provenance = os.environ.get(PROVENANCE_ENV) or provenance_of(
+            pipeline.parents[1], config["pipeline_sha256"]
+        )
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
         from mlflow.exceptions import MlflowException

@@ -133,6 +133,8 @@ def attach_report(paths: Paths) -> None:
     """Log the evaluation report (metrics with intervals, figures, model card) to the open run."""
     import mlflow
 
+    from lead_conversion_prediction.modeling.report import FIGURES
+
     metrics = MetricsReport.read(paths.metrics)
     mlflow.log_metrics(
         {
@@ -145,5 +147,6 @@ def attach_report(paths: Paths) -> None:
         }
     )
     mlflow.log_dict(metrics.model_dump(mode="json"), "metrics.json")
-    mlflow.log_artifacts(str(paths.figures_dir), "figures")
+    for name in FIGURES:  # the report's figures by name: never a stray file of the folder
+        mlflow.log_artifact(str(paths.figures_dir / name), "figures")
     mlflow.log_artifact(str(paths.model_card))

@@ -20,17 +20,29 @@ class PipelineRun:
     tracking_uri: str
     log: str
 
+    @property
+    def home(self) -> Path:
+        """The home folder the commands ran with: what they leave there shows."""
+        return self.root.parent / "home"
+
     def lcp(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run another ``lcp`` command against this root and store."""
         return run_lcp(self.root, self.tracking_uri, *args)
 
 
 def run_lcp(root: Path, tracking_uri: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return support.run_lcp(*args, env={"LCP_ROOT": str(root), "MLFLOW_TRACKING_URI": tracking_uri})
+    environment = {
+        "LCP_ROOT": str(root),
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "HOME": str(root.parent / "home"),
+    }
+    # As users run it: the command line itself turns MLflow's telemetry off.
+    return support.run_lcp(*args, env=environment, unset=("MLFLOW_DISABLE_TELEMETRY",))
 
 
 def run_pipeline(base: Path, raw: Path) -> PipelineRun:
     root = make_project(base / "project", raw)
+    (base / "home").mkdir()
     uri = f"sqlite:///{base / 'mlflow.db'}"
     result = run_lcp(root, uri, "pipeline")
     assert result.returncode == 0, result.stderr[-3000:]

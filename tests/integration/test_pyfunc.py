@@ -1,0 +1,73 @@
+"""The registered model as most users call it: `mlflow.pyfunc.load_model(...).predict(frame)`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.integration.conftest import PipelineRun
+
+pytestmark = pytest.mark.integration
+COLUMNS = ["lead_id", "purchases", "time_spent", "n_visits", "customer_group", "onboarding"]
+
+
+@pytest.fixture(scope="module")
+def leads(pipeline_run: PipelineRun) -> pd.DataFrame:
+    return pd.read_csv(pipeline_run.root / "data" / "processed" / "test.csv")[COLUMNS].head(60)
+
+
+@pytest.fixture(scope="module")
+def batch(
+    pipeline_run: PipelineRun, leads: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> pd.DataFrame:
+    folder = tmp_path_factory.mktemp("pyfunc")
+    leads.to_csv(folder / "leads.csv", index=False)
+    result = pipeline_run.lcp(
+        "predict", "-i", str(folder / "leads.csv"), "-o", str(folder / "scores.csv"),
+        "--model", "models:/lead_model@champion",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return pd.read_csv(folder / "scores.csv")
+
+
+def predict(pipeline_run: PipelineRun, frame: pd.DataFrame) -> pd.DataFrame:
+    import mlflow
+
+    mlflow.set_tracking_uri(pipeline_run.tracking_uri)
+    model = mlflow.pyfunc.load_model("models:/lead_model@champion")
+    return pd.DataFrame(model.predict(frame))
+
+
+@pytest.mark.parametrize("counts", ["int64", "float64", "missing"])
+def test_pandas_frames_of_integer_decimal_or_missing_counts_are_scored(
+    pipeline_run: PipelineRun,
+    leads: pd.DataFrame,
+    batch: pd.DataFrame,
+    tmp_path: Path,
+    counts: str,
+) -> None:
+    frame = leads.astype({"purchases": "int64", "n_visits": "int64", "customer_group": "int64"})
+    if counts == "float64":
+        frame = frame.astype({"purchases": "float64", "n_visits": "float64"})
+    elif counts == "missing":
+        frame.loc[[0, 5], "purchases"] = np.nan
+    frame.to_csv(tmp_path / "leads.csv", index=False)
+    read = pd.read_csv(tmp_path / "leads.csv")  # how a user reads a file of leads
+    if counts == "int64":
+        assert read["n_visits"].dtype == "int64"  # the case MLflow's double schema refused
+    scores = predict(pipeline_run, read)
+    assert list(scores.columns) == ["lead_id", "conversion_probability", "model"]
+    assert set(scores["model"]) == {"models:/lead_model/1"}
+    if counts != "missing":
+        np.testing.assert_allclose(
+            scores["conversion_probability"], batch["conversion_probability"], rtol=1e-9
+        )
+    assert scores["conversion_probability"].between(0, 1).all()
+
+
+def test_mlflow_keeps_no_telemetry_id_for_the_projects_commands(pipeline_run: PipelineRun) -> None:
+    assert pipeline_run.home.is_dir()
+    assert not (pipeline_run.home / ".config" / "mlflow").exists()
