@@ -14,6 +14,7 @@ DVC_REMOTE ?=
 INPUT ?=
 OUTPUT ?=
 MODEL ?=
+VERSION ?=
 BASELINE ?=
 PORT ?= 5001
 export PATH := $(BIN):$(PATH)
@@ -21,6 +22,7 @@ export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 
 .PHONY: help install remote fetch data features train evaluate register package validate pipeline \
+	release promote rollback champion \
 	predict serve test lint format bench bench-score bench-serve clean
 
 ## Show this help
@@ -64,7 +66,7 @@ train: $(INSTALLED)
 evaluate: $(INSTALLED)
 	lcp evaluate
 
-## Log the candidates to MLflow, register the best, promote it if better
+## Log the candidates to MLflow and register the chosen model as the challenger
 register: $(INSTALLED)
 	lcp register
 
@@ -74,11 +76,27 @@ package: $(INSTALLED)
 
 ## Check models/model.pkl as the course validator does
 validate: $(INSTALLED)
-	lcp validate
+	lcp validate --model models/model.pkl
 
-## Run the whole pipeline and record it in dvc.lock (`dvc repro` then has nothing to do)
+## Run the whole pipeline and record it in dvc.lock; the new version is the challenger
 pipeline: $(RAW_DATA)
 	lcp pipeline
+
+## The release path: the pipeline, then the new version is champion if its lead is real
+release: $(RAW_DATA)
+	lcp pipeline --promote
+
+## Compare the challenger (VERSION=<n> for another) with the champion; promote it if better
+promote: $(INSTALLED)
+	lcp promote $(if $(VERSION),--version "$(VERSION)")
+
+## Give the champion alias back to the previous champion
+rollback: $(INSTALLED)
+	lcp rollback
+
+## Show the champion: metrics, data md5, git commit, when it was promoted
+champion: $(INSTALLED)
+	lcp champion
 
 ## Score a file of raw leads: make predict INPUT=leads.csv OUTPUT=scores.csv [MODEL=...]
 predict: $(INSTALLED)

@@ -169,14 +169,63 @@ def evaluate() -> None:
         run_evaluate(paths, params)
 
 
+PromoteOption = Annotated[
+    bool,
+    typer.Option(
+        "--promote",
+        help="The release path: make the new version champion if its lead is real.",
+    ),
+]
+
+
 @app.command()
-def register(tracking_uri: TrackingOption = None) -> None:
-    """Log candidates to MLflow, register the best, promote if better."""
+def register(tracking_uri: TrackingOption = None, promote: PromoteOption = False) -> None:
+    """Log candidates to MLflow, register the best as the challenger."""
     from lead_conversion_prediction.stages.register import run_register
 
     paths, params = _context()
     with _writing(paths, "register"):
-        run_register(paths, params, tracking_uri=_tracking_uri(tracking_uri))
+        run_register(paths, params, tracking_uri=_tracking_uri(tracking_uri), promote=promote)
+
+
+@app.command()
+def promote(
+    version: Annotated[
+        int | None,
+        typer.Option(min=1, help="The version to promote.", show_default="the challenger"),
+    ] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Make a version champion if its lead over the champion is real."""
+    import os
+
+    from lead_conversion_prediction.stages.promote import run_promote
+
+    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    run_promote(*_context(), version=version)
+
+
+@app.command()
+def rollback(tracking_uri: TrackingOption = None) -> None:
+    """Give the champion alias back to the previous champion."""
+    import os
+
+    from lead_conversion_prediction.stages.promote import run_rollback
+
+    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    run_rollback(_context()[1])
+
+
+@app.command()
+def champion(tracking_uri: TrackingOption = None) -> None:
+    """Show the champion: its metrics, lineage and history."""
+    import os
+
+    from lead_conversion_prediction.stages.promote import champion_report
+
+    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    for line in champion_report(_context()[1]):
+        typer.echo(line)
 
 
 @app.command()
@@ -201,8 +250,12 @@ def _first_predictions(value: str | None) -> list[int] | None:
 @app.command()
 def validate(
     model: Annotated[
-        Path | None,
-        typer.Option(help="Pickled estimator.", show_default="models/model.pkl"),
+        str | None,
+        typer.Option(
+            metavar="URI|PATH",
+            help="A registered model, or a model.pkl file.",
+            show_default="models:/lead_model@champion",
+        ),
     ] = None,
     x: Annotated[
         Path | None,
@@ -228,12 +281,19 @@ def validate(
     ] = None,
     report: Annotated[
         Path | None,
-        typer.Option(help="Where to write the report.", show_default="reports/validation.json"),
+        typer.Option(
+            help="Where to write the report.",
+            show_default="reports/validation.json for models/model.pkl, else none",
+        ),
     ] = None,
+    tracking_uri: TrackingOption = None,
 ) -> None:
-    """Check model.pkl as the course validator does."""
+    """Check a model's classifier as the course validator does."""
+    import os
+
     from lead_conversion_prediction.stages.validate import run_validate
 
+    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
     paths, params = _context()
     with _writing(paths, "validate"):
         run_validate(
@@ -260,6 +320,7 @@ def pipeline(
             help="In a DVC project, record the outputs in dvc.lock (as `dvc commit dvc.yaml`).",
         ),
     ] = True,
+    promote: PromoteOption = False,
 ) -> None:
     """Run every stage in order, from data to validate.
 
@@ -277,6 +338,7 @@ def pipeline(
             raw=raw,
             accept_changed=accept_changed_raw,
             record=record,
+            promote=promote,
         )
 
 
@@ -312,8 +374,9 @@ def predict(
         str | None,
         typer.Option(
             metavar="URI|PATH",
-            help="models:/lead_model@champion, a runs:/ URI, or an artifact path.",
-            show_default="models/lead_model.joblib",
+            help="A registered model (models:/...), a runs:/ URI, or an artifact path "
+            "such as models/lead_model.joblib.",
+            show_default="models:/lead_model@champion",
         ),
     ] = None,
     threshold: Annotated[
@@ -365,8 +428,7 @@ def predict(
 
     from lead_conversion_prediction.stages.predict import run_predict
 
-    if model and ":/" in model:
-        os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
     paths, params = _context()
     run_predict(
         paths,
@@ -388,8 +450,13 @@ def predict(
 @app.command()
 def serve(
     model: Annotated[
-        str, typer.Option(metavar="URI", help="Registered model to serve.")
-    ] = "models:/lead_model@champion",
+        str | None,
+        typer.Option(
+            metavar="URI",
+            help="Registered model to serve.",
+            show_default="models:/lead_model@champion",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 5001,
     tracking_uri: TrackingOption = None,
@@ -404,7 +471,8 @@ def serve(
     from lead_conversion_prediction.stages.serve import run_serve
 
     os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
-    run_serve(model, host, port)
+    params = _context()[1]
+    run_serve(model or f"models:/{params.registry.model_name}@champion", host, port)
 
 
 def run() -> None:

@@ -264,6 +264,17 @@ class RegistryParams(Section):
     model_name: str = "lead_model"
 
 
+class PromotionParams(Section):
+    """When a challenger may take the champion alias: on the same evaluation set, with a real
+    lead on ``metric`` (the lower end of its paired bootstrap interval above ``margin``)."""
+
+    metric: str = "roc_auc"
+    margin: Annotated[float, Field(ge=0)] = 0.0
+    resamples: Annotated[int, Field(ge=100)] = 1000
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    random_state: int = 42
+
+
 class ValidationParams(Section):
     min_accuracy: Annotated[float, Field(ge=0, le=1)] = 0.75
 
@@ -279,6 +290,7 @@ class Params(Section):
     train: TrainParams
     evaluate: EvaluateParams = EvaluateParams()
     registry: RegistryParams = RegistryParams()
+    promotion: PromotionParams = PromotionParams()
     validation: ValidationParams = ValidationParams()
 
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,50 @@ def save_verified(obj: object, path: Path) -> Path:
     with artifact_set(path.parent) as written:
         written.save(obj, path.name)
     return path
+
+
+PIN = "data/raw/raw_data.csv.dvc"
+
+
+def run_stage(name: str, root: Path, params: Any, tracking_uri: str) -> None:
+    """Run stage ``name`` in-process against ``root``, as its ``lcp`` command would."""
+    from lead_conversion_prediction.config import Paths
+    from lead_conversion_prediction.stages.data import run_data
+    from lead_conversion_prediction.stages.evaluate import run_evaluate
+    from lead_conversion_prediction.stages.features import run_features
+    from lead_conversion_prediction.stages.package import run_package
+    from lead_conversion_prediction.stages.register import run_register
+    from lead_conversion_prediction.stages.train import run_train
+    from lead_conversion_prediction.stages.validate import run_validate
+
+    paths = Paths(root)
+    runs: dict[str, Callable[[], object]] = {
+        "data": lambda: run_data(paths, params, accept_changed=True),
+        "features": lambda: run_features(paths, params),
+        "train": lambda: run_train(paths, params),
+        "evaluate": lambda: run_evaluate(paths, params),
+        "register": lambda: run_register(paths, params, tracking_uri),
+        "package": lambda: run_package(paths),
+        "validate": lambda: run_validate(paths, params, model=paths.validator_model),
+    }
+    runs[name]()
+
+
+def small_params() -> Params:
+    """The project's parameters with small searches and no accuracy bar (synthetic labels)."""
+    from lead_conversion_prediction.config import load_params
+
+    params = small_train_params(load_params(PROJ_ROOT / "params.yaml"))
+    return params.model_copy(
+        update={"validation": params.validation.model_copy(update={"min_accuracy": 0.0})}
+    )
+
+
+def new_project(root: Path) -> Path:
+    """A project root with the small parameters and the raw data's pin, and no data."""
+    import yaml
+
+    (root / "data" / "raw").mkdir(parents=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(small_params().model_dump(mode="json")))
+    shutil.copy(PROJ_ROOT / PIN, root / PIN)
+    return root

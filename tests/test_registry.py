@@ -1,67 +1,218 @@
+"""The registry's rules, on a real MLflow store and a small project run stage by stage.
+
+Registration never moves the champion but for the first validated version; promotion
+compares on the same evaluation set and needs a real lead; a rollback goes back one move;
+an identical model is not registered twice; every version carries its lineage.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from sklearn.dummy import DummyClassifier
-from sklearn.linear_model import LogisticRegression
+import yaml
 
+from lead_conversion_prediction.config import Params, Paths, load_params
+from lead_conversion_prediction.exceptions import RegistryError
+from lead_conversion_prediction.modeling.artifacts import RegistryRecord
 from lead_conversion_prediction.modeling.registry import (
-    CHALLENGER,
-    CHAMPION,
-    register_and_promote,
+    challenger_version,
+    champion_version,
+    history,
+    move_champion,
 )
-from lead_conversion_prediction.modeling.tracking import configure_tracking, flatten
+from lead_conversion_prediction.stages.promote import (
+    PromotionRefusedError,
+    champion_report,
+    run_promote,
+    run_rollback,
+)
+from lead_conversion_prediction.stages.register import run_register
+from tests.support import make_raw_leads, new_project, run_stage
+
+NAME = "lead_model"
 
 
-def test_parameters_are_flattened_with_dotted_keys() -> None:
-    assert flatten("", {"train": {"metric": "f1", "lr": {"C": [1, 2]}}, "seed": 1}) == {
-        "train.metric": "f1",
-        "train.lr.C": [1, 2],
-        "seed": 1,
-    }
+def champion() -> Any:
+    version = champion_version(NAME)
+    assert version is not None, "there is a champion"
+    return version
 
 
-def test_a_worse_or_equal_model_never_becomes_champion(tmp_path: Path) -> None:
+BEFORE_REGISTER = ["data", "features", "train", "evaluate", "validate"]
+
+
+@dataclass
+class Registry:
+    """A small project and its real MLflow store."""
+
+    root: Path
+    tracking_uri: str
+
+    @property
+    def paths(self) -> Paths:
+        return Paths(self.root)
+
+    def params(self) -> Params:
+        return load_params(self.root / "params.yaml")
+
+    def change(self, **values: Any) -> None:
+        """Change dotted keys of params.yaml, as `dvc exp run -S` would."""
+        raw = yaml.safe_load((self.root / "params.yaml").read_text())
+        for dotted, value in values.items():
+            *parents, key = dotted.split("__")
+            section = raw
+            for parent in parents:
+                section = section[parent]
+            section[key] = value
+        (self.root / "params.yaml").write_text(yaml.safe_dump(raw))
+
+    def run(self, *stages: str) -> None:
+        for stage in stages or BEFORE_REGISTER:
+            run_stage(stage, self.root, self.params(), self.tracking_uri)
+
+    def register(self, promote: bool = False) -> RegistryRecord:
+        return run_register(self.paths, self.params(), self.tracking_uri, promote)
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
     import mlflow
+
+    root = new_project(tmp_path / "project")
+    raw = make_raw_leads(n=600, seed=11)
+    # A learnable outcome: more purchases and visits, more conversions.
+    score = raw["purchases"] / 10 + raw["n_visits"] / 20
+    raw["lead_indicator"] = (score > score.median()).astype(float)
+    raw.to_csv(root / "data" / "raw" / "raw_data.csv", index=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("LCP_ROOT", raising=False)
+    project = Registry(root, uri)
+    project.run()
+    yield project
+    mlflow.set_tracking_uri("")  # back to what the environment says
+
+
+def test_the_first_validated_version_is_champion_and_later_ones_challengers(
+    registry: Registry,
+) -> None:
+    first = registry.register()
+    assert (first.version, first.new_version, first.promoted, first.champion) == (1, True, True, 1)
+    registry.change(train__random_state=7)
+    registry.run("train", "evaluate", "validate")
+    second = registry.register()
+    assert (second.version, second.promoted, second.champion) == (2, False, 1)
+    assert "the champion stays version 1" in second.decision
+    challenger = challenger_version(NAME)
+    assert challenger is not None and int(challenger.version) == 2
+    assert RegistryRecord.read(registry.paths.registry_record) == second
+
+
+def test_an_identical_model_is_not_registered_again(registry: Registry) -> None:
+    registry.register()
+    again = registry.register()
+    assert (again.version, again.new_version, again.champion) == (1, False, 1)
+
+
+def test_every_version_carries_its_lineage_and_metrics(registry: Registry) -> None:
+    registry.register()
+    version = champion()
+    tags = version.tags
+    for key in (
+        "git_commit", "git_dirty", "raw_md5", "params_md5", "evaluation_set_md5",
+        "selection_metric", "promotion_metric", "candidate", "lead_model_sha256",
+        "holdout.roc_auc", "holdout.roc_auc.low", "holdout.roc_auc.high", "validation_accuracy",
+    ):  # fmt: skip
+        assert tags.get(key), key
+    assert version.description.startswith(f"{tags['candidate']}: holdout roc_auc ")
     from mlflow import MlflowClient
 
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(80, 3))
-    y = (X[:, 0] > 0).astype(int)
-    good = LogisticRegression().fit(X, y)
-    bad = DummyClassifier(strategy="most_frequent").fit(X, y)
-    better = LogisticRegression(C=1e4).fit(X, y)  # the classes are separable: no errors
+    run = MlflowClient().get_run(tags["run_id"])
+    assert run.info.run_name == tags["candidate"]
+    parent = MlflowClient().get_run(run.data.tags["mlflow.parentRunId"])
+    assert parent.inputs is not None
+    assert {d.dataset.name for d in parent.inputs.dataset_inputs} == {"train", "holdout"}
 
-    configure_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", "registry-test")
 
-    def score(model: Any) -> float:
-        return float((model.predict(X) == y).mean())
+def register_weak_version(registry: Registry) -> int:
+    """Register, as the challenger, a model trained on shuffled outcomes."""
+    raw_path = registry.root / "data" / "raw" / "raw_data.csv"
+    saved = raw_path.read_bytes()
+    processed = registry.root / "data" / "processed"
+    kept = shutil.copytree(processed, registry.root.parent / "processed-kept")
+    leads = registry.root / "data" / "interim" / "leads.csv"
+    import pandas as pd
 
-    def register(model: Any) -> Any:
-        with mlflow.start_run():
-            info = mlflow.sklearn.log_model(model, name="model", pip_requirements=[])
-        return register_and_promote(info.model_uri, "lead_model", "accuracy", score(model), score)
+    frame = pd.read_csv(leads)
+    frame["lead_indicator"] = np.random.default_rng(3).permutation(frame["lead_indicator"])
+    shutil.rmtree(processed)
+    frame.to_csv(leads, index=False)
+    registry.run("features", "train")
+    # The weak model is evaluated on the real holdout: the same evaluation set.
+    shutil.rmtree(processed)
+    shutil.copytree(kept, processed)
+    registry.run("evaluate", "validate")
+    record = registry.register()
+    raw_path.write_bytes(saved)
+    return record.version
 
-    first = register(good)
-    assert (first.version, first.promoted, first.previous_champion) == (1, True, None)
 
-    worse = register(bad)
-    assert (worse.version, worse.promoted, worse.champion) == (2, False, 1)
-    assert worse.previous_champion_score == pytest.approx(score(good))
+def test_promotion_needs_a_real_lead_and_a_rollback_goes_back(registry: Registry) -> None:
+    registry.register()
+    weak = register_weak_version(registry)
+    with pytest.raises(PromotionRefusedError, match="within the noise"):
+        run_promote(registry.paths, registry.params(), version=weak)
+    assert int(champion().version) == 1
 
-    tie = register(good)
-    assert (tie.version, tie.promoted, tie.champion) == (3, False, 1)
+    move_champion(NAME, weak, "a bad champion, for the test")
+    promoted = run_promote(registry.paths, registry.params(), version=1)
+    assert promoted.version == 1 and promoted.previous == weak
+    assert "promoted version 1: roc_auc" in promoted.reason
 
-    client = MlflowClient()
-    assert int(client.get_model_version_by_alias("lead_model", CHAMPION).version) == 1
-    assert int(client.get_model_version_by_alias("lead_model", CHALLENGER).version) == 3
-    assert client.get_model_version("lead_model", "2").tags["holdout_accuracy"] == (
-        f"{score(bad):.6f}"
-    )
+    back = run_rollback(registry.params())
+    assert (back.version, back.previous) == (weak, 1)
+    assert [move.version for move in history(NAME)] == [1, weak, 1, weak]
+    report = champion_report(registry.params())
+    assert report[0].startswith(f"champion: models:/{NAME}/{weak} (")
+    assert any(line.endswith("rollback from version 1") for line in report)
 
-    assert score(better) == 1.0 > score(good)
-    promoted = register(better)
-    assert promoted.promoted and promoted.champion == 4
-    assert int(client.get_model_version_by_alias("lead_model", CHAMPION).version) == 4
-    assert (tmp_path / "mlruns" / "registry-test").is_dir()
+
+def test_promotion_is_refused_on_another_evaluation_set(registry: Registry) -> None:
+    registry.register()
+    registry.change(split__random_state=7)
+    registry.run("features", "train", "evaluate", "validate")
+    other = registry.register()
+    with pytest.raises(PromotionRefusedError, match="another evaluation set"):
+        run_promote(registry.paths, registry.params(), version=other.version)
+    assert int(champion().version) == 1
+
+
+def test_promotion_is_refused_for_another_promotion_metric(registry: Registry) -> None:
+    registry.register()
+    registry.change(train__random_state=7)
+    registry.run("train", "evaluate", "validate")
+    other = registry.register()
+    registry.change(promotion__metric="log_loss")
+    with pytest.raises(PromotionRefusedError, match="promotion metric 'roc_auc', not 'log_loss'"):
+        run_promote(registry.paths, registry.params(), version=other.version)
+
+
+def test_the_release_path_promotes_only_a_real_lead(registry: Registry) -> None:
+    registry.register()
+    registry.change(train__random_state=7)
+    registry.run("train", "evaluate", "validate")
+    released = registry.register(promote=True)
+    assert not released.promoted and "within the noise" in released.decision
+    assert released.champion == 1
+
+
+def test_a_rollback_without_history_is_refused(registry: Registry) -> None:
+    registry.register()
+    with pytest.raises(RegistryError, match="was the first champion"):
+        run_rollback(registry.params())

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError, computed_field
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lead_conversion_prediction.exceptions import ArtifactError
 from lead_conversion_prediction.utils.storage import read_json, write_json
@@ -136,27 +136,17 @@ class MetricsReport(Artifact):
     bootstrap: BootstrapSettings
 
 
-class RegistryDecision(Artifact):
-    """What registration did: the new version, both scores, and whether it was promoted."""
+class RegistryRecord(Artifact):
+    """``reports/registry.json``: what the register stage did in the registry, and why."""
 
     model_name: str
-    metric: str
     version: int
-    score: float
-    previous_champion: int | None
-    previous_champion_score: float | None
+    new_version: bool  # False when an identical model was registered already
+    champion: int | None  # the version holding the champion alias afterwards
     promoted: bool
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def champion(self) -> int | None:
-        """The version that holds the champion alias after registration."""
-        return self.version if self.promoted else self.previous_champion
-
-
-class RegistryRecord(RegistryDecision):
-    """``reports/registry.json``: the registration, and where it happened."""
-
+    decision: str
+    promotion_metric: str
+    evaluation_set_md5: str
     tracking_uri: str
     experiment: str
     parent_run_id: str

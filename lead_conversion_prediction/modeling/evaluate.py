@@ -25,6 +25,7 @@ METRIC_NAMES = (
     "brier",
     "log_loss",
 )
+LOWER_IS_BETTER = frozenset({"brier", "log_loss"})
 _EPS = float(np.finfo(np.float64).eps)
 
 

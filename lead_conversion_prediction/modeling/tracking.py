@@ -45,7 +45,7 @@ class LoggedCandidate:
     name: str
     run_id: str
     model_uri: str
-    digest: str
+    digest: str  # of the logged model's files
 
 
 def configure_tracking(tracking_uri: str, experiment: str) -> str:
@@ -171,6 +171,30 @@ def log_lead_model(model: Any, input_example: pd.DataFrame) -> tuple[str, str]:
         digest = pyfunc.model_digest(Path(local))
     mlflow.set_tag(pyfunc.MODEL_DIGEST_TAG, digest)
     return str(info.model_uri), digest
+
+
+def log_datasets(train: pd.DataFrame, holdout: pd.DataFrame, paths: Any) -> None:
+    """Log the training and evaluation rows as the run's MLflow datasets (with their digest)."""
+    import warnings
+
+    import mlflow
+    from mlflow.data.pandas_dataset import from_pandas
+
+    from lead_conversion_prediction.schema import TARGET
+
+    for frame, name, context, path in (
+        (train, "train", "training", paths.train_split),
+        (holdout, "holdout", "evaluation", paths.test_split),
+    ):
+        with warnings.catch_warnings():  # its hint on integer columns concerns signatures
+            warnings.simplefilter("ignore", UserWarning)
+            dataset = from_pandas(
+                frame.assign(date_part=frame["date_part"].astype("str")),
+                source=str(path),
+                name=name,
+                targets=TARGET,
+            )
+        mlflow.log_input(dataset, context=context)
 
 
 def lead_signature() -> Any:

@@ -2,8 +2,9 @@
 
 Both cores work. A worker process imports the training libraries while this process prepares
 the data; then it runs the train stage while this process opens the MLflow store (creating it
-takes seconds); then it runs the evaluate stage while this process logs and registers the
-candidates, and the report is attached to the run once drawn. The outputs are the same as
+takes seconds); then, once this process has validated the new model, it runs the evaluate
+stage while this process logs and registers the candidates, and the report is attached to the
+run once drawn. The outputs are the same as
 stage by stage. In a DVC project the outputs are then recorded in ``dvc.lock``, so that
 ``dvc repro`` finds every stage up to date.
 """
@@ -49,8 +50,13 @@ def run_pipeline(
     raw: Path | None = None,
     accept_changed: bool = False,
     record: bool = True,
+    promote: bool = False,
 ) -> None:
-    """Run every stage in order and log each stage's time (see the module's docstring)."""
+    """Run every stage in order and log each stage's time (see the module's docstring).
+
+    ``promote`` is the release path: the new version takes the champion alias when its lead
+    on the evaluation set is real.
+    """
     started = time.perf_counter()
     timings: dict[str, float] = {}
     recording = record and is_dvc_project(paths.root)
@@ -72,15 +78,16 @@ def run_pipeline(
 
         def evaluate_and_register() -> None:
             evaluation = pool.submit(run_evaluate, paths, params)
-            with registering(paths, params, tracking_uri):
+            with registering(paths, params, tracking_uri, promote):
                 if recording:
                     import dvc.repo  # noqa: F401  (slow to import: done while the report is drawn)
                 evaluation.result()
 
         timed("train", train)
+        # Only a model that passes validation is registered.
+        timed("validate", lambda: run_validate(paths, params, model=paths.validator_model))
         timed("evaluate & register", evaluate_and_register)
     timed("package", lambda: run_package(paths))
-    timed("validate", lambda: run_validate(paths, params))
     if recording:
         timed("dvc.lock", lambda: record_in_dvc_lock(paths.root))
     stages = ", ".join(f"{name} {seconds} s" for name, seconds in timings.items())

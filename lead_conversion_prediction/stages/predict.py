@@ -63,7 +63,10 @@ def run_predict(
     ``<output>.rejects.csv``.
     """
     with log_stage("predict") as facts:
+        model = model or f"models:/{params.registry.model_name}@champion"
         loaded = load_scoring_model(model, paths.lead_model)
+        if ":/" not in model and Path(model).resolve() == paths.lead_model.resolve():
+            warn_unless_champion(paths, params)
         options = ScoringOptions(
             threshold=params.threshold if threshold is None else threshold,
             sort=sort,
@@ -105,6 +108,25 @@ def run_predict(
         )
         facts.update(scored=report.rows_scored, rejected=report.rows_rejected)
     return report
+
+
+def warn_unless_champion(paths: Paths, params: Params) -> None:
+    """Warn when the workspace's model is not the one the champion was registered from."""
+    from lead_conversion_prediction.modeling.registry import champion_version
+    from lead_conversion_prediction.stages.register import WORKSPACE_TAG
+    from lead_conversion_prediction.utils.storage import file_digest
+
+    try:
+        champion = champion_version(params.registry.model_name)
+    except Exception:  # no reachable store: nothing to compare with
+        champion = None
+    if champion is None or champion.tags.get(WORKSPACE_TAG) != file_digest(paths.lead_model):
+        which = f"version {champion.version}" if champion is not None else "none yet"
+        logger.warning(
+            "predict: {} is not the champion (champion: {}); the scores name the file",
+            paths.lead_model,
+            which,
+        )
 
 
 def score_file(

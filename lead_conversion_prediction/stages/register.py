@@ -1,14 +1,20 @@
-"""Stage ``register``: log every candidate to MLflow, register the chosen model, promote it if
-better, and attach the evaluation report to the run.
+"""Stage ``register``: log every candidate to MLflow with its lineage, register the chosen
+model as the challenger, attach the evaluation report, and move the champion only by the rule.
 
-Reads the candidates, the holdout rows, the data summary and the report; writes the MLflow
-store and ``reports/registry.json``.
+The champion alias moves here only when the registry has none yet (the first validated
+version), or on the release path (``--promote``) when the challenger's lead on the evaluation
+set is real (``modeling/promotion.py``). An identical model is not registered twice.
+
+Reads the candidates, the holdout rows, the data summary, the validation and the report;
+writes the MLflow store and ``reports/registry.json`` (a record of that side effect, which DVC
+neither caches nor tracks: the stage always runs).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from loguru import logger
 
@@ -18,79 +24,255 @@ from lead_conversion_prediction.modeling.artifacts import (
     MetricsReport,
     RegistryRecord,
     TrainingSummary,
+    ValidationReport,
 )
 from lead_conversion_prediction.stages._io import load_candidate_models, read_holdout
 from lead_conversion_prediction.utils.logging import log_stage
 
+# The SHA-256 of the lead_model.joblib a version was registered from: the same model gives
+# the same bytes, so it identifies the model, and tells whether the workspace is the champion.
+WORKSPACE_TAG = "lead_model_sha256"
 
-def run_register(paths: Paths, params: Params, tracking_uri: str) -> RegistryRecord:
-    """Log the candidates, register and maybe promote the chosen model, attach the report."""
-    with registering(paths, params, tracking_uri) as record:
+
+def run_register(
+    paths: Paths, params: Params, tracking_uri: str, promote: bool = False
+) -> RegistryRecord:
+    """Log the candidates, register the chosen model, attach the report, maybe promote."""
+    with registering(paths, params, tracking_uri, promote):
         pass
-    return record
+    return RegistryRecord.read(paths.registry_record)
 
 
 @contextmanager
-def registering(paths: Paths, params: Params, tracking_uri: str) -> Iterator[RegistryRecord]:
-    """Log and register the candidates, then, when the block ends, attach the report.
+def registering(
+    paths: Paths, params: Params, tracking_uri: str, promote: bool = False
+) -> Iterator[RegistryRecord]:
+    """Log and register the candidates, then, when the block ends, attach the report and
+    decide the champion; ``reports/registry.json`` then holds the final record (the one
+    yielded is the registration's, before the decision).
 
     The block runs with the pipeline's MLflow run still open: ``lcp pipeline`` uses it to wait
     for the report that another process draws meanwhile.
     """
     import mlflow
 
-    from lead_conversion_prediction.modeling.evaluate import holdout_score
-    from lead_conversion_prediction.modeling.registry import register_and_promote
+    from lead_conversion_prediction.modeling.promotion import evaluation_set_md5
     from lead_conversion_prediction.modeling.tracking import (
         configure_tracking,
         flatten,
         log_candidate,
+        log_datasets,
     )
+    from lead_conversion_prediction.schema import read_raw_leads
     from lead_conversion_prediction.scoring.pyfunc import MODEL_DIGEST_TAG
 
     with log_stage("register") as facts:
         summary = TrainingSummary.read(paths.candidates_summary)
         data = DataSummary.read(paths.data_summary)
-        X_test, y_test = read_holdout(paths)
+        validation = ValidationReport.read(paths.validation_report)
+        holdout = read_raw_leads(paths.test_split)
+        X_test, _ = read_holdout(paths)
         models = load_candidate_models(paths, summary)
-        metric, chosen = summary.metric, summary.selected
-        tags = {"raw_md5": data.raw_md5, "selected": chosen, **run_owner(paths)}
+        chosen = summary.selected
+        name = params.registry.model_name
+        lineage = {
+            **git_lineage(paths),
+            "raw_md5": data.raw_md5,
+            "params_md5": params_md5(params),
+            "evaluation_set_md5": evaluation_set_md5(holdout),
+            "selection_metric": summary.metric,
+            "promotion_metric": params.promotion.metric,
+            **run_owner(paths),
+        }
+        experiment_name = dvc_experiment()
+        if experiment_name:
+            lineage["dvc_experiment"] = experiment_name
 
         experiment_id = configure_tracking(tracking_uri, params.registry.experiment)
         end_abandoned_runs(experiment_id, paths)
-        with mlflow.start_run(run_name="pipeline", tags=tags) as parent:
+        run_name = experiment_name or f"{chosen}@{lineage['git_commit'][:7]}"
+        with mlflow.start_run(run_name=run_name, tags={**lineage, "selected": chosen}) as parent:
             mlflow.log_params(flatten("", params.model_dump(mode="json")))
+            log_datasets(read_raw_leads(paths.train_split), holdout, paths)
             logged = {
-                name: log_candidate(name, model, summary.candidates[name], X_test.head(5), tags)
-                for name, model in models.items()
+                candidate: log_candidate(
+                    candidate, model, summary.candidates[candidate], X_test.head(5), lineage
+                )
+                for candidate, model in models.items()
             }
-            decision = register_and_promote(
+            version, new = register_chosen(
+                name,
                 logged[chosen].model_uri,
-                params.registry.model_name,
-                metric,
-                summary.chosen.holdout_score,
-                lambda champion: holdout_score(champion, X_test, y_test, metric),
-                tags={
-                    "raw_md5": data.raw_md5,
+                {
+                    **lineage,
+                    "candidate": chosen,
                     "run_id": logged[chosen].run_id,
                     MODEL_DIGEST_TAG: logged[chosen].digest,
+                    WORKSPACE_TAG: _workspace_digest(paths),
+                    "validation_accuracy": f"{validation.accuracy:.6f}",
                 },
             )
-            mlflow.set_tags(
-                {"registered_version": decision.version, "promoted": decision.promoted}
-            )
+            mlflow.set_tags({"registered_version": version, "new_version": new})
             record = RegistryRecord(
-                **decision.model_dump(exclude={"champion"}),
+                model_name=name,
+                version=version,
+                new_version=new,
+                champion=_champion_number(name),
+                promoted=False,
+                decision="pending: the report is not attached yet",
+                promotion_metric=params.promotion.metric,
+                evaluation_set_md5=lineage["evaluation_set_md5"],
                 tracking_uri=tracking_uri,
                 experiment=params.registry.experiment,
                 parent_run_id=parent.info.run_id,
-                runs={name: item.run_id for name, item in logged.items()},
+                runs={candidate: item.run_id for candidate, item in logged.items()},
             )
             record.write(paths.registry_record)  # true to the registry from now on
             yield record
-            attach_report(paths)
+            metrics = attach_report(paths)
+            describe(name, version, chosen, metrics, lineage)
+            promoted, decision = decide_champion(paths, params, version, promote)
+            mlflow.set_tags({"promoted": promoted})
+        record = record.model_copy(
+            update={"champion": _champion_number(name), "promoted": promoted, "decision": decision}
+        )
         record.write(paths.registry_record)
-        facts.update(version=record.version, champion=record.champion, promoted=record.promoted)
+        facts.update(version=record.version, champion=record.champion, promoted=promoted)
+    logger.info("register: {}", decision)
+
+
+def register_chosen(name: str, model_uri: str, tags: dict[str, str]) -> tuple[int, bool]:
+    """Register the chosen model, unless an identical one is registered already."""
+    from lead_conversion_prediction.modeling.registry import find_version, register_version
+
+    existing = find_version(name, WORKSPACE_TAG, tags[WORKSPACE_TAG])
+    if existing is not None:
+        logger.info(
+            "register: the same model is version {} already; not registered again",
+            existing.version,
+        )
+        return int(existing.version), False
+    version = register_version(model_uri, name, tags, description=f"{tags['candidate']}")
+    return int(version.version), True
+
+
+def describe(
+    name: str, version: int, chosen: str, metrics: MetricsReport, lineage: dict[str, str]
+) -> None:
+    """Tag a version with every holdout metric and interval, and describe it in one line."""
+    from lead_conversion_prediction.modeling.registry import describe_version, tag_version
+
+    tags = {f"holdout.{key}": f"{value:.6f}" for key, value in metrics.holdout.items()}
+    for key, interval in metrics.holdout_ci.items():
+        tags[f"holdout.{key}.low"] = f"{interval.low:.6f}"
+        tags[f"holdout.{key}.high"] = f"{interval.high:.6f}"
+    tag_version(name, version, tags)
+    metric = lineage["promotion_metric"]
+    ci = metrics.holdout_ci.get(metric)
+    spread = f" ({ci.low:.3f} to {ci.high:.3f})" if ci else ""
+    describe_version(
+        name,
+        version,
+        f"{chosen}: holdout {metric} {metrics.holdout.get(metric, float('nan')):.3f}{spread} "
+        f"on evaluation set {lineage['evaluation_set_md5'][:8]}, data "
+        f"{lineage['raw_md5'][:8]}, commit {lineage['git_commit'][:8]}"
+        f"{' (dirty)' if lineage['git_dirty'] == 'true' else ''}",
+    )
+
+
+def decide_champion(paths: Paths, params: Params, version: int, promote: bool) -> tuple[bool, str]:
+    """Make ``version`` champion when there is none, or on request when its lead is real."""
+    from lead_conversion_prediction.modeling.registry import champion_version, move_champion
+    from lead_conversion_prediction.stages.promote import promotion_decision
+
+    name = params.registry.model_name
+    champion = champion_version(name)
+    if champion is None:
+        move_champion(name, version, "the first validated version")
+        return True, f"version {version} is the first champion"
+    if int(champion.version) == version:
+        return False, f"version {version} is the champion already"
+    if not promote:
+        return False, (
+            f"version {version} is the challenger; the champion stays version "
+            f"{champion.version} (compare and promote with 'lcp promote')"
+        )
+    promoted, why = promotion_decision(paths, params, version, champion)
+    if promoted:
+        move_champion(name, version, why)
+    return promoted, why
+
+
+def attach_report(paths: Paths) -> MetricsReport:
+    """Log the evaluation report (metrics with intervals, figures, model card) to the open run."""
+    import mlflow
+
+    from lead_conversion_prediction.modeling.report import FIGURES
+
+    metrics = MetricsReport.read(paths.metrics)
+    mlflow.log_metrics(
+        {
+            **{f"holdout_{key}": value for key, value in metrics.holdout.items()},
+            **{
+                f"holdout_{key}_ci_{end}": getattr(interval, end)
+                for key, interval in metrics.holdout_ci.items()
+                for end in ("low", "high")
+            },
+        }
+    )
+    mlflow.log_dict(metrics.model_dump(mode="json"), "metrics.json")
+    for name in FIGURES:  # the report's figures by name: never a stray file of the folder
+        mlflow.log_artifact(str(paths.figures_dir / name), "figures")
+    mlflow.log_artifact(str(paths.model_card))
+    return metrics
+
+
+def _champion_number(name: str) -> int | None:
+    from lead_conversion_prediction.modeling.registry import champion_version
+
+    champion = champion_version(name)
+    return int(champion.version) if champion is not None else None
+
+
+def _workspace_digest(paths: Paths) -> str:
+    from lead_conversion_prediction.utils.storage import file_digest
+
+    return file_digest(paths.lead_model)
+
+
+def git_lineage(paths: Paths) -> dict[str, str]:
+    """The checkout's commit and whether it has uncommitted changes ('unknown' without git)."""
+    import subprocess
+
+    def git(*args: str) -> str | None:
+        try:
+            result = subprocess.run(
+                ["git", *args], cwd=paths.root, capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return result.stdout if result.returncode == 0 else None
+
+    commit = (git("rev-parse", "HEAD") or "unknown").strip()
+    status = git("status", "--porcelain", "--untracked-files=no")
+    dirty = "unknown" if status is None else ("true" if status.strip() else "false")
+    return {"git_commit": commit, "git_dirty": dirty}
+
+
+def params_md5(params: Params) -> str:
+    """The md5 of the parameters, as JSON with sorted keys."""
+    import hashlib
+    import json
+
+    text = json.dumps(params.model_dump(mode="json"), sort_keys=True)
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def dvc_experiment() -> str | None:
+    """The name of the DVC experiment this run belongs to, when there is one."""
+    import os
+
+    return os.environ.get("DVC_EXP_NAME") or None
 
 
 OWNER_TAGS = ("lcp.host", "lcp.pid", "lcp.root")
@@ -112,9 +294,9 @@ def end_abandoned_runs(experiment_id: str, paths: Paths) -> None:
     from mlflow import MlflowClient
 
     host, _, root = run_owner(paths).values()
-    client = MlflowClient()
+    registry: Any = MlflowClient()
     query = f"attributes.status = 'RUNNING' and tags.`lcp.root` = '{root}'"
-    for run in client.search_runs([experiment_id], filter_string=query):
+    for run in registry.search_runs([experiment_id], filter_string=query):
         tags = run.data.tags
         if tags.get("lcp.host") != host or not tags.get("lcp.pid", "").isdigit():
             continue
@@ -125,28 +307,5 @@ def end_abandoned_runs(experiment_id: str, paths: Paths) -> None:
             pass
         except PermissionError:
             continue  # a process of another user: alive
-        client.set_terminated(run.info.run_id, status="KILLED")
+        registry.set_terminated(run.info.run_id, status="KILLED")
         logger.warning("register: run {} of a killed process marked KILLED", run.info.run_id)
-
-
-def attach_report(paths: Paths) -> None:
-    """Log the evaluation report (metrics with intervals, figures, model card) to the open run."""
-    import mlflow
-
-    from lead_conversion_prediction.modeling.report import FIGURES
-
-    metrics = MetricsReport.read(paths.metrics)
-    mlflow.log_metrics(
-        {
-            **{f"holdout_{key}": value for key, value in metrics.holdout.items()},
-            **{
-                f"holdout_{key}_ci_{end}": getattr(interval, end)
-                for key, interval in metrics.holdout_ci.items()
-                for end in ("low", "high")
-            },
-        }
-    )
-    mlflow.log_dict(metrics.model_dump(mode="json"), "metrics.json")
-    for name in FIGURES:  # the report's figures by name: never a stray file of the folder
-        mlflow.log_artifact(str(paths.figures_dir / name), "figures")
-    mlflow.log_artifact(str(paths.model_card))

@@ -24,25 +24,42 @@ from lead_conversion_prediction.utils.storage import load_artifact
 def run_validate(
     paths: Paths,
     params: Params,
-    model: Path | None = None,
+    model: Path | str | None = None,
     X: Path | None = None,
     y: Path | None = None,
     expected_first: Sequence[int] | None = None,
     min_accuracy: float | None = None,
     report: Path | None = None,
 ) -> ValidationReport:
-    """Load ``model.pkl`` as the validator does and check its predictions on an X/y pair."""
-    model_path = model or paths.validator_model
+    """Check a model's classifier as the course validator does, on an X/y pair.
+
+    ``model`` is a ``model.pkl`` path (verified, then loaded with joblib, as the validator
+    does) or a registry URI; by default the champion. The report is written to ``report``,
+    and for the workspace's ``model.pkl`` to ``reports/validation.json`` by default.
+    """
+    model = model or f"models:/{params.registry.model_name}@champion"
+    if report is None and Path(model) == paths.validator_model:
+        report = paths.validation_report
     with log_stage("validate") as facts:
-        estimator = load_validator_model(model_path)
+        estimator = load_classifier(model)
         X_frame, y_series = read_validation_pair(X or paths.X_test, y or paths.y_test)
         threshold = params.validation.min_accuracy if min_accuracy is None else min_accuracy
         outcome = check_predictions(estimator, X_frame, y_series, threshold, expected_first)
         if not outcome.passed:
-            raise ModelValidationError(f"{model_path}: " + "; ".join(outcome.problems))
-        outcome.write(report or paths.validation_report)
+            raise ModelValidationError(f"{model}: " + "; ".join(outcome.problems))
+        if report is not None:
+            outcome.write(report)
         facts.update(rows=outcome.rows, accuracy=outcome.accuracy, first=outcome.first_predictions)
     return outcome
+
+
+def load_classifier(model: Path | str) -> Any:
+    """The classifier of a registered model (``models:/...``), or of a ``model.pkl`` file."""
+    if isinstance(model, str) and ":/" in model:
+        from lead_conversion_prediction.scoring.model import load_registered_model
+
+        return load_registered_model(model).model[-1]
+    return load_validator_model(Path(model))
 
 
 def load_validator_model(path: Path) -> Any:

@@ -1,0 +1,142 @@
+"""``lcp promote``, ``lcp rollback`` and ``lcp champion``: the champion alias, by the rule.
+
+``lcp promote`` compares a challenger with the champion on this checkout's evaluation set and
+moves the alias only when the challenger's lead is real; both versions must have been
+evaluated on that very set, with the same promotion metric. ``lcp rollback`` gives the alias
+back to the version that held it before. Every move is kept in the registry's history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loguru import logger
+
+from lead_conversion_prediction.config import Params, Paths
+from lead_conversion_prediction.exceptions import LeadConversionError, RegistryError
+from lead_conversion_prediction.modeling.registry import ChampionMove
+
+
+class PromotionRefusedError(LeadConversionError):
+    """The promotion rule refused to move the champion alias; the message says why."""
+
+
+def promotion_decision(
+    paths: Paths, params: Params, version: int, champion: Any
+) -> tuple[bool, str]:
+    """Whether ``version`` may replace ``champion``, and why, on this checkout's evaluation set."""
+    from lead_conversion_prediction.modeling.evaluate import positive_probability
+    from lead_conversion_prediction.modeling.promotion import compare, evaluation_set_md5
+    from lead_conversion_prediction.modeling.registry import get_version
+    from lead_conversion_prediction.schema import features_and_target, read_raw_leads
+    from lead_conversion_prediction.scoring.model import load_registered_model
+
+    name = params.registry.model_name
+    challenger = get_version(name, version)
+    holdout = read_raw_leads(paths.test_split)
+    here = evaluation_set_md5(holdout)
+    metric = params.promotion.metric
+    for who, candidate in (("the challenger", challenger), ("the champion", champion)):
+        tags = candidate.tags
+        label = f"{who} (version {candidate.version})"
+        if tags.get("evaluation_set_md5") != here:
+            return False, (
+                f"refused: {label} was evaluated on another evaluation set "
+                f"({str(tags.get('evaluation_set_md5'))[:8]}, here {here[:8]}): it may have "
+                "trained on rows this comparison would score; compare on the same split"
+            )
+        if tags.get("promotion_metric") != metric:
+            return False, (
+                f"refused: {label} was recorded with promotion metric "
+                f"'{tags.get('promotion_metric')}', not '{metric}'"
+            )
+    X, y = features_and_target(holdout)
+    challenger_p, champion_p = (
+        positive_probability(load_registered_model(f"models:/{name}/{v.version}").model, X)
+        for v in (challenger, champion)
+    )
+    comparison = compare(y, challenger_p, champion_p, params.promotion, params.threshold)
+    if comparison.real:
+        return True, f"promoted version {version}: {comparison.summary()}"
+    return False, (
+        f"refused: version {version}'s lead over version {champion.version} is within the "
+        f"noise: {comparison.summary()}"
+    )
+
+
+def run_promote(paths: Paths, params: Params, version: int | None = None) -> ChampionMove:
+    """Compare a challenger (by default the latest) with the champion; promote it if better."""
+    from lead_conversion_prediction.modeling.registry import (
+        challenger_version,
+        champion_version,
+        move_champion,
+    )
+
+    name = params.registry.model_name
+    if version is None:
+        latest = challenger_version(name)
+        if latest is None:
+            raise RegistryError(f"{name}: no challenger to promote; run the pipeline first")
+        version = int(latest.version)
+    champion = champion_version(name)
+    if champion is None:
+        move = move_champion(name, version, "promoted with no champion to beat")
+        logger.info("promote: version {} is the champion (there was none)", version)
+        return move
+    if int(champion.version) == version:
+        raise PromotionRefusedError(f"models:/{name}/{version} is the champion already")
+    promoted, why = promotion_decision(paths, params, version, champion)
+    if not promoted:
+        raise PromotionRefusedError(why)
+    move = move_champion(name, version, why)
+    logger.info("promote: {}", why)
+    return move
+
+
+def run_rollback(params: Params) -> ChampionMove:
+    """Give the champion alias back to the version that held it before the current one."""
+    from lead_conversion_prediction.modeling.registry import (
+        champion_version,
+        history,
+        move_champion,
+    )
+
+    name = params.registry.model_name
+    champion = champion_version(name)
+    moves = history(name)
+    if champion is None or not moves or moves[-1].version != int(champion.version):
+        raise RegistryError(f"{name}: the champion's history is unknown; nothing to roll back")
+    previous = moves[-1].previous
+    if previous is None:
+        raise RegistryError(f"{name}: version {champion.version} was the first champion")
+    move = move_champion(name, previous, f"rollback from version {champion.version}")
+    logger.info("rollback: version {} is the champion again (was {})", previous, champion.version)
+    return move
+
+
+def champion_report(params: Params) -> list[str]:
+    """What ``lcp champion`` prints: the champion, its evidence and lineage, its history."""
+    from lead_conversion_prediction.modeling.registry import champion_version, history
+
+    name = params.registry.model_name
+    champion = champion_version(name)
+    if champion is None:
+        raise RegistryError(f"{name}: no champion yet; run 'make pipeline' first")
+    tags = champion.tags
+    metric = tags.get("promotion_metric", params.promotion.metric)
+    moves = history(name)
+    current = next((m for m in reversed(moves) if m.version == int(champion.version)), None)
+    lines = [
+        f"champion: models:/{name}/{champion.version} ({tags.get('candidate', '?')})",
+        f"  {champion.description or ''}".rstrip(),
+        f"  holdout {metric}: {tags.get(f'holdout.{metric}', '?')} "
+        f"({tags.get(f'holdout.{metric}.low', '?')} to {tags.get(f'holdout.{metric}.high', '?')})",
+        f"  evaluation set md5 {tags.get('evaluation_set_md5', '?')}, "
+        f"data md5 {tags.get('raw_md5', '?')}",
+        f"  git commit {tags.get('git_commit', '?')} (dirty: {tags.get('git_dirty', '?')})",
+    ]
+    if current is not None:
+        lines.append(f"  promoted {current.at} by {current.by}: {current.reason}")
+    lines.append("history (oldest first):")
+    lines += [f"  {m.at}  version {m.version} (was {m.previous})  {m.reason}" for m in moves]
+    return [line for line in lines if line.strip()]
