@@ -9,6 +9,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The Dagger module's own environment: the Dagger SDK cannot share .venv with MLflow's UI.
+DAGGER_VENV := dagger/.venv
+DAGGER_PYTHON := $(CURDIR)/$(DAGGER_VENV)/bin/python
+DAGGER_INSTALLED := $(DAGGER_VENV)/.installed
+# What imports the SDK, type-checked in dagger/.venv (the rest is checked by `mypy` in .venv).
+DAGGER_TYPED := dagger/src tests/test_dagger_module.py tests/test_workflow.py \
+	tests/integration/test_dagger_replay.py
+# uv installs the locks; pip only bootstraps it, at the version the dev lock pins.
+UV := $(BIN)/uv
+UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' requirements-dev.lock)
+LOCK_FLAGS := --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock"
 RAW_DATA := data/raw/raw_data.csv
 DVC_REMOTE ?=
 INPUT ?=
@@ -16,22 +28,46 @@ OUTPUT ?=
 MODEL ?=
 PORT ?= 5001
 export PATH := $(BIN):$(PATH)
+# uv installs without compiling bytecode (compiling everything up front costs a minute here):
+# let Python cache what it imports, even where the environment turned that off.
+unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install remote data features train evaluate register package validate pipeline \
-	predict serve test lint format bench bench-score bench-serve clean
+.PHONY: help install dagger-env lock remote data features train evaluate register package \
+	validate pipeline predict serve test lint format bench bench-score bench-serve clean
 
 ## Show this help
 help:
 	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  \033[36m%-12s\033[0m %s\n", substr($$1, 1, length($$1)-1), doc; doc=""}' $(MAKEFILE_LIST)
 
-$(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
+$(UV):
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip install --quiet --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+# The exact environment of the lock (packages it does not list are removed), then the project.
+$(INSTALLED): requirements-dev.lock pyproject.toml | $(UV)
+	$(UV) pip sync --quiet --require-hashes --python $(BIN)/python requirements-dev.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-## Create .venv with the project, its dependencies and its dev tools
-install: $(INSTALLED)
+$(DAGGER_INSTALLED): requirements-dagger.lock | $(UV)
+	test -x $(DAGGER_PYTHON) || $(PYTHON) -m venv --without-pip $(DAGGER_VENV)
+	$(UV) pip sync --quiet --require-hashes --python $(DAGGER_PYTHON) requirements-dagger.lock
+	touch $@
+
+## Create .venv (project, runtime and dev tools) and dagger/.venv (Dagger SDK) from the locks
+install: $(INSTALLED) $(DAGGER_INSTALLED)
+
+## Create dagger/.venv only: the Dagger SDK, to type-check and test the Dagger module
+dagger-env: $(DAGGER_INSTALLED)
+
+## Re-resolve the locks from requirements*.txt and dagger/uv.lock (needs the index)
+lock: | $(UV)
+	$(UV) pip compile $(LOCK_FLAGS) requirements.txt -o requirements.lock
+	$(UV) pip compile $(LOCK_FLAGS) requirements-dev.txt -c requirements.lock \
+		-o requirements-dev.lock
+	$(PYTHON) scripts/lock_constraints.py > $(VENV)/lock-constraints.txt
+	$(UV) pip compile $(LOCK_FLAGS) requirements-dagger.txt -c $(VENV)/lock-constraints.txt \
+		-o requirements-dagger.lock
 
 ## Make DVC_REMOTE the local default DVC remote (.dvc/config.local), if given
 remote: $(INSTALLED)
@@ -82,15 +118,17 @@ predict: $(INSTALLED)
 serve: $(INSTALLED)
 	lcp serve --port $(PORT)
 
-## Run the test suite
-test: $(RAW_DATA)
+## Run the test suite (the tests that import the Dagger SDK run in dagger/.venv)
+test: $(RAW_DATA) $(DAGGER_INSTALLED)
 	pytest
 
 ## Check style, types (ruff, mypy --strict, Dagger module incl.), the CI workflow, notebooks
-lint: $(INSTALLED)
+lint: $(INSTALLED) $(DAGGER_INSTALLED)
 	ruff check .
 	ruff format --check .
 	mypy
+	$(DAGGER_PYTHON) -m mypy --follow-imports silent --cache-dir .mypy_cache/dagger \
+		$(DAGGER_TYPED)
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	zizmor --offline .github/workflows/ci.yml
 	nbstripout --verify notebooks/*.ipynb
