@@ -19,8 +19,12 @@ DAGGER_TYPED := dagger/src tests/test_dagger_module.py tests/test_workflow.py \
 # uv installs the locks; pip only bootstraps it, at the version the dev lock pins.
 UV := $(BIN)/uv
 UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' requirements-dev.lock)
+PIP_QUIET := --quiet --quiet --disable-pip-version-check
+# `make lock` keeps each locked version the requirements still allow; LOCK_ARGS=--upgrade
+# moves every unpinned (transitive) package to its newest release.
+LOCK_ARGS ?=
 LOCK_FLAGS := --quiet --universal --python-version 3.11 --generate-hashes \
-	--custom-compile-command "make lock"
+	--custom-compile-command "make lock" $(LOCK_ARGS)
 RAW_DATA := data/raw/raw_data.csv
 DVC_REMOTE ?=
 INPUT ?=
@@ -39,9 +43,13 @@ unexport PYTHONDONTWRITEBYTECODE
 help:
 	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  \033[36m%-12s\033[0m %s\n", substr($$1, 1, length($$1)-1), doc; doc=""}' $(MAKEFILE_LIST)
 
+# pip of $(PYTHON) puts uv into a venv without pip (ensurepip would cost seconds); where that
+# pip cannot, the venv gets its own pip first. The dev lock then adds pinned pip to .venv.
 $(UV):
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(BIN)/python install $(PIP_QUIET) "uv==$(UV_VERSION)" \
+		|| { $(BIN)/python -m ensurepip --default-pip >/dev/null \
+			&& $(BIN)/python -m pip install $(PIP_QUIET) "uv==$(UV_VERSION)"; }
 
 # The exact environment of the lock (packages it does not list are removed), then the project.
 $(INSTALLED): requirements-dev.lock pyproject.toml | $(UV)
