@@ -6,6 +6,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 PYTHON ?= python3
+# The interpreter the environments are made from, never one of theirs (PATH has .venv/bin first).
+BASE_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys._base_executable)')
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed
@@ -43,11 +45,11 @@ unexport PYTHONDONTWRITEBYTECODE
 help:
 	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  \033[36m%-12s\033[0m %s\n", substr($$1, 1, length($$1)-1), doc; doc=""}' $(MAKEFILE_LIST)
 
-# pip of $(PYTHON) puts uv into a venv without pip (ensurepip would cost seconds); where that
-# pip cannot, the venv gets its own pip first. The dev lock then adds pinned pip to .venv.
+# The base interpreter's pip puts uv into a venv without pip (ensurepip would cost seconds);
+# where it cannot, the venv gets its own pip first. The dev lock then adds pinned pip to .venv.
 $(UV):
-	$(PYTHON) -m venv --without-pip $(VENV)
-	$(PYTHON) -m pip --python $(BIN)/python install $(PIP_QUIET) "uv==$(UV_VERSION)" \
+	$(BASE_PYTHON) -m venv --without-pip $(VENV)
+	$(BASE_PYTHON) -m pip --python $(BIN)/python install $(PIP_QUIET) "uv==$(UV_VERSION)" \
 		|| { $(BIN)/python -m ensurepip --default-pip >/dev/null \
 			&& $(BIN)/python -m pip install $(PIP_QUIET) "uv==$(UV_VERSION)"; }
 
@@ -58,7 +60,7 @@ $(INSTALLED): requirements-dev.lock pyproject.toml | $(UV)
 	touch $@
 
 $(DAGGER_INSTALLED): requirements-dagger.lock | $(UV)
-	test -x $(DAGGER_PYTHON) || $(PYTHON) -m venv --without-pip $(DAGGER_VENV)
+	test -x $(DAGGER_PYTHON) || $(BASE_PYTHON) -m venv --without-pip $(DAGGER_VENV)
 	$(UV) pip sync --quiet --require-hashes --python $(DAGGER_PYTHON) requirements-dagger.lock
 	touch $@
 
@@ -73,7 +75,7 @@ lock: | $(UV)
 	$(UV) pip compile $(LOCK_FLAGS) requirements.txt -o requirements.lock
 	$(UV) pip compile $(LOCK_FLAGS) requirements-dev.txt -c requirements.lock \
 		-o requirements-dev.lock
-	$(PYTHON) scripts/lock_constraints.py > $(VENV)/lock-constraints.txt
+	$(BIN)/python scripts/lock_constraints.py > $(VENV)/lock-constraints.txt
 	$(UV) pip compile $(LOCK_FLAGS) requirements-dagger.txt -c $(VENV)/lock-constraints.txt \
 		-o requirements-dagger.lock
 
