@@ -164,5 +164,6 @@ bench-serve: $(INSTALLED)
 ## Delete generated data, models and reports (keeps the raw data and the MLflow store)
 clean:
 	git clean -fdXq data/interim data/processed models reports
-	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+	find . \( -path ./$(VENV) -o -path ./$(DAGGER_VENV) \) -prune -o -type d -name __pycache__ \
+		-exec rm -rf {} +
 	rm -rf .pytest_cache .mypy_cache .ruff_cache
