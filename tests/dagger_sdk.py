@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support import die_with_parent
 
 ROOT = Path(__file__).resolve().parents[1]
 SDK_MODULES = frozenset({"dagger", "lead_pipeline"})
@@ -116,12 +117,6 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 # --- In the parent: collect and run those modules in the SDK's environment. ------------------
 
 
-def _die_with_parent() -> None:
-    """In the child: be sent SIGTERM when the parent dies (Linux), so nothing is left behind."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def run_pytest(args: list[str], report: Path, timeout: float) -> tuple[int, str, list[Any]]:
     """Run the SDK interpreter's pytest from the project root; its exit code, output, records."""
     report.unlink(missing_ok=True)
@@ -141,7 +136,7 @@ def run_pytest(args: list[str], report: Path, timeout: float) -> tuple[int, str,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     try:
         output, _ = process.communicate(timeout=timeout)

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import PipelineRun
-from tests.support import free_port, stop_group, wait_until
+from tests.support import die_with_parent, free_port, stop_group, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -97,6 +97,7 @@ def mlflow_ui(
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from tests.integration.conftest import PipelineRun
-from tests.support import free_port, stop_group, wait_until
+from tests.support import die_with_parent, free_port, stop_group, wait_until
 
 COLUMNS = ["purchases", "time_spent", "n_visits", "customer_group", "onboarding"]
 START_SECONDS = 240  # an idle machine needs a few seconds; a busy one many times more
@@ -48,6 +48,7 @@ def server(pipeline_run: PipelineRun, tmp_path_factory: pytest.TempPathFactory) 
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
     url = f"http://127.0.0.1:{port}"
     try:
