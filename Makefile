@@ -6,9 +6,27 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 PYTHON ?= python3
+# The interpreter the environments are made from, never one of theirs (PATH has .venv/bin first).
+BASE_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys._base_executable)')
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The Dagger module's own environment: the Dagger SDK cannot share .venv with MLflow's UI.
+DAGGER_VENV := dagger/.venv
+DAGGER_PYTHON := $(CURDIR)/$(DAGGER_VENV)/bin/python
+DAGGER_INSTALLED := $(DAGGER_VENV)/.installed
+# What imports the SDK, type-checked in dagger/.venv (the rest is checked by `mypy` in .venv).
+DAGGER_TYPED := dagger/src tests/test_dagger_module.py tests/test_workflow.py \
+	tests/integration/test_dagger_replay.py
+# uv installs the locks; pip only bootstraps it, at the version the dev lock pins.
+UV := $(BIN)/uv
+UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' requirements-dev.lock)
+PIP_QUIET := --quiet --quiet --disable-pip-version-check
+# `make lock` keeps each locked version the requirements still allow; LOCK_ARGS=--upgrade
+# moves every unpinned (transitive) package to its newest release.
+LOCK_ARGS ?=
+LOCK_FLAGS := --quiet --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(LOCK_ARGS)
 RAW_DATA := data/raw/raw_data.csv
 DVC_REMOTE ?=
 INPUT ?=
@@ -20,23 +38,51 @@ PORT ?= 5001
 export PATH := $(BIN):$(PATH)
 # No usage data from MLflow (it would also keep an id under ~/.config/mlflow).
 export MLFLOW_DISABLE_TELEMETRY := true
+# uv installs without compiling bytecode (compiling everything up front costs a minute here):
+# let Python cache what it imports, even where the environment turned that off.
+unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install remote fetch data features train evaluate register package validate pipeline \
-	release promote rollback champion \
-	predict serve test lint format bench bench-score bench-serve clean
+.PHONY: help install dagger-env lock remote fetch data features train evaluate register package \
+	validate pipeline release promote rollback champion predict serve test lint format bench \
+	bench-score bench-serve clean
 
 ## Show this help
 help:
 	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  \033[36m%-12s\033[0m %s\n", substr($$1, 1, length($$1)-1), doc; doc=""}' $(MAKEFILE_LIST)
 
-$(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+# The base interpreter's pip puts uv into a venv without pip (ensurepip would cost seconds);
+# where it cannot, the venv gets its own pip first. The dev lock then adds pinned pip to .venv.
+$(UV):
+	$(BASE_PYTHON) -m venv --without-pip $(VENV)
+	$(BASE_PYTHON) -m pip --python $(BIN)/python install $(PIP_QUIET) "uv==$(UV_VERSION)" \
+		|| { $(BIN)/python -m ensurepip --default-pip >/dev/null \
+			&& $(BIN)/python -m pip install $(PIP_QUIET) "uv==$(UV_VERSION)"; }
+
+# The exact environment of the lock (packages it does not list are removed), then the project.
+$(INSTALLED): requirements-dev.lock pyproject.toml | $(UV)
+	$(UV) pip sync --quiet --require-hashes --python $(BIN)/python requirements-dev.lock
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-## Create .venv with the project, its dependencies and its dev tools
-install: $(INSTALLED)
+$(DAGGER_INSTALLED): requirements-dagger.lock | $(UV)
+	test -x $(DAGGER_PYTHON) || $(BASE_PYTHON) -m venv --without-pip $(DAGGER_VENV)
+	$(UV) pip sync --quiet --require-hashes --python $(DAGGER_PYTHON) requirements-dagger.lock
+	touch $@
+
+## Create .venv (project, runtime and dev tools) and dagger/.venv (Dagger SDK) from the locks
+install: $(INSTALLED) $(DAGGER_INSTALLED)
+
+## Create dagger/.venv only: the Dagger SDK, to type-check and test the Dagger module
+dagger-env: $(DAGGER_INSTALLED)
+
+## Re-resolve the locks from requirements*.txt and dagger/uv.lock (needs the index)
+lock: | $(UV)
+	$(UV) pip compile $(LOCK_FLAGS) requirements.txt -o requirements.lock
+	$(UV) pip compile $(LOCK_FLAGS) requirements-dev.txt -c requirements.lock \
+		-o requirements-dev.lock
+	$(BIN)/python scripts/lock_constraints.py > $(VENV)/lock-constraints.txt
+	$(UV) pip compile $(LOCK_FLAGS) requirements-dagger.txt -c $(VENV)/lock-constraints.txt \
+		-o requirements-dagger.lock
 
 ## Make DVC_REMOTE the local default DVC remote (.dvc/config.local), if given
 remote: $(INSTALLED)
@@ -107,15 +153,17 @@ predict: $(INSTALLED)
 serve: $(INSTALLED)
 	lcp serve --port $(PORT)
 
-## Run the test suite
-test: $(RAW_DATA)
+## Run the test suite (the tests that import the Dagger SDK run in dagger/.venv)
+test: $(RAW_DATA) $(DAGGER_INSTALLED)
 	pytest
 
 ## Check style, types (ruff, mypy --strict, Dagger module incl.), the CI workflow, notebooks
-lint: $(INSTALLED)
+lint: $(INSTALLED) $(DAGGER_INSTALLED)
 	ruff check .
 	ruff format --check .
 	mypy
+	$(DAGGER_PYTHON) -m mypy --follow-imports silent --cache-dir .mypy_cache/dagger \
+		$(DAGGER_TYPED)
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	zizmor --offline .github/workflows/ci.yml
 	nbstripout --verify notebooks/*.ipynb
@@ -141,5 +189,6 @@ bench-serve: $(INSTALLED)
 ## Delete generated data, models and reports (keeps the raw data and the MLflow store)
 clean:
 	git clean -fdXq data/interim data/processed models reports
-	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+	find . \( -path ./$(VENV) -o -path ./$(DAGGER_VENV) \) -prune -o -type d -name __pycache__ \
+		-exec rm -rf {} +
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,16 @@
-"""Shared fixtures: tiny lead frames built here, and the real data read from ``../shared``."""
+"""Shared fixtures: tiny lead frames built here, and the real data read from ``../shared``.
+
+Each run gets a base temporary folder of its own (``--basetemp`` unless given), so that test
+runs of other checkouts going on at the same time never prune or reuse this run's folders, as
+they may under pytest's shared ``pytest-of-<user>`` folder. It is removed when the run passes
+and kept, with its path printed, when it fails.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +21,39 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # as the lcp command 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 from tests.support import RAW_MD5, make_project, make_raw_leads, md5_of, shared_file
+
+# The tests that import the Dagger SDK run in the Dagger module's environment.
+pytest_plugins = ("tests.dagger_sdk",)
+
+OWN_BASETEMP = pytest.StashKey[Path]()
+PASSED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        own = Path(tempfile.mkdtemp(prefix="lcp-pytest-"))
+        config.stash[OWN_BASETEMP] = own
+        config.option.basetemp = str(own / "run")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[PASSED] = exitstatus in (
+        pytest.ExitCode.OK,
+        pytest.ExitCode.NO_TESTS_COLLECTED,
+    )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    own = terminalreporter.config.stash.get(OWN_BASETEMP, None)
+    if own is not None and not terminalreporter.config.stash.get(PASSED, False):
+        terminalreporter.write_line(f"temporary files of this run kept in {own}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    own = config.stash.get(OWN_BASETEMP, None)
+    if own is not None and config.stash.get(PASSED, False):
+        shutil.rmtree(own, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

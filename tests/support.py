@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -280,3 +285,84 @@ def new_project(root: Path) -> Path:
     (root / "params.yaml").write_text(yaml.safe_dump(small_params().model_dump(mode="json")))
     shutil.copy(PROJ_ROOT / PIN, root / PIN)
     return root
+def _prctl() -> Callable[..., int] | None:
+    try:
+        function: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+    return function
+
+
+PRCTL = _prctl()  # looked up here: a child between fork and exec must not load libraries
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for a child process: SIGTERM reaches it when the test run dies (Linux)."""
+    if PRCTL is not None:
+        PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    seconds: float,
+    what: str,
+    process: subprocess.Popen[Any] | None = None,
+    log: Path | None = None,
+) -> None:
+    """Poll ``condition`` until it holds, failing after ``seconds`` or when ``process`` exits.
+
+    The bound is generous on purpose: it only limits how long a broken run hangs, and a busy
+    machine may take many times longer than an idle one.
+    """
+    deadline = time.monotonic() + seconds
+    while not condition():
+        output = log.read_text(errors="replace")[-3000:] if log is not None else ""
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"{what}: the process exited with {process.returncode}\n{output}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {seconds:.0f} s\n{output}")
+        time.sleep(0.2)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still running (zombies left to init do not count)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
+
+
+def stop_group(process: subprocess.Popen[Any], grace: float = 60) -> None:
+    """Stop a process started with ``start_new_session=True`` and every process it started.
+
+    SIGTERM to the whole group, SIGKILL to what is left after ``grace`` seconds; returns once
+    no process of the group runs.
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            process.poll()
+            if not _group_alive(process.pid):
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"process group {process.pid} still runs after SIGKILL")

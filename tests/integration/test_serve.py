@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,48 +17,45 @@ import pandas as pd
 import pytest
 
 from tests.integration.conftest import PipelineRun
+from tests.support import die_with_parent, free_port, stop_group, wait_until
 
 COLUMNS = ["purchases", "time_spent", "n_visits", "customer_group", "onboarding"]
+START_SECONDS = 240  # an idle machine needs a few seconds; a busy one many times more
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=10):
+            return True
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="module")
-def server(pipeline_run: PipelineRun) -> Iterator[str]:
+def server(pipeline_run: PipelineRun, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lead_conversion_prediction", "serve", "--port", str(port)],
-        env={
-            **os.environ,
-            "LCP_ROOT": str(pipeline_run.root),
-            "MLFLOW_TRACKING_URI": pipeline_run.tracking_uri,
-        },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
+    # The server's output goes to a file: a pipe nobody reads would block it once full.
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lead_conversion_prediction", "serve", "--port", str(port)],
+            env={
+                **os.environ,
+                "LCP_ROOT": str(pipeline_run.root),
+                "MLFLOW_TRACKING_URI": pipeline_run.tracking_uri,
+            },
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the server stopped: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
-            try:
-                with urllib.request.urlopen(f"{url}/ping", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the server did not answer /ping within 90 s")
+        wait_until(lambda: answers(f"{url}/ping"), START_SECONDS, "lcp serve", process, log)
         yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
+        stop_group(process)
 
 
 def post(url: str, records: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
@@ -71,7 +65,7 @@ def post(url: str, records: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
         headers={"Content-Type": "application/json"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
