@@ -285,6 +285,8 @@ def new_project(root: Path) -> Path:
     (root / "params.yaml").write_text(yaml.safe_dump(small_params().model_dump(mode="json")))
     shutil.copy(PROJ_ROOT / PIN, root / PIN)
     return root
+
+
 def _prctl() -> Callable[..., int] | None:
     try:
         function: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
