@@ -24,7 +24,7 @@ def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
 
 LEAD = st.fixed_dictionaries(
     {
-        "lead_id": st.integers(0, 2**53),
+        "lead_id": st.integers(0, 2**53 - 1),
         "date_part": st.dates(min_value=pd.Timestamp("2020-01-01").date()).map(
             lambda day: f"{day.year}-{day.month}-{day.day}"
         ),
