@@ -71,7 +71,8 @@ class Field:
 
 
 FIELDS: dict[str, Field] = {
-    ID_COLUMN: Field("integer", minimum=0, description="lead identifier"),
+    # Ids beyond 2**53 would not survive a float on the way (CSV readers, JSON): refused.
+    ID_COLUMN: Field("integer", minimum=0, maximum=2**53 - 1, description="lead identifier"),
     TARGET: Field("number", allowed=(0, 1), description="1 converted, 0 not, empty unknown"),
     "date_part": Field("date", nullable=False, description="signup date, YYYY-MM-DD"),
     "source": Field("text", nullable=False, description="signup, organic, fb or li"),

@@ -120,7 +120,8 @@ def test_debug_shows_the_traceback(project: Path) -> None:
 def test_a_stage_run_before_its_inputs_exist_says_what_to_run(
     project: Path, stage: str, missing: str, writer: str
 ) -> None:
-    result = lcp(stage, root=project)
+    arguments = ["validate", "--model", str(project / "models" / "model.pkl")]
+    result = lcp(*(arguments if stage == "validate" else [stage]), root=project)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (

@@ -4,9 +4,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
 
+from lead_conversion_prediction.config import FeatureParams
 from lead_conversion_prediction.exceptions import DataContractError
-from lead_conversion_prediction.schema import validate_leads
+from lead_conversion_prediction.features import build_preprocessor
+from lead_conversion_prediction.modeling.train import assemble_model
+from lead_conversion_prediction.schema import features_and_target, validate_leads
 from lead_conversion_prediction.scoring.io import OUTPUT_SCHEMA, neutralise_formulas
 from lead_conversion_prediction.scoring.model import LoadedModel, load_scoring_model
 from lead_conversion_prediction.scoring.score import (
@@ -156,8 +160,14 @@ def test_skipped_rows_go_to_the_rejects_file_with_their_reason(
 def test_unseen_levels_are_scored_as_missing_and_counted(
     model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
 ) -> None:
+    # A model that never saw customer group 9: for it, 9 is an unseen level.
+    without_nine = make_leads(n=200, seed=2).replace({"customer_group": {9: 8}})
+    X, y = features_and_target(validate_leads(without_nine, "train.csv"))
+    preprocessor = build_preprocessor(FeatureParams()).fit(X)
+    classifier = LogisticRegression().fit(preprocessor.transform(X), y)
+    model = LoadedModel(assemble_model(preprocessor, classifier), "without-group-9")
     leads = make_leads(n=6).astype({"customer_group": "object"})
-    leads.loc[0, "customer_group"] = 12
+    leads.loc[0, "customer_group"] = 9
     leads.loc[1, "customer_group"] = None
     leads.loc[[0, 1], ["purchases", "time_spent", "n_visits", "onboarding"]] = leads.loc[
         0, ["purchases", "time_spent", "n_visits", "onboarding"]

@@ -38,7 +38,8 @@ def run_validate(
     and for the workspace's ``model.pkl`` to ``reports/validation.json`` by default.
     """
     model = model or f"models:/{params.registry.model_name}@champion"
-    if report is None and Path(model) == paths.validator_model:
+    workspace = ":/" not in str(model) and Path(model).resolve() == paths.validator_model.resolve()
+    if report is None and workspace:
         report = paths.validation_report
     with log_stage("validate") as facts:
         estimator = load_classifier(model)

@@ -33,8 +33,16 @@ def test_a_second_pipeline_refuses_then_waits_its_turn(
     assert first.wait(timeout=300) == 0, "".join(first_log[-20:])
     second_log = read_until(second, "pipeline: done")
     assert second.wait(timeout=300) == 0, "".join(second_log[-20:])
-    # Each registered its own version, the second after the first had finished.
-    assert RegistryRecord.read(project.root / "reports" / "registry.json").version == 3
+    # Both ran whole, one after the other: the same model, so the same version, three runs.
+    record = RegistryRecord.read(project.root / "reports" / "registry.json")
+    assert (record.version, record.new_version) == (1, False)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{project.store}")
+    experiment = client.get_experiment_by_name("lead-conversion")
+    assert experiment is not None
+    parents = client.search_runs([experiment.experiment_id], "tags.registered_version = '1'")
+    assert len(parents) == 3 and all(run.info.status == "FINISHED" for run in parents)
 
 
 def test_predict_reads_a_whole_model_set_while_a_pipeline_writes(

@@ -85,7 +85,7 @@ def test_a_killed_pipeline_leaves_a_whole_set_no_child_and_reruns(
 
     verified = project.lcp("verify")
     assert verified.returncode == 0, verified.stderr
-    one_line_or_success(project.lcp("validate"))
+    one_line_or_success(project.lcp("validate", "--model", str(paths.validator_model)))
     assert leftovers(paths) == []
     manifest = (paths.models_dir / "SHA256SUMS").read_text()
     assert manifest == old_manifest or moment in MOMENTS[3:], "only train switches the set"

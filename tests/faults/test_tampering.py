@@ -39,7 +39,8 @@ def test_a_model_pkl_that_would_run_a_command_is_refused(project: Project, tmp_p
     model = project.root / "models" / "model.pkl"
     marker = tmp_path / "the-command-ran"
     joblib.dump(RunsACommand(marker), model)
-    assert "model.pkl: checksum differs from SHA256SUMS" in one_error(project.lcp("validate"))
+    validated = project.lcp("validate", "--model", str(model))
+    assert "model.pkl: checksum differs from SHA256SUMS" in one_error(validated)
     assert not marker.exists()
     verified = project.lcp("verify")
     assert verified.returncode == 2
@@ -52,7 +53,9 @@ def test_a_flipped_bit_in_the_lead_model_is_refused(project: Project) -> None:
     content[len(content) // 3] ^= 0x10
     model.write_bytes(bytes(content))
     leads = project.root / "data" / "processed" / "test.csv"
-    result = project.lcp("predict", "-i", str(leads), "-o", str(project.root / "s.csv"))
+    result = project.lcp(
+        "predict", "-i", str(leads), "-o", str(project.root / "s.csv"), "--model", str(model)
+    )
     assert "lead_model.joblib: checksum differs" in one_error(result)
     assert not (project.root / "s.csv").exists()
 

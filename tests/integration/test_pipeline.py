@@ -137,11 +137,17 @@ def test_each_candidate_has_a_tracked_run_with_its_model(pipeline_run: PipelineR
         model = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
         assert model.signature is not None
         assert [c.name for c in model.signature.inputs.inputs] == [
+            "lead_id",
             "purchases",
             "time_spent",
             "n_visits",
             "customer_group",
             "onboarding",
+        ]
+        assert [c.name for c in model.signature.outputs.inputs] == [
+            "lead_id",
+            "conversion_probability",
+            "model",
         ]
 
 
@@ -165,8 +171,9 @@ def test_a_new_run_registers_a_challenger_and_leaves_the_champion(
     params = yaml.safe_load((copy.root / "params.yaml").read_text())
     params["train"]["candidates"] = ["logistic_regression"]
     (copy.root / "params.yaml").write_text(yaml.safe_dump(params))
-    for command in ("train", "evaluate", "register"):
-        result = copy.lcp(command)
+    for command in ("train", "evaluate", "validate", "register"):
+        arguments = ["validate", "--model", str(copy.root / "models" / "model.pkl")]
+        result = copy.lcp(*(arguments if command == "validate" else [command]))
         assert result.returncode == 0, result.stderr
     second = RegistryRecord.read(copy.root / "reports" / "registry.json")
     assert (second.version, second.promoted, second.champion) == (2, False, 1)
