@@ -77,8 +77,10 @@ def signature_example(X: pd.DataFrame) -> pd.DataFrame:
 
 def pip_requirements(model: Any) -> list[str]:
     """Return the pinned packages needed to load ``model`` (xgboost only when it holds one)."""
+    from lead_conversion_prediction.modeling.calibration import base_classifiers
+
     packages = list(_RUNTIME_PACKAGES)
-    if type(model[-1]).__module__.startswith("xgboost"):
+    if any(type(c).__module__.startswith("xgboost") for c in base_classifiers(model[-1])):
         packages.append("xgboost-cpu")
     return [f"{package}=={version(package)}" for package in sorted(packages)]
 

@@ -2,7 +2,10 @@
 
 A seeded randomized search picks each candidate's hyperparameters by stratified
 cross-validation on the training rows' model matrix, and refits the best setting on all of
-them. The candidates and their spaces come from ``modeling/candidates.py`` and ``params.yaml``.
+them; the result is then calibrated where that helps (``modeling/calibration.py``). The
+candidates and their spaces come from ``modeling/candidates.py`` and ``params.yaml``. With
+``train.n_jobs`` above 1 the fits run in threads: XGBoost and the linear solvers release the
+GIL, and threads start at once where processes would import the libraries again.
 
 The preprocessing is unsupervised (clipping bounds, means, ranges, modes, levels). The features
 stage fits it once on the training rows, and the searches cross-validate the classifier on its
@@ -22,8 +25,16 @@ import pandas as pd
 
 from lead_conversion_prediction.config import TrainParams
 from lead_conversion_prediction.exceptions import ConfigError
-from lead_conversion_prediction.modeling.artifacts import SearchSetting, plain_params
-from lead_conversion_prediction.modeling.candidates import build_candidate
+from lead_conversion_prediction.modeling.artifacts import (
+    CalibrationCheck,
+    SearchSetting,
+    plain_params,
+)
+from lead_conversion_prediction.modeling.calibration import calibrate_where_it_helps
+from lead_conversion_prediction.modeling.candidates import (
+    build_candidate,
+    positional_constraints,
+)
 
 PREPROCESS = "preprocess"
 CLASSIFIER = "classifier"
@@ -31,13 +42,15 @@ CLASSIFIER = "classifier"
 
 @dataclass
 class SearchResult:
-    """One searched candidate: its refitted classifier and how the search scored it."""
+    """One searched candidate: its refitted (maybe calibrated) classifier, how the search
+    scored it, and the calibration check."""
 
     name: str
     classifier: Any
     best_params: dict[str, Any]
     cv_scores: list[float]
     settings: list[SearchSetting]
+    calibration: CalibrationCheck
     seconds: float
 
     @property
@@ -60,16 +73,18 @@ def check_metric(metric: str) -> None:
 def search_candidate(
     name: str, X: pd.DataFrame, y: pd.Series, params: TrainParams
 ) -> SearchResult:
-    """Run the seeded randomized search of one candidate on the model matrix ``X``."""
+    """Run the seeded randomized search of one candidate on the model matrix ``X``, then
+    calibrate its best classifier where that helps."""
     import warnings
 
+    from joblib import parallel_config
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold
 
     check_metric(params.metric)
     candidate = build_candidate(name, params.section(name), params.random_state)
     search = RandomizedSearchCV(
-        candidate.estimator,
+        positional_constraints(candidate.estimator, [str(c) for c in X.columns]),
         candidate.space,
         n_iter=candidate.n_iter,
         scoring=params.metric,
@@ -81,16 +96,19 @@ def search_candidate(
         error_score="raise",
     )
     started = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), parallel_config(backend="threading"):
         # A few solver settings stop at max_iter on some folds; the CV score already says so.
         warnings.simplefilter("ignore", ConvergenceWarning)
         search.fit(X, y)
+        classifier, calibration = calibrate_where_it_helps(
+            search.best_estimator_, X, y, params.calibration, params.random_state
+        )
     seconds = time.perf_counter() - started
     results = search.cv_results_
     best = int(search.best_index_)
     return SearchResult(
         name=name,
-        classifier=search.best_estimator_,
+        classifier=classifier,
         best_params=plain_params(search.best_params_),
         cv_scores=[
             float(results[f"split{fold}_test_score"][best]) for fold in range(candidate.cv_folds)
@@ -104,6 +122,7 @@ def search_candidate(
             )
             for i in range(len(results["params"]))
         ],
+        calibration=calibration,
         seconds=seconds,
     )
 
