@@ -95,3 +95,31 @@ def test_the_top_reasons_are_the_largest_in_absolute_value() -> None:
     for k in (0, 4):
         with pytest.raises(ConfigError, match=f"--explain {k}: give 1 to 3"):
             top_reasons(values, k)
+
+
+def test_the_lookup_tables_give_xgboosts_own_shap_values(
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    from lead_conversion_prediction.modeling.explain import (
+        build_tree_tables,
+        trees_of,
+        xgboost_contributions,
+    )
+
+    model, X = small_xgboost_model(make_leads)
+    booster = trees_of(model[-1])
+    rows = model[:-1].transform(X).to_numpy(np.float32)
+    tables = build_tree_tables(booster)
+    assert tables is not None
+    expected, base = xgboost_contributions(booster, rows)
+    np.testing.assert_allclose(tables.contributions(rows), expected, atol=1e-5)
+    assert tables.base == pytest.approx(base[0])
+    # rows on a threshold, just below it, and outside the training range
+    edges = np.repeat(rows[:1], 3, axis=0)
+    threshold = tables.tables[0].thresholds[0][0]
+    feature = tables.tables[0].features[0]
+    edges[:, feature] = [threshold, np.nextafter(threshold, np.float32(-1)), 1e6]
+    np.testing.assert_allclose(
+        tables.contributions(edges), xgboost_contributions(booster, edges)[0], atol=1e-5
+    )
+    assert build_tree_tables(booster, max_cells=2) is None  # too fine a grid: row by row

@@ -16,10 +16,21 @@ Contributions are in log-odds (the classifier's margin) and add up, with a base 
 The 12 model columns are mapped back to the raw inputs they come from (``customer_group_2`` ...
 ``customer_group_9`` to ``customer_group``, ``onboarding_True`` to ``onboarding``) and their
 contributions summed, which SHAP values and linear terms both allow.
+
+TreeSHAP costs each row a walk over every leaf of every tree, which on a million leads takes
+minutes. But a tree's SHAP values for a row depend only on which side of each of the tree's
+splits the row falls: on the interval its value falls in between the tree's thresholds, for
+each feature the tree uses. So :class:`TreeTables` asks XGBoost once for the SHAP values of one
+representative row per cell of that grid, boosting round by round (rounds that split on the
+same features share one grid), and a lead's values are then looked up in each table and added
+(``TREE_TABLE_CELLS`` bounds a table; a model whose rounds need larger ones, such as a forest
+of a hundred trees in one round, is explained row by row).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,11 +86,11 @@ def _contributions(
     estimator: Any, matrix: pd.DataFrame, preprocessor: Any
 ) -> tuple[np.ndarray, np.ndarray]:
     if is_xgboost(estimator):
-        from xgboost import DMatrix
-
-        shap = trees_of(estimator).predict(DMatrix(matrix), pred_contribs=True)
-        shap = shap.astype(np.float64)
-        return shap[:, :-1], shap[:, -1]
+        values = matrix.to_numpy(np.float32)
+        tables = tree_tables(estimator)
+        if tables is not None and not np.isnan(values).any():
+            return tables.contributions(values), np.full(len(values), tables.base)
+        return xgboost_contributions(trees_of(estimator), values)
     if hasattr(estimator, "coef_") and np.ndim(estimator.coef_) == 2:
         coefficients = np.asarray(estimator.coef_[0], dtype=np.float64)
         reference = reference_row(preprocessor)
@@ -106,6 +117,145 @@ def trees_of(estimator: Any) -> Any:
     booster = Booster(model_file=estimator.get_booster().save_raw())
     booster.set_param({"nthread": os.cpu_count() or 1})
     return booster
+
+
+def xgboost_contributions(booster: Any, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """XGBoost's own SHAP values of every row, and the base value."""
+    from xgboost import DMatrix
+
+    names = booster.feature_names
+    shap = booster.predict(DMatrix(values, feature_names=names), pred_contribs=True)
+    shap = np.asarray(shap, dtype=np.float64)
+    return shap[:, :-1], shap[:, -1]
+
+
+TREE_TABLE_CELLS = 1 << 16
+
+
+@dataclass(frozen=True)
+class CellTable:
+    """SHAP values of some boosting rounds for each cell of their features' threshold grid."""
+
+    features: np.ndarray  # the model columns the rounds split on
+    thresholds: tuple[np.ndarray, ...]  # per feature, its sorted float32 split thresholds
+    strides: np.ndarray  # cell = sum(interval number * stride)
+    values: np.ndarray  # (cells, features) SHAP values summed over the rounds
+
+    def cells(self, rows: np.ndarray) -> np.ndarray:
+        """The cell each row falls in (XGBoost goes left when value < threshold)."""
+        cell = np.zeros(len(rows), dtype=np.int64)
+        for feature, thresholds, stride in zip(
+            self.features, self.thresholds, self.strides, strict=True
+        ):
+            cell += np.searchsorted(thresholds, rows[:, feature], side="right") * stride
+        return cell
+
+
+@dataclass(frozen=True)
+class TreeTables:
+    """A tree model's SHAP values as lookup tables over its split grids (module docstring)."""
+
+    tables: tuple[CellTable, ...]
+    columns: int
+    base: float
+
+    def contributions(self, rows: np.ndarray) -> np.ndarray:
+        """The SHAP values of each row (float32 model columns), as XGBoost computes them."""
+        values = np.zeros((len(rows), self.columns))
+        for table in self.tables:
+            values[:, table.features] += table.values[table.cells(rows)]
+        return values
+
+
+_TABLES: weakref.WeakKeyDictionary[Any, TreeTables | None] = weakref.WeakKeyDictionary()
+_TABLES_LOCK = threading.Lock()
+
+
+def tree_tables(estimator: Any) -> TreeTables | None:
+    """The lookup tables of a fitted XGBoost model, built once; None if they would be too big."""
+    with _TABLES_LOCK:
+        if estimator not in _TABLES:
+            _TABLES[estimator] = build_tree_tables(trees_of(estimator))
+        return _TABLES[estimator]
+
+
+def build_tree_tables(booster: Any, max_cells: int = TREE_TABLE_CELLS) -> TreeTables | None:
+    """Group the booster's rounds by the features they split on and tabulate their SHAP
+    values on the grid of their thresholds; None when a round alone needs too many cells."""
+    import json
+
+    booster = booster.copy()
+    booster.set_param({"nthread": 1})  # many tiny predictions: threads cost more than they give
+    model = json.loads(booster.save_raw(raw_format="json"))
+    trees = model["learner"]["gradient_booster"]["model"]["trees"]
+    per_round = len(trees) // max(booster.num_boosted_rounds(), 1)
+    columns = int(model["learner"]["learner_model_param"]["num_feature"])
+    groups: list[tuple[dict[int, set[float]], list[int]]] = []
+    for round_number in range(booster.num_boosted_rounds()):
+        splits: dict[int, set[float]] = {}
+        for tree in trees[round_number * per_round : (round_number + 1) * per_round]:
+            for left, feature, threshold in zip(
+                tree["left_children"], tree["split_indices"], tree["split_conditions"], strict=True
+            ):
+                if left != -1:
+                    splits.setdefault(int(feature), set()).add(float(np.float32(threshold)))
+        if not splits:
+            continue  # a lone leaf: it moves the base value only
+        if _grid_size(splits) > max_cells:
+            return None
+        group = next(
+            (
+                g
+                for g in groups
+                if set(g[0]) == set(splits) and _grid_size(_merged(g[0], splits)) <= max_cells
+            ),
+            None,
+        )
+        if group is None:
+            groups.append(({f: set(t) for f, t in splits.items()}, [round_number]))
+        else:
+            for feature, thresholds in splits.items():
+                group[0][feature] |= thresholds
+            group[1].append(round_number)
+    tables = tuple(_tabulate(booster, splits, rounds, columns) for splits, rounds in groups)
+    _, base = xgboost_contributions(booster, np.zeros((1, columns), dtype=np.float32))
+    return TreeTables(tables, columns, float(base[0]))
+
+
+def _grid_size(splits: dict[int, set[float]]) -> int:
+    size = 1
+    for thresholds in splits.values():
+        size *= len(thresholds) + 1
+    return size
+
+
+def _merged(first: dict[int, set[float]], second: dict[int, set[float]]) -> dict[int, set[float]]:
+    return {feature: first[feature] | second.get(feature, set()) for feature in first}
+
+
+def _tabulate(
+    booster: Any, splits: dict[int, set[float]], rounds: list[int], columns: int
+) -> CellTable:
+    """One representative row per grid cell, and the rounds' SHAP values for it."""
+    from xgboost import DMatrix
+
+    features = np.array(sorted(splits), dtype=np.int64)
+    thresholds = tuple(np.array(sorted(splits[f]), dtype=np.float32) for f in features)
+    sizes = np.array([len(t) + 1 for t in thresholds], dtype=np.int64)
+    strides = np.cumprod(np.concatenate([[1], sizes[:-1]])).astype(np.int64)
+    cells = np.arange(int(np.prod(sizes)))
+    rows = np.zeros((len(cells), columns), dtype=np.float32)
+    for feature, points, size, stride in zip(features, thresholds, sizes, strides, strict=True):
+        # interval 0 lies below the first threshold; interval i >= 1 starts at threshold i
+        below = points[0] - np.float32(max(1.0, abs(float(points[0]))))
+        representatives = np.concatenate([[below], points]).astype(np.float32)
+        rows[:, feature] = representatives[(cells // stride) % size]
+    grid = DMatrix(rows, feature_names=booster.feature_names, nthread=1)
+    values = np.zeros((len(cells), len(features)))
+    for round_number in rounds:
+        shap = booster[round_number : round_number + 1].predict(grid, pred_contribs=True)
+        values += np.asarray(shap, dtype=np.float64)[:, features]
+    return CellTable(features, thresholds, strides, values)
 
 
 def reference_row(preprocessor: Any) -> np.ndarray:
