@@ -18,7 +18,7 @@ PORT ?= 5001
 export PATH := $(BIN):$(PATH)
 
 .PHONY: help install remote fetch data features train evaluate register package validate pipeline \
-	predict serve test lint format bench bench-score bench-serve clean
+	predict serve test lint format bench bench-score bench-serve notebook clean
 
 ## Show this help
 help:
@@ -116,6 +116,10 @@ bench-score: $(RAW_DATA)
 ## Send 1,000 requests to a running `make serve`; print errors and latency percentiles
 bench-serve: $(INSTALLED)
 	python scripts/load_serve.py --url http://127.0.0.1:$(PORT)
+
+## Open the exploration notebook in JupyterLab (installed with the dev tools)
+notebook: $(INSTALLED)
+	jupyter lab notebooks/01-exploration.ipynb
 
 ## Delete generated data, models and reports (keeps the raw data and the MLflow store)
 clean:
