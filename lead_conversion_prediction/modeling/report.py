@@ -72,7 +72,8 @@ FIGURES = {
     "precision_recall.png": "Precision-recall curves of every candidate",
     "calibration.png": "Calibration: observed conversion rate per predicted-probability bin",
     "confusion_matrix.png": "Confusion matrix of the chosen model at the label threshold",
-    "cumulative_gains.png": "Cumulative gains: converters found when calling the top k % first",
+    "cumulative_gains.png": "Cumulative gains: the share of all converters a call list of the "
+    "top k % of the leads finds",
     "feature_importance.png": "Mean absolute contribution of each input to the chosen model's "
     "log-odds (holdout rows)",
     "score_distribution.png": "The chosen model's scores, converters against the others",
@@ -188,7 +189,9 @@ def draw_figures(
         "precision_recall.png": plots.plot_precision_recall(y, probabilities),
         "calibration.png": plots.plot_calibration(y, probabilities),
         "confusion_matrix.png": plots.plot_confusion_matrix(y, chosen, threshold),
-        "cumulative_gains.png": plots.plot_cumulative_gains(y, probabilities),
+        "cumulative_gains.png": plots.plot_cumulative_gains(
+            y, probabilities, selected, CALL_LIST_SHARES
+        ),
         "feature_importance.png": plots.plot_feature_importance(
             importance, f"Feature importance, {selected}", importance_kind
         ),
