@@ -64,8 +64,12 @@ def explain(model: Any, X: pd.DataFrame) -> Contributions:
 
     ``model`` is the lead Pipeline (preprocessing, then classifier); ``X`` holds raw inputs.
     """
+    return explain_matrix(model, model[:-1].transform(X))
+
+
+def explain_matrix(model: Any, matrix: pd.DataFrame) -> Contributions:
+    """:func:`explain` for rows already turned into the model matrix by ``model[:-1]``."""
     preprocessor, classifier = model[:-1], model[-1]
-    matrix = preprocessor.transform(X)
     columns = [str(name) for name in matrix.columns]
     inputs = tuple(str(name) for name in preprocessor.feature_names_in_)
     values, base = column_contributions(classifier, matrix, preprocessor)

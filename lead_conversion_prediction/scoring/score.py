@@ -82,9 +82,14 @@ class Reasons:
     @classmethod
     def of(cls, model: Any, X: pd.DataFrame, k: int) -> Reasons:
         """The reasons of the rows of ``X`` (raw inputs) under the lead model."""
-        from lead_conversion_prediction.modeling.explain import explain, top_reasons
+        return cls.of_matrix(model, model[:-1].transform(X), k)
 
-        contributions = explain(model, X)
+    @classmethod
+    def of_matrix(cls, model: Any, matrix: pd.DataFrame, k: int) -> Reasons:
+        """The reasons of rows already in the model matrix (``model[:-1]``'s output)."""
+        from lead_conversion_prediction.modeling.explain import explain_matrix, top_reasons
+
+        contributions = explain_matrix(model, matrix)
         codes, values = top_reasons(contributions.values, k)
         return cls(contributions.inputs, codes, values)
 
@@ -209,11 +214,17 @@ def score_chunk(
     report.rows_scored = len(good)
     report.rows_rejected = int(bad.sum())
     explained = None
-    if options.explain and len(good):
-        explained = Reasons.of(loaded.model, X, options.explain)
+    probability = np.zeros(0)
+    if len(good) and options.explain:
+        # The preprocessing once, for both the probabilities and the reasons.
+        matrix = loaded.model[:-1].transform(X)
+        probability = positive_probability(loaded.model[-1], matrix)
+        explained = Reasons.of_matrix(loaded.model, matrix, options.explain)
+    elif len(good):
+        probability = positive_probability(loaded.model, X)
     return ScoredChunk(
         ids=good[ID_COLUMN].to_numpy(dtype=np.int64),
-        probability=positive_probability(loaded.model, X) if len(good) else np.zeros(0),
+        probability=probability,
         rejected=rejected,
         report=report,
         reasons=explained,
