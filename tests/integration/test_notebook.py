@@ -46,13 +46,6 @@ def test_the_notebook_runs_on_the_real_data(
     assert "2,937 rows kept" in printed
     assert "the date filter keeps 12,345 of 12,345 rows" in printed
     assert "dropped columns: at most 0.0" in printed  # below a hundredth of a bit
-    figures = sum(
-        "image/png" in output.get("data", {})
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.outputs
-    )
-    assert figures >= 5
     assert NOTEBOOK.read_text().count('"outputs": []') == sum(
         cell.cell_type == "code" for cell in notebook.cells
     )
