@@ -3,9 +3,9 @@
 A seeded randomized search picks each candidate's hyperparameters by stratified
 cross-validation on the training rows' model matrix, and refits the best setting on all of
 them; the result is then calibrated where that helps (``modeling/calibration.py``). The
-candidates and their spaces come from ``modeling/candidates.py`` and ``params.yaml``. With
-``train.n_jobs`` above 1 the fits run in threads: XGBoost and the linear solvers release the
-GIL, and threads start at once where processes would import the libraries again.
+candidates and their spaces come from ``modeling/candidates.py`` and ``params.yaml``.
+(``train.n_jobs`` above 1 runs fits in worker processes. Not in threads: liblinear draws from
+one random state per process, so concurrent fits would change each other's results.)
 
 The preprocessing is unsupervised (clipping bounds, means, ranges, modes, levels). The features
 stage fits it once on the training rows, and the searches cross-validate the classifier on its
@@ -77,7 +77,6 @@ def search_candidate(
     calibrate its best classifier where that helps."""
     import warnings
 
-    from joblib import parallel_config
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold
 
@@ -96,7 +95,7 @@ def search_candidate(
         error_score="raise",
     )
     started = time.perf_counter()
-    with warnings.catch_warnings(), parallel_config(backend="threading"):
+    with warnings.catch_warnings():
         # A few solver settings stop at max_iter on some folds; the CV score already says so.
         warnings.simplefilter("ignore", ConvergenceWarning)
         search.fit(X, y)
