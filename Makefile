@@ -44,7 +44,7 @@ unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install dagger-env lock remote fetch data features train evaluate register package \
 	validate pipeline release promote rollback champion predict serve test lint format bench \
-	bench-score bench-serve clean
+	bench-score bench-serve notebook clean
 
 ## Show this help
 help:
@@ -185,6 +185,10 @@ bench-score: $(RAW_DATA)
 ## Send 1,000 requests to a running `make serve`; print errors and latency percentiles
 bench-serve: $(INSTALLED)
 	python scripts/load_serve.py --url http://127.0.0.1:$(PORT)
+
+## Open the exploration notebook in JupyterLab (installed with the dev tools)
+notebook: $(INSTALLED)
+	jupyter lab notebooks/01-exploration.ipynb
 
 ## Delete generated data, models and reports (keeps the raw data and the MLflow store)
 clean:

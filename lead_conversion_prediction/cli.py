@@ -421,9 +421,25 @@ def predict(
     chunk_rows: Annotated[
         int, typer.Option(min=1000, help="Rows scored at a time; bounds the memory.")
     ] = CHUNK_ROWS,
+    explain: Annotated[
+        int,
+        typer.Option(
+            metavar="K",
+            min=0,
+            help="Add each lead's K inputs that moved its score most: reason_1..K and their "
+            "signed contributions to the log-odds.",
+        ),
+    ] = 0,
+    top: Annotated[
+        str | None,
+        typer.Option(
+            metavar="N|P%",
+            help="Write only the N (or P%) likeliest leads, best first; ties by lead_id.",
+        ),
+    ] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Score a file of raw leads: probability, label and rank."""
+    """Score raw leads: probability, label, rank, reasons."""
     import os
 
     from lead_conversion_prediction.stages.predict import run_predict
@@ -444,6 +460,8 @@ def predict(
         input_format=input_format,
         output_format=output_format,
         chunk_rows=chunk_rows,
+        explain=explain,
+        top=top,
     )
 
 

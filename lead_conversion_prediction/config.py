@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -213,6 +213,17 @@ class RandInt(Section):
 SearchDimension = Uniform | RandInt | list[str | float | int]
 
 
+class CalibrationParams(Section):
+    """How a searched candidate is calibrated where that helps (``modeling/calibration.py``).
+
+    Each method is tried on the candidate's cross-validated scores on the training rows; the one
+    with the lowest log-loss is kept if it beats the uncalibrated scores. No method: none tried.
+    """
+
+    methods: list[Literal["sigmoid", "isotonic"]] = ["sigmoid"]
+    cv_folds: Annotated[int, Field(ge=2)] = 5
+
+
 class TrainParams(BaseModel):
     """The search: the selection metric, the seed, and one section per candidate.
 
@@ -222,9 +233,10 @@ class TrainParams(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    metric: str = "f1_weighted"
+    metric: str = "neg_log_loss"
     random_state: int = 42
-    n_jobs: int = 1
+    n_jobs: Annotated[int, Field(ge=1)] = 1
+    calibration: CalibrationParams = CalibrationParams()
     candidates: Annotated[list[str], Field(min_length=1)]
 
     @model_validator(mode="after")

@@ -105,13 +105,32 @@ def cumulative_gains(y: np.ndarray, probability: np.ndarray) -> tuple[np.ndarray
     return contacted, found
 
 
-def plot_cumulative_gains(y: np.ndarray, probabilities: dict[str, np.ndarray]) -> Figure:
-    """What share of all converters sales finds by calling the top k % of scored leads."""
+def plot_cumulative_gains(
+    y: np.ndarray,
+    probabilities: dict[str, np.ndarray],
+    selected: str | None = None,
+    shares: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5),
+) -> Figure:
+    """What share of all converters sales finds by calling the top k % of scored leads; the
+    ``selected`` model's call lists of the given ``shares`` are marked with that share."""
+    import math
+
     figure, axes = _figure()
     for name, probability in probabilities.items():
         contacted, found = cumulative_gains(y, probability)
-        top_fifth = found[round(0.2 * len(probability))]
+        top_fifth = found[math.ceil(0.2 * len(probability))]
         axes.plot(contacted, found, label=f"{name} (top 20 %: {top_fifth:.0%} of converters)")
+        if name == selected:
+            for share in shares:
+                value = found[math.ceil(share * len(probability))]
+                axes.plot([share], [value], marker="o", color="black")
+                axes.annotate(
+                    f"top {share:.0%}: {value:.0%}",
+                    (share, value),
+                    textcoords="offset points",
+                    xytext=(6, -12),
+                    fontsize=8,
+                )
     rate = float(np.mean(y))
     axes.plot([0, rate, 1], [0, 1, 1], linestyle=":", color="black", label="perfect ranking")
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random order")

@@ -18,11 +18,13 @@ from lead_conversion_prediction.exceptions import ConfigError, InputNotFoundErro
 def test_the_project_parameters_load_into_typed_sections() -> None:
     params = load_params(PROJ_ROOT / "params.yaml")
     assert params.split.test_size == 0.15 and params.split.random_state == 42
-    assert params.train.candidates == ["xgboost_rf", "logistic_regression"]
-    xgboost = params.train.section("xgboost_rf")
-    assert xgboost.space["max_depth"] == RandInt(randint=(3, 9))
-    assert xgboost.space["learning_rate"] == Uniform(uniform=(0.01, 0.31))
-    assert params.train.metric == "f1_weighted"
+    assert params.train.candidates == ["xgboost_rf", "logistic_regression", "xgboost"]
+    forest = params.train.section("xgboost_rf")
+    assert forest.space["max_depth"] == RandInt(randint=(3, 9))
+    assert forest.space["subsample"] == Uniform(uniform=(0.5, 1.0))
+    assert params.train.section("xgboost").monotone_increasing == ("purchases", "n_visits")
+    assert params.train.metric == "neg_log_loss"
+    assert params.train.calibration.methods == ["sigmoid"]
     assert params.threshold == 0.5
     assert params.registry.model_name == "lead_model"
 
@@ -49,6 +51,23 @@ def write_params(tmp_path: Path, change: dict[str, object]) -> Path:
         ({"train.xgboost_rf.n_iter": 0}, "train: .*xgboost_rf: n_iter: Input should be greater"),
         ({"threshold": 1.5}, "threshold: Input should be less than or equal to 1"),
         ({"data.max_date": "2023-12-31"}, "max_date 2023-12-31 is before min_date"),
+        (
+            {"train.xgboost_rf.space.subsample": {"uniform": [0.0, 1.0]}},
+            r"xgboost_rf: .*space.subsample: must stay within \[0.5, 1\]",
+        ),
+        (
+            {"train.xgboost.space.min_child_weight": [0.1, 5]},
+            r"xgboost: .*space.min_child_weight: must stay within \[1, 20\]",
+        ),
+        (
+            {"train.xgboost_rf.space.learning_rate": {"uniform": [0.01, 0.31]}},
+            r"xgboost_rf: .*space.learning_rate: must stay within \[0.5, 1\]",
+        ),
+        (
+            {"train.xgboost.space.objective": ["reg:squarederror"]},
+            "xgboost: .*space.objective: only binary:logistic, reg:logistic give probabilities",
+        ),
+        ({"train.calibration.methods": ["platt"]}, "train.calibration.methods.0: Input should"),
     ],
 )
 def test_invalid_parameters_name_the_file_and_the_key(

@@ -6,6 +6,7 @@ from lead_conversion_prediction.modeling.evaluate import (
     bootstrap_draws,
     compute_metrics,
     difference_interval,
+    expected_calibration_error,
     metrics_on_resamples,
     percentile_interval,
     positive_probability,
@@ -92,3 +93,23 @@ def test_the_difference_interval_says_which_model_is_better() -> None:
     assert better.low > 0
     same = difference_interval(y, good, good, "roc_auc", 0.5, resamples=400)
     assert same.low == same.high == 0
+
+
+def test_the_expected_calibration_error_matches_a_hand_computed_case() -> None:
+    y = np.array([0, 1, 1, 0, 1])
+    probability = np.array([0.05, 0.15, 0.72, 0.78, 1.0])
+    # bins: [0, 0.1): 0.05 vs 0; [0.1, 0.2): 0.15 vs 1; [0.7, 0.8): 0.75 vs 0.5; [0.9, 1]: 1 vs 1
+    expected = (0.05 + 0.85 + 2 * 0.25 + 0) / 5
+    assert expected_calibration_error(y, probability) == pytest.approx(expected)
+    assert compute_metrics(y, probability, 0.5)["ece"] == pytest.approx(expected)
+    assert expected_calibration_error(np.array([0, 1]), np.array([0.0, 1.0])) == 0.0
+
+
+def test_the_bootstrap_ece_is_the_ece_of_each_resample() -> None:
+    rng = np.random.default_rng(9)
+    y = rng.integers(0, 2, 120)
+    probability = np.clip(y * 0.4 + rng.random(120) * 0.6, 0, 1)
+    rows = rng.integers(0, 120, size=(25, 120))
+    got = metrics_on_resamples(y[rows], probability[rows], 0.5)["ece"]
+    expected = [expected_calibration_error(y[r], probability[r]) for r in rows]
+    np.testing.assert_allclose(got, expected, atol=1e-12)

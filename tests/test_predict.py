@@ -7,14 +7,24 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from lead_conversion_prediction.config import FeatureParams
-from lead_conversion_prediction.exceptions import DataContractError
+from lead_conversion_prediction.exceptions import ConfigError, DataContractError
 from lead_conversion_prediction.features import build_preprocessor
 from lead_conversion_prediction.modeling.train import assemble_model
-from lead_conversion_prediction.schema import features_and_target, validate_leads
-from lead_conversion_prediction.scoring.io import OUTPUT_SCHEMA, neutralise_formulas
+from lead_conversion_prediction.schema import (
+    MODEL_INPUT_COLUMNS,
+    features_and_target,
+    validate_leads,
+)
+from lead_conversion_prediction.scoring.io import (
+    OUTPUT_SCHEMA,
+    neutralise_formulas,
+    output_schema,
+)
 from lead_conversion_prediction.scoring.model import LoadedModel, load_scoring_model
 from lead_conversion_prediction.scoring.score import (
+    CallList,
     ScoringOptions,
+    best_first,
     count_repeats,
     rank_descending,
     score_leads,
@@ -50,6 +60,67 @@ def test_scores_hold_probability_label_and_rank(make_leads: Callable[..., pd.Dat
 
 def test_ties_are_ranked_in_input_order() -> None:
     assert rank_descending(np.array([0.2, 0.9, 0.2, 0.9])).tolist() == [3, 1, 4, 2]
+
+
+def test_ties_are_ranked_by_lead_id_when_ids_are_given() -> None:
+    order = best_first(np.array([0.2, 0.9, 0.2, 0.9]), np.array([8, 5, 3, 4]))
+    assert order.tolist() == [3, 1, 2, 0]  # 0.9: ids 4, 5; then 0.2: ids 3, 8
+
+
+@pytest.mark.parametrize(
+    ("text", "scored", "kept"),
+    [("3", 10, 3), ("30", 10, 10), ("10%", 10, 1), ("25%", 10, 3), ("100%", 7, 7), ("0.5%", 3, 1)],
+)
+def test_a_call_list_keeps_a_number_or_a_share_of_the_leads(
+    text: str, scored: int, kept: int
+) -> None:
+    assert CallList.parse(text).rows(scored) == kept
+
+
+@pytest.mark.parametrize("text", ["0", "0%", "150%", "-3", "ten", "5.5", ""])
+def test_a_call_list_that_means_nothing_is_refused(text: str) -> None:
+    with pytest.raises(ConfigError, match=f"--top {text}: give a number"):
+        CallList.parse(text)
+
+
+def test_a_call_list_holds_the_likeliest_leads_ranked_ties_by_lead_id(
+    model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    first = make_leads(n=20, seed=2)
+    twins = first.assign(lead_id=first["lead_id"] + 1000)  # the same leads: tied scores
+    leads = pd.concat([twins, first], ignore_index=True)  # twins first in the file
+    source = write_csv(tmp_path / "leads.csv", leads)
+    options = ScoringOptions(threshold=0.5, top=CallList.parse("25%"), chunk_rows=7)
+    score_file(model, source, str(tmp_path / "top.csv"), options)
+    top = pd.read_csv(tmp_path / "top.csv")
+    everything = score_leads(model.model, validate_leads(leads, "x"), 0.5)
+    expected = everything.sort_values(
+        ["conversion_probability", "lead_id"], ascending=[False, True]
+    ).head(10)
+    assert top["lead_id"].tolist() == expected["lead_id"].tolist()
+    assert top["rank"].tolist() == list(range(1, 11))
+    assert top["lead_id"].iloc[0] < 1000  # of two tied leads, the smaller id comes first
+
+
+def test_reasons_are_added_to_every_lead_and_match_the_in_memory_scores(
+    model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads(n=45, seed=6)
+    source = write_csv(tmp_path / "leads.csv", leads)
+    target = tmp_path / "reasons.parquet"
+    options = ScoringOptions(threshold=0.5, explain=2, sort=True, chunk_rows=10)
+    score_file(model, source, str(target), options)
+    scores = pd.read_parquet(target)
+    assert list(scores.columns) == [column.name for column in output_schema(2)]
+    assert set(scores["reason_1"]) <= set(MODEL_INPUT_COLUMNS)
+    assert (scores["reason_1"] != scores["reason_2"]).all()
+    assert (scores["reason_1_contribution"].abs() >= scores["reason_2_contribution"].abs()).all()
+    in_memory = score_leads(model.model, validate_leads(leads, "x"), 0.5, explain=2)
+    expected = in_memory.set_index("lead_id").loc[scores["lead_id"]]
+    assert expected["reason_1"].astype(str).tolist() == scores["reason_1"].astype(str).tolist()
+    np.testing.assert_allclose(
+        expected["reason_2_contribution"], scores["reason_2_contribution"], atol=1e-12
+    )
 
 
 def test_cells_a_spreadsheet_would_run_are_neutralised() -> None:

@@ -108,3 +108,13 @@ def test_cumulative_gains_count_converters_found_among_the_best_scores() -> None
     contacted, found = cumulative_gains(y, np.array([0.9, 0.8, 0.7, 0.1]))
     np.testing.assert_allclose(contacted, [0, 0.25, 0.5, 0.75, 1.0])
     np.testing.assert_allclose(found, [0, 0.5, 0.5, 1.0, 1.0])
+
+
+def test_a_call_list_finds_the_converters_among_its_leads() -> None:
+    from lead_conversion_prediction.modeling.report import gains_at
+
+    y = np.array([1, 0, 1, 0, 1])
+    probability = np.array([0.9, 0.8, 0.7, 0.1, 0.2])
+    assert gains_at(y, probability, 0.4) == pytest.approx(1 / 3)  # 2 leads: one converter
+    assert gains_at(y, probability, 0.5) == pytest.approx(2 / 3)  # 2.5 rounds up to 3 leads
+    assert gains_at(y, probability, 1.0) == 1.0

@@ -7,11 +7,19 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from lead_conversion_prediction.config import PROJ_ROOT, FeatureParams, TrainParams, load_params
+from lead_conversion_prediction.config import (
+    PROJ_ROOT,
+    FeatureParams,
+    RandInt,
+    TrainParams,
+    Uniform,
+    load_params,
+)
 from lead_conversion_prediction.features import build_preprocessor
 from lead_conversion_prediction.modeling.candidates import (
     SOLVER_PENALTIES,
     LogisticRegressionParams,
+    check_space_bounds,
     logistic_regression_space,
     to_distributions,
 )
@@ -59,12 +67,27 @@ def test_distributions_cover_the_declared_ranges(params: TrainParams) -> None:
     space = to_distributions(params.section("xgboost_rf").space)
     depths = space["max_depth"].rvs(size=2000, random_state=0)
     assert set(np.unique(depths)) == set(range(3, 10))
-    rates = space["learning_rate"].rvs(size=2000, random_state=0)
-    assert rates.min() >= 0.01 and rates.max() <= 0.31
-    assert space["objective"] == ["reg:squarederror", "binary:logistic", "reg:logistic"]
+    samples = space["subsample"].rvs(size=2000, random_state=0)
+    assert samples.min() >= 0.5 and samples.max() <= 1.0
+    rates = to_distributions(params.section("xgboost").space)["learning_rate"]
+    drawn = rates.rvs(size=2000, random_state=0)
+    assert drawn.min() >= 0.03 and drawn.max() <= 0.2
 
 
-@pytest.mark.parametrize("name", ["xgboost_rf", "logistic_regression"])
+def test_a_space_within_the_bounds_is_accepted_and_one_outside_is_refused() -> None:
+    bounds = {"subsample": (0.5, 1.0)}
+    check_space_bounds({"subsample": Uniform(uniform=(0.5, 1.0))}, bounds)
+    check_space_bounds({"max_depth": RandInt(randint=(2, 9))}, bounds)  # not bounded
+    for space in (
+        {"subsample": Uniform(uniform=(0.4, 1.0))},
+        {"subsample": [0.6, 1.2]},
+        {"subsample": ["high"]},
+    ):
+        with pytest.raises(ValueError, match=r"space.subsample: must stay within \[0.5, 1\]"):
+            check_space_bounds(space, bounds)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["xgboost_rf", "logistic_regression", "xgboost"])
 def test_a_search_is_seeded_and_returns_a_fitted_classifier(
     name: str, params: TrainParams, matrix: tuple[pd.DataFrame, pd.Series]
 ) -> None:
@@ -76,6 +99,8 @@ def test_a_search_is_seeded_and_returns_a_fitted_classifier(
         first.classifier.predict_proba(X), second.classifier.predict_proba(X)
     )
     assert len(first.cv_scores) == params.section(name).cv_folds
+    assert first.calibration == second.calibration
+    assert set(first.calibration.cv_log_loss) == {"none", *params.calibration.methods}
     assert max(s.cv_mean for s in first.settings) == pytest.approx(first.cv_mean)
 
 

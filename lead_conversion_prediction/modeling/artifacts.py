@@ -64,14 +64,23 @@ class SearchSetting(Artifact):
     rank: int
 
 
+class CalibrationCheck(Artifact):
+    """Whether a candidate was calibrated: the method kept (``none`` for the classifier as
+    searched) and the cross-validated log-loss of each option on the training rows."""
+
+    method: str
+    cv_log_loss: dict[str, float]
+
+
 class CandidateResult(Artifact):
-    """A searched candidate: its chosen setting, CV scores, and its holdout metrics."""
+    """A searched candidate: its chosen setting, CV scores, calibration and holdout metrics."""
 
     best_params: dict[str, Scalar]
     cv: list[float]
     cv_mean: float
     cv_std: float
     settings: list[SearchSetting]
+    calibration: CalibrationCheck | None = None
     holdout: dict[str, float]
     holdout_score: float
 
@@ -97,13 +106,17 @@ class Interval(Artifact):
 
 
 class CandidateAudit(Artifact):
-    """A candidate's holdout score beside the chosen model's, for auditing the selection."""
+    """A candidate's holdout metrics with intervals, beside the chosen model's, for auditing
+    the selection."""
 
     holdout_score: float
     cv_mean: float
     cv_std: float
     holdout_score_ci: Interval | None = None
     selected_minus_this_ci: Interval | None = None
+    calibration: str = "none"
+    holdout: dict[str, float] = {}
+    holdout_ci: dict[str, Interval] = {}
 
 
 class CrossValidation(Artifact):
@@ -134,6 +147,8 @@ class MetricsReport(Artifact):
     candidates: dict[str, CandidateAudit]
     rows: RowCounts
     bootstrap: BootstrapSettings
+    probability_range: Interval | None = None
+    gains: dict[str, float] = {}
 
 
 class RegistryRecord(Artifact):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from lead_conversion_prediction.config import RandInt, SearchDimension, Section, Uniform
 from lead_conversion_prediction.exceptions import ConfigError
@@ -91,10 +91,73 @@ class SpaceSearchParams(SearchParams):
     space: dict[str, SearchDimension]
 
 
-class XGBoostRFParams(SpaceSearchParams):
-    cv_folds: Annotated[int, Field(ge=2)] = 10
+# Where XGBoost degenerates on a few thousand rows, so a space may not reach (inclusive):
+# - a row sample or column sample below a half: with ``subsample`` 0.007 each tree of the
+#   reference's forest saw about 17 rows, and its probabilities collapsed into a band;
+# - a ``min_child_weight`` below 1 allows leaves of three or four rows (a leaf's hessian sum is at
+#   most a quarter per row), whose probabilities are close to 0 or 1; above 20 it blocks most
+#   splits of a fold of 2,000 rows;
+# - an objective that does not give probabilities (``reg:squarederror`` strays outside [0, 1]).
+XGBOOST_BOUNDS: dict[str, tuple[float, float]] = {
+    "subsample": (0.5, 1.0),
+    "colsample_bytree": (0.5, 1.0),
+    "colsample_bylevel": (0.5, 1.0),
+    "colsample_bynode": (0.5, 1.0),
+    "min_child_weight": (1.0, 20.0),
+}
+# A forest is one boosting round: a learning rate below 1 only shrinks its margins towards the
+# base rate, which squeezes the probabilities (the reference's forest gave 0.38 to 0.57).
+FOREST_BOUNDS = {**XGBOOST_BOUNDS, "learning_rate": (0.5, 1.0)}
+PROBABILITY_OBJECTIVES = ("binary:logistic", "reg:logistic")
+
+
+def check_space_bounds(
+    space: dict[str, SearchDimension], bounds: dict[str, tuple[float, float]]
+) -> None:
+    """Raise ``ValueError`` when a dimension of ``space`` reaches outside its bounds."""
+    for name, (lowest, highest) in bounds.items():
+        dimension = space.get(name)
+        if dimension is None:
+            continue
+        if isinstance(dimension, Uniform):
+            values: list[Any] = list(dimension.uniform)
+        elif isinstance(dimension, RandInt):
+            values = list(dimension.randint)
+        else:
+            values = list(dimension)
+        if not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and lowest <= v <= highest
+            for v in values
+        ):
+            raise ValueError(
+                f"space.{name}: must stay within [{lowest:g}, {highest:g}] "
+                f"(outside it the model degenerates), got {values}"
+            )
+    objectives = space.get("objective")
+    if isinstance(objectives, list) and set(map(str, objectives)) - set(PROBABILITY_OBJECTIVES):
+        raise ValueError(
+            f"space.objective: only {', '.join(PROBABILITY_OBJECTIVES)} give probabilities, "
+            f"got {objectives}"
+        )
+
+
+class XGBoostParams(SpaceSearchParams):
+    """A seeded search of an XGBoost model, within bounds that keep it from degenerating."""
+
     # Model columns whose growth may never lower the probability (more purchases, more visits).
     monotone_increasing: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _space_is_bounded(self) -> XGBoostParams:
+        check_space_bounds(self.space, XGBOOST_BOUNDS)
+        return self
+
+
+class XGBoostRFParams(XGBoostParams):
+    @model_validator(mode="after")
+    def _forest_space_is_bounded(self) -> XGBoostRFParams:
+        check_space_bounds(self.space, FOREST_BOUNDS)
+        return self
 
 
 @candidate("xgboost_rf", XGBoostRFParams)
@@ -102,9 +165,31 @@ def xgboost_rf(params: XGBoostRFParams, seed: int) -> Candidate:
     """The reference's XGBoost random forest, increasing in the columns it is told to be."""
     from xgboost import XGBRFClassifier
 
-    constraints = monotone_constraints(params.monotone_increasing)
     return Candidate(
-        XGBRFClassifier(random_state=seed, n_jobs=1, monotone_constraints=constraints),
+        XGBRFClassifier(
+            random_state=seed,
+            n_jobs=1,
+            objective="binary:logistic",
+            monotone_constraints=monotone_constraints(params.monotone_increasing),
+        ),
+        to_distributions(params.space),
+        params.n_iter,
+        params.cv_folds,
+    )
+
+
+@candidate("xgboost", XGBoostParams)
+def xgboost(params: XGBoostParams, seed: int) -> Candidate:
+    """Gradient-boosted XGBoost trees, increasing in the columns it is told to be."""
+    from xgboost import XGBClassifier
+
+    return Candidate(
+        XGBClassifier(
+            random_state=seed,
+            n_jobs=1,
+            objective="binary:logistic",
+            monotone_constraints=monotone_constraints(params.monotone_increasing),
+        ),
         to_distributions(params.space),
         params.n_iter,
         params.cv_folds,
@@ -176,31 +261,6 @@ def logistic_regression(params: LogisticRegressionParams, seed: int) -> Candidat
     return Candidate(
         LogisticRegression(max_iter=params.max_iter, random_state=seed),
         logistic_regression_space(params),
-        params.n_iter,
-        params.cv_folds,
-    )
-
-
-class CalibratedLogisticRegressionParams(LogisticRegressionParams):
-    method: Literal["sigmoid", "isotonic"] = "sigmoid"
-    calibration_folds: Annotated[int, Field(ge=2)] = 3
-
-
-@candidate("calibrated_logistic_regression", CalibratedLogisticRegressionParams)
-def calibrated_logistic_regression(
-    params: CalibratedLogisticRegressionParams, seed: int
-) -> Candidate:
-    """The same logistic regression search, its probabilities calibrated by cross-validation."""
-    from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.linear_model import LogisticRegression
-
-    base = LogisticRegression(max_iter=params.max_iter, random_state=seed)
-    return Candidate(
-        CalibratedClassifierCV(base, method=params.method, cv=params.calibration_folds),
-        [
-            {f"estimator__{key}": values for key, values in setting.items()}
-            for setting in logistic_regression_space(params)
-        ],
         params.n_iter,
         params.cv_folds,
     )

@@ -23,9 +23,22 @@ METRIC_NAMES = (
     "roc_auc",
     "pr_auc",
     "brier",
+    "ece",
     "log_loss",
 )
-LOWER_IS_BETTER = frozenset({"brier", "log_loss"})
+LOWER_IS_BETTER = frozenset({"brier", "ece", "log_loss"})
+# The scikit-learn scorers that are one of these metrics, and the sign that makes it a score.
+SCORER_METRICS: dict[str, tuple[str, int]] = {
+    "accuracy": ("accuracy", 1),
+    "precision": ("precision", 1),
+    "recall": ("recall", 1),
+    "f1_weighted": ("f1_weighted", 1),
+    "roc_auc": ("roc_auc", 1),
+    "average_precision": ("pr_auc", 1),
+    "neg_brier_score": ("brier", -1),
+    "neg_log_loss": ("log_loss", -1),
+}
+ECE_BINS = 10
 _EPS = float(np.finfo(np.float64).eps)
 
 
@@ -64,8 +77,26 @@ def compute_metrics(
         "roc_auc": float(roc_auc_score(truth, probability)),
         "pr_auc": float(average_precision_score(truth, probability)),
         "brier": float(brier_score_loss(truth, probability)),
+        "ece": expected_calibration_error(truth, probability),
         "log_loss": float(log_loss(truth, probability, labels=[0, 1])),
     }
+
+
+def calibration_bin(probability: np.ndarray, bins: int = ECE_BINS) -> np.ndarray:
+    """The equal-width probability bin of each score: [0, 0.1), [0.1, 0.2), ... [0.9, 1]."""
+    return np.minimum((np.asarray(probability) * bins).astype(np.int64), bins - 1)
+
+
+def expected_calibration_error(
+    y: np.ndarray | pd.Series, probability: np.ndarray, bins: int = ECE_BINS
+) -> float:
+    """Expected calibration error: over equal-width probability bins, the share of rows in
+    the bin times the gap between its mean predicted probability and its conversion rate."""
+    truth = np.asarray(y).astype(np.float64)
+    gaps = np.bincount(
+        calibration_bin(probability, bins), weights=probability - truth, minlength=bins
+    )
+    return float(np.abs(gaps).sum() / len(truth))
 
 
 def metrics_on_resamples(
@@ -95,6 +126,11 @@ def metrics_on_resamples(
             positives * negatives
         )
         clipped = np.clip(p, _EPS, 1 - _EPS)
+        # Per resample and bin, the sum of (probability - outcome): one bincount for all rows.
+        cells = np.arange(p.shape[0])[:, None] * ECE_BINS + calibration_bin(p)
+        gaps = np.bincount(
+            cells.ravel(), weights=(p - y).ravel(), minlength=p.shape[0] * ECE_BINS
+        ).reshape(p.shape[0], ECE_BINS)
         return {
             "accuracy": (tp + tn) / n,
             "precision": np.where(tp + fp > 0, tp / (tp + fp), 0.0),
@@ -103,6 +139,7 @@ def metrics_on_resamples(
             "roc_auc": roc_auc,
             "pr_auc": _average_precision(y, p, positives),
             "brier": ((p - y) ** 2).mean(axis=1),
+            "ece": np.abs(gaps).sum(axis=1) / n,
             "log_loss": -(y * np.log(clipped) + ~y * np.log(1 - clipped)).mean(axis=1),
         }
 

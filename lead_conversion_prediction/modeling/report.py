@@ -6,7 +6,8 @@ the evaluate stage reads the inputs and writes what these functions return.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,6 +16,7 @@ import pandas as pd
 from lead_conversion_prediction.config import EvaluateParams
 from lead_conversion_prediction.modeling.artifacts import (
     BootstrapSettings,
+    CalibrationCheck,
     CandidateAudit,
     CrossValidation,
     Interval,
@@ -23,7 +25,8 @@ from lead_conversion_prediction.modeling.artifacts import (
     TrainingSummary,
 )
 from lead_conversion_prediction.modeling.evaluate import (
-    METRIC_NAMES,
+    ECE_BINS,
+    SCORER_METRICS,
     bootstrap_draws,
     compute_metrics,
     percentile_interval,
@@ -45,15 +48,34 @@ METRIC_LABELS = {
     "roc_auc": "ROC-AUC",
     "pr_auc": "PR-AUC (average precision)",
     "brier": "Brier score (lower is better)",
+    "ece": f"Expected calibration error, {ECE_BINS} bins (lower is better)",
     "log_loss": "Log-loss (lower is better)",
+}
+# The metrics every candidate is compared on in the model card.
+COMPARED_METRICS = ("roc_auc", "brier", "ece", "log_loss", "f1_weighted")
+# The shares of leads a call list may hold, for the gains table.
+CALL_LIST_SHARES = (0.1, 0.2, 0.3, 0.5)
+# The model this project chose before selecting for ranking and probabilities (the reference's
+# rule: weighted F1 at 0.5, the reference's spaces), measured on the same holdout rows.
+PREVIOUS_MODEL = {
+    "name": "xgboost_rf (subsample 0.007, chosen on weighted F1)",
+    "roc_auc": 0.891,
+    "brier": 0.202,
+    "ece": 0.247,
+    "log_loss": 0.596,
+    "f1_weighted": 0.819,
+    "low": 0.38,
+    "high": 0.57,
 }
 FIGURES = {
     "roc.png": "ROC curves of every candidate on the holdout rows",
     "precision_recall.png": "Precision-recall curves of every candidate",
     "calibration.png": "Calibration: observed conversion rate per predicted-probability bin",
     "confusion_matrix.png": "Confusion matrix of the chosen model at the label threshold",
-    "cumulative_gains.png": "Cumulative gains: converters found when calling the top k % first",
-    "feature_importance.png": "Importance of the chosen model's 12 features",
+    "cumulative_gains.png": "Cumulative gains: the share of all converters a call list of the "
+    "top k % of the leads finds",
+    "feature_importance.png": "Mean absolute contribution of each input to the chosen model's "
+    "log-odds (holdout rows)",
     "score_distribution.png": "The chosen model's scores, converters against the others",
 }
 
@@ -66,17 +88,20 @@ def build_metrics(
     params: EvaluateParams,
 ) -> MetricsReport:
     """The content of ``reports/metrics.json``: the chosen model's holdout metrics with their
-    intervals, its cross-validation score, and every candidate's score for auditing."""
+    intervals, its cross-validation score, and every candidate's metrics with their intervals
+    and its selection score beside the chosen model's, for auditing."""
     selected, metric = summary.selected, summary.metric
     draws = bootstrap_draws(y, probabilities, threshold, params.resamples, params.random_state)
     holdout = compute_metrics(y, probabilities[selected], threshold)
+    scored = SCORER_METRICS.get(metric)
     audit = {}
     for name, candidate in summary.candidates.items():
         score_ci = gap_ci = None
-        if metric in METRIC_NAMES:
-            score_ci = _interval(draws[name][metric], params.confidence)
+        if scored is not None:
+            key, sign = scored
+            score_ci = _interval(sign * draws[name][key], params.confidence)
             if name != selected:
-                gap = draws[selected][metric] - draws[name][metric]
+                gap = sign * (draws[selected][key] - draws[name][key])
                 gap_ci = _interval(gap, params.confidence)
         audit[name] = CandidateAudit(
             holdout_score=round(candidate.holdout_score, 6),
@@ -84,6 +109,14 @@ def build_metrics(
             cv_std=round(candidate.cv_std, 6),
             holdout_score_ci=score_ci,
             selected_minus_this_ci=gap_ci,
+            calibration=candidate.calibration.method if candidate.calibration else "none",
+            holdout={
+                key: round(value, 6)
+                for key, value in compute_metrics(y, probabilities[name], threshold).items()
+            },
+            holdout_ci={
+                key: _interval(values, params.confidence) for key, values in draws[name].items()
+            },
         )
     chosen = summary.chosen
     return MetricsReport(
@@ -102,7 +135,23 @@ def build_metrics(
             confidence=params.confidence,
             seed=params.random_state,
         ),
+        probability_range=Interval(
+            low=round(float(probabilities[selected].min()), 6),
+            high=round(float(probabilities[selected].max()), 6),
+        ),
+        gains={
+            f"{share:.0%}": round(float(gains_at(y, probabilities[selected], share)), 6)
+            for share in CALL_LIST_SHARES
+        },
     )
+
+
+def gains_at(y: np.ndarray, probability: np.ndarray, share: float) -> float:
+    """The share of all converters among the likeliest ``share`` of the leads."""
+    from lead_conversion_prediction.plots import cumulative_gains
+
+    _, found = cumulative_gains(y, probability)
+    return float(found[math.ceil(share * len(probability))])
 
 
 def _interval(draws: np.ndarray, confidence: float) -> Interval:
@@ -110,43 +159,17 @@ def _interval(draws: np.ndarray, confidence: float) -> Interval:
     return Interval(low=round(interval.low, 6), high=round(interval.high, 6))
 
 
-def feature_importances(
-    model: Any, X: pd.DataFrame, y: np.ndarray, seed: int
-) -> tuple[dict[str, tuple[float, float]], str]:
-    """Importance of each of the 12 model columns, and what it measures.
+def feature_importances(model: Any, X: pd.DataFrame) -> tuple[dict[str, tuple[float, float]], str]:
+    """Each raw input's mean absolute contribution to the model's log-odds on the rows ``X``
+    (the reasons' method, ``modeling/explain.py``); the spread is 0 (one value each)."""
+    from lead_conversion_prediction.modeling.explain import explain
 
-    Coefficients for a linear model (averaged over calibration folds), gain-based importances
-    for XGBoost; for other models, the drop in holdout ROC-AUC when the column is shuffled.
-    Values are ``(importance, spread)``; the spread is 0 unless several values are averaged.
-    """
-    classifier = model[-1]
-    names = [str(name) for name in model[:-1].get_feature_names_out()]
-    calibrated = getattr(classifier, "calibrated_classifiers_", [])
-    linear: list[Any] = (
-        [classifier] if hasattr(classifier, "coef_") else [part.estimator for part in calibrated]
-    )
-    if linear and all(hasattr(estimator, "coef_") for estimator in linear):
-        coefficients = np.vstack([estimator.coef_[0] for estimator in linear])
-        return {
-            name: (float(mean), float(std))
-            for name, mean, std in zip(
-                names, coefficients.mean(axis=0), coefficients.std(axis=0), strict=True
-            )
-        }, "coefficient on the scaled feature"
-    if hasattr(classifier, "feature_importances_"):
-        gains = classifier.feature_importances_
-        return {name: (float(g), 0.0) for name, g in zip(names, gains, strict=True)}, "gain share"
-    from sklearn.inspection import permutation_importance
-
-    result = permutation_importance(
-        classifier, model[:-1].transform(X), y, scoring="roc_auc", n_repeats=5, random_state=seed
-    )
+    contributions = explain(model, X)
+    magnitude = np.abs(contributions.values)
     return {
-        name: (float(mean), float(std))
-        for name, mean, std in zip(
-            names, result.importances_mean, result.importances_std, strict=True
-        )
-    }, "drop in ROC-AUC when shuffled"
+        name: (float(mean), 0.0)
+        for name, mean in zip(contributions.inputs, magnitude.mean(axis=0), strict=True)
+    }, "mean |contribution| to the log-odds"
 
 
 def draw_figures(
@@ -166,7 +189,9 @@ def draw_figures(
         "precision_recall.png": plots.plot_precision_recall(y, probabilities),
         "calibration.png": plots.plot_calibration(y, probabilities),
         "confusion_matrix.png": plots.plot_confusion_matrix(y, chosen, threshold),
-        "cumulative_gains.png": plots.plot_cumulative_gains(y, probabilities),
+        "cumulative_gains.png": plots.plot_cumulative_gains(
+            y, probabilities, selected, CALL_LIST_SHARES
+        ),
         "feature_importance.png": plots.plot_feature_importance(
             importance, f"Feature importance, {selected}", importance_kind
         ),
@@ -187,6 +212,9 @@ class CardContext:
     rows_clean: int
     columns: list[str]
     best_params: dict[str, Any]
+    calibration: dict[str, CalibrationCheck] = field(default_factory=dict)
+    calibration_methods: tuple[str, ...] = ()
+    calibration_folds: int = 5
     figures_folder: str = "figures"
 
 
@@ -210,6 +238,12 @@ def render_model_card(metrics: MetricsReport, context: CardContext) -> str:
         reference=REFERENCE,
         figures=FIGURES,
         verdict=_verdict(metrics),
+        previous=PREVIOUS_MODEL,
+        compared=COMPARED_METRICS,
+        ece_bins=ECE_BINS,
+        calibration_folds=context.calibration_folds,
+        calibration_methods=", ".join(context.calibration_methods) or "none",
+        calibration_options=["none", *context.calibration_methods],
     )
 
 

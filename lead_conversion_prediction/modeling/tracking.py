@@ -80,8 +80,10 @@ def local_artifact_location(tracking_uri: str, experiment: str) -> str | None:
 
 def pip_requirements(model: Any) -> list[str]:
     """Return the pinned packages needed to load ``model`` (xgboost only when it holds one)."""
+    from lead_conversion_prediction.modeling.calibration import base_classifiers
+
     packages = list(_RUNTIME_PACKAGES)
-    if type(model[-1]).__module__.startswith("xgboost"):
+    if any(type(c).__module__.startswith("xgboost") for c in base_classifiers(model[-1])):
         packages.append("xgboost-cpu")
     return [f"{package}=={version(package)}" for package in sorted(packages)]
 

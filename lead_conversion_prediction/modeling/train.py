@@ -2,7 +2,10 @@
 
 A seeded randomized search picks each candidate's hyperparameters by stratified
 cross-validation on the training rows' model matrix, and refits the best setting on all of
-them. The candidates and their spaces come from ``modeling/candidates.py`` and ``params.yaml``.
+them; the result is then calibrated where that helps (``modeling/calibration.py``). The
+candidates and their spaces come from ``modeling/candidates.py`` and ``params.yaml``.
+(``train.n_jobs`` above 1 runs fits in worker processes. Not in threads: liblinear draws from
+one random state per process, so concurrent fits would change each other's results.)
 
 The preprocessing is unsupervised (clipping bounds, means, ranges, modes, levels). The features
 stage fits it once on the training rows, and the searches cross-validate the classifier on its
@@ -22,7 +25,12 @@ import pandas as pd
 
 from lead_conversion_prediction.config import TrainParams
 from lead_conversion_prediction.exceptions import ConfigError
-from lead_conversion_prediction.modeling.artifacts import SearchSetting, plain_params
+from lead_conversion_prediction.modeling.artifacts import (
+    CalibrationCheck,
+    SearchSetting,
+    plain_params,
+)
+from lead_conversion_prediction.modeling.calibration import calibrate_where_it_helps
 from lead_conversion_prediction.modeling.candidates import build_candidate
 
 PREPROCESS = "preprocess"
@@ -31,13 +39,15 @@ CLASSIFIER = "classifier"
 
 @dataclass
 class SearchResult:
-    """One searched candidate: its refitted classifier and how the search scored it."""
+    """One searched candidate: its refitted (maybe calibrated) classifier, how the search
+    scored it, and the calibration check."""
 
     name: str
     classifier: Any
     best_params: dict[str, Any]
     cv_scores: list[float]
     settings: list[SearchSetting]
+    calibration: CalibrationCheck
     seconds: float
 
     @property
@@ -60,7 +70,8 @@ def check_metric(metric: str) -> None:
 def search_candidate(
     name: str, X: pd.DataFrame, y: pd.Series, params: TrainParams
 ) -> SearchResult:
-    """Run the seeded randomized search of one candidate on the model matrix ``X``."""
+    """Run the seeded randomized search of one candidate on the model matrix ``X``, then
+    calibrate its best classifier where that helps."""
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
@@ -85,12 +96,15 @@ def search_candidate(
         # A few solver settings stop at max_iter on some folds; the CV score already says so.
         warnings.simplefilter("ignore", ConvergenceWarning)
         search.fit(X, y)
+        classifier, calibration = calibrate_where_it_helps(
+            search.best_estimator_, X, y, params.calibration, params.random_state
+        )
     seconds = time.perf_counter() - started
     results = search.cv_results_
     best = int(search.best_index_)
     return SearchResult(
         name=name,
-        classifier=search.best_estimator_,
+        classifier=classifier,
         best_params=plain_params(search.best_params_),
         cv_scores=[
             float(results[f"split{fold}_test_score"][best]) for fold in range(candidate.cv_folds)
@@ -104,6 +118,7 @@ def search_candidate(
             )
             for i in range(len(results["params"]))
         ],
+        calibration=calibration,
         seconds=seconds,
     )
 

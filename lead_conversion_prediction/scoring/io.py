@@ -69,6 +69,8 @@ class OutputColumn:
     description: str
 
 
+# dtype "str": one text for the whole table; "category": text per row, from a few levels
+# (given as a pandas Categorical). Both are dictionary-encoded in Arrow.
 OUTPUT_SCHEMA = (
     OutputColumn("lead_id", "int64", "the lead's id, as in the input"),
     OutputColumn("conversion_probability", "float64", "probability that the lead converts"),
@@ -78,40 +80,71 @@ OUTPUT_SCHEMA = (
 )
 
 
-def output_table(columns: dict[str, Any]) -> pa.Table:
-    """An Arrow table of scores in ``OUTPUT_SCHEMA``; a text column is dictionary-encoded."""
+def reason_columns(k: int) -> tuple[OutputColumn, ...]:
+    """The columns ``lcp predict --explain k`` adds: each reason and its contribution."""
+    columns: list[OutputColumn] = []
+    for i in range(1, k + 1):
+        columns += [
+            OutputColumn(
+                f"reason_{i}", "category", f"the input with the #{i} largest effect on the score"
+            ),
+            OutputColumn(
+                f"reason_{i}_contribution",
+                "float64",
+                f"reason_{i}'s signed contribution to the model's log-odds",
+            ),
+        ]
+    return tuple(columns)
+
+
+def output_schema(explain: int = 0) -> tuple[OutputColumn, ...]:
+    """The output columns: ``OUTPUT_SCHEMA``, then ``explain`` reasons with contributions."""
+    return OUTPUT_SCHEMA + reason_columns(explain)
+
+
+def output_table(
+    columns: dict[str, Any], schema: tuple[OutputColumn, ...] = OUTPUT_SCHEMA
+) -> pa.Table:
+    """An Arrow table of scores in ``schema``; text columns are dictionary-encoded."""
     import numpy as np
     import pyarrow as pa
 
     arrays: dict[str, Any] = {}
-    for column in OUTPUT_SCHEMA:
+    for column in schema:
         values = columns[column.name]
         if column.dtype == "str":
-            size = len(columns[OUTPUT_SCHEMA[0].name])
+            size = len(columns[schema[0].name])
             arrays[column.name] = pa.DictionaryArray.from_arrays(
                 np.zeros(size, np.int8), pa.array([neutralise_text(str(values))])
+            )
+        elif column.dtype == "category":
+            levels = [neutralise_text(str(level)) for level in values.categories]
+            arrays[column.name] = pa.DictionaryArray.from_arrays(
+                np.asarray(values.codes), pa.array(levels, pa.string())
             )
         else:
             arrays[column.name] = np.asarray(values, dtype=column.dtype)
     return pa.table(arrays)
 
 
-def output_frame(columns: dict[str, Any]) -> pd.DataFrame:
-    """The same scores as a pandas frame, in ``OUTPUT_SCHEMA`` (text as it is)."""
+def output_frame(
+    columns: dict[str, Any], schema: tuple[OutputColumn, ...] = OUTPUT_SCHEMA
+) -> pd.DataFrame:
+    """The same scores as a pandas frame, in ``schema`` (text as it is)."""
     import numpy as np
     import pandas as pd
 
-    size = len(columns[OUTPUT_SCHEMA[0].name])
-    return pd.DataFrame(
-        {
-            column.name: (
-                np.full(size, columns[column.name], dtype=object)
-                if column.dtype == "str"
-                else np.asarray(columns[column.name], dtype=column.dtype)
-            )
-            for column in OUTPUT_SCHEMA
-        }
-    )
+    size = len(columns[schema[0].name])
+    frame: dict[str, Any] = {}
+    for column in schema:
+        values = columns[column.name]
+        if column.dtype == "str":
+            frame[column.name] = np.full(size, values, dtype=object)
+        elif column.dtype == "category":
+            frame[column.name] = values
+        else:
+            frame[column.name] = np.asarray(values, dtype=column.dtype)
+    return pd.DataFrame(frame)
 
 
 def neutralise_text(text: str) -> str:

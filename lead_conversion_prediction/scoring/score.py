@@ -3,11 +3,15 @@
 :func:`score_chunk` checks and scores one chunk of a file and says what happened to its rows;
 :func:`score_leads` scores a frame in memory; :func:`ranked_tables` turns a whole file's ids
 and probabilities into output tables. The file stage (``stages/predict.py``) streams chunks
-through these.
+through these. Ranks go from the highest probability down, ties by ``lead_id`` (then input
+order); a call list (``--top``) keeps the best ranks only; reasons (``--explain``) come from
+``modeling/explain.py``.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from lead_conversion_prediction.exceptions import ConfigError
 from lead_conversion_prediction.modeling.evaluate import positive_probability
 from lead_conversion_prediction.schema import ID_COLUMN, MODEL_INPUT_COLUMNS
 from lead_conversion_prediction.scoring import CHUNK_ROWS
-from lead_conversion_prediction.scoring.io import output_frame, output_table
+from lead_conversion_prediction.scoring.io import output_frame, output_schema, output_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,8 +33,33 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class CallList:
+    """The likeliest leads to keep: a number of them, or a share of the scored ones."""
+
+    count: int | None = None
+    percent: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> CallList:
+        """``"500"`` keeps 500 leads, ``"10%"`` the likeliest tenth."""
+        match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(%?)\s*", text)
+        if match and match.group(2) and 0 < float(match.group(1)) <= 100:
+            return cls(percent=float(match.group(1)))
+        if match and not match.group(2) and match.group(1).isdigit() and int(match.group(1)):
+            return cls(count=int(match.group(1)))
+        raise ConfigError(f"--top {text}: give a number of leads (500) or a share (10%)")
+
+    def rows(self, scored: int) -> int:
+        """How many of ``scored`` leads the list holds (a share is rounded up)."""
+        if self.count is not None:
+            return min(self.count, scored)
+        return min(math.ceil(scored * (self.percent or 0) / 100 - 1e-9), scored)
+
+
+@dataclass(frozen=True)
 class ScoringOptions:
-    """How to score: the label threshold, the output order, and what to do with bad rows."""
+    """How to score: the label threshold, the output order, what to do with bad rows, how
+    many reasons to give and which leads to keep."""
 
     threshold: float
     sort: bool = False
@@ -37,6 +67,42 @@ class ScoringOptions:
     training_source: str = "signup"
     training_source_only: bool = False
     chunk_rows: int = CHUNK_ROWS
+    explain: int = 0
+    top: CallList | None = None
+
+
+@dataclass(frozen=True)
+class Reasons:
+    """Each row's ``k`` strongest reasons: positions in ``inputs``, and contributions."""
+
+    inputs: tuple[str, ...]
+    codes: np.ndarray  # (rows, k) int8
+    contributions: np.ndarray  # (rows, k) float64
+
+    @classmethod
+    def of(cls, model: Any, X: pd.DataFrame, k: int) -> Reasons:
+        """The reasons of the rows of ``X`` (raw inputs) under the lead model."""
+        return cls.of_matrix(model, model[:-1].transform(X), k)
+
+    @classmethod
+    def of_matrix(cls, model: Any, matrix: pd.DataFrame, k: int) -> Reasons:
+        """The reasons of rows already in the model matrix (``model[:-1]``'s output)."""
+        from lead_conversion_prediction.modeling.explain import explain_matrix, top_reasons
+
+        contributions = explain_matrix(model, matrix)
+        codes, values = top_reasons(contributions.values, k)
+        return cls(contributions.inputs, codes, values)
+
+    def columns(self, rows: Any = slice(None)) -> dict[str, Any]:
+        """The reason columns of the output (``scoring.io.reason_columns``) for ``rows``."""
+        codes, values = self.codes[rows], self.contributions[rows]
+        columns: dict[str, Any] = {}
+        for i in range(codes.shape[1]):
+            columns[f"reason_{i + 1}"] = pd.Categorical.from_codes(
+                codes[:, i], categories=pd.Index(list(self.inputs))
+            )
+            columns[f"reason_{i + 1}_contribution"] = values[:, i]
+        return columns
 
 
 @dataclass
@@ -90,6 +156,7 @@ class ScoredChunk:
     probability: np.ndarray
     rejected: pd.DataFrame | None
     report: ScoringReport
+    reasons: Reasons | None = None
 
 
 def score_chunk(
@@ -146,23 +213,38 @@ def score_chunk(
         report.rejected_for.update(reason.split(":")[0] for reason in reasons[bad])
     report.rows_scored = len(good)
     report.rows_rejected = int(bad.sum())
+    explained = None
+    probability = np.zeros(0)
+    if len(good) and options.explain:
+        # The preprocessing once, for both the probabilities and the reasons.
+        matrix = loaded.model[:-1].transform(X)
+        probability = positive_probability(loaded.model[-1], matrix)
+        explained = Reasons.of_matrix(loaded.model, matrix, options.explain)
+    elif len(good):
+        probability = positive_probability(loaded.model, X)
     return ScoredChunk(
         ids=good[ID_COLUMN].to_numpy(dtype=np.int64),
-        probability=positive_probability(loaded.model, X) if len(good) else np.zeros(0),
+        probability=probability,
         rejected=rejected,
         report=report,
+        reasons=explained,
     )
 
 
 def score_leads(
-    model: Any, leads: pd.DataFrame, threshold: float, provenance: str = ""
+    model: Any, leads: pd.DataFrame, threshold: float, provenance: str = "", explain: int = 0
 ) -> pd.DataFrame:
-    """Score a frame of typed leads: the output columns, rows in input order."""
-    probability = positive_probability(model, leads.loc[:, list(MODEL_INPUT_COLUMNS)])
+    """Score a frame of typed leads: the output columns, rows in input order, with
+    ``explain`` reasons per lead."""
+    X = leads.loc[:, list(MODEL_INPUT_COLUMNS)]
+    probability = positive_probability(model, X)
     ids = leads[ID_COLUMN].to_numpy() if ID_COLUMN in leads else np.arange(len(leads))
-    return output_frame(
-        scored_columns(ids, probability, rank_descending(probability), threshold, provenance)
+    columns = scored_columns(
+        ids, probability, ranks_of(best_first(probability, ids)), threshold, provenance
     )
+    if explain:
+        columns.update(Reasons.of(model, X.astype("float64"), explain).columns())
+    return output_frame(columns, output_schema(explain))
 
 
 def scored_columns(
@@ -179,25 +261,35 @@ def scored_columns(
 
 
 def ranked_tables(
-    ids: np.ndarray, probability: np.ndarray, provenance: str, options: ScoringOptions
+    ids: np.ndarray,
+    probability: np.ndarray,
+    provenance: str,
+    options: ScoringOptions,
+    reasons: Reasons | None = None,
 ) -> Iterator[pa.Table]:
     """The scores of a whole file as output tables of ``chunk_rows`` rows, ranked, in input
-    order or (``sort``) best first."""
-    order = best_first(probability)
+    order or (``sort``) best first; a call list (``top``) keeps the best ranks, best first."""
+    order = best_first(probability, ids)
     ranks = ranks_of(order)
-    if not options.sort:
+    kept = len(order) if options.top is None else options.top.rows(len(order))
+    ordered = options.sort or options.top is not None
+    if ordered:
+        order = order[:kept]
+    else:
         del order  # rows go out in input order: slices, no index array
-    for start in range(0, max(len(probability), 1), options.chunk_rows):
+    schema = output_schema(options.explain if reasons is not None else 0)
+    for start in range(0, max(kept, 1), options.chunk_rows):
         rows: Any = (
             order[start : start + options.chunk_rows]
-            if options.sort
+            if ordered
             else slice(start, start + options.chunk_rows)
         )
-        yield output_table(
-            scored_columns(
-                ids[rows], probability[rows], ranks[rows], options.threshold, provenance
-            )
+        columns = scored_columns(
+            ids[rows], probability[rows], ranks[rows], options.threshold, provenance
         )
+        if reasons is not None:
+            columns.update(reasons.columns(rows))
+        yield output_table(columns, schema)
 
 
 def rank_descending(probability: np.ndarray) -> np.ndarray:
@@ -205,9 +297,13 @@ def rank_descending(probability: np.ndarray) -> np.ndarray:
     return ranks_of(best_first(probability))
 
 
-def best_first(probability: np.ndarray) -> np.ndarray:
-    """Row positions from the highest probability down; ties in input order."""
-    order: np.ndarray = np.argsort(-probability, kind="stable")
+def best_first(probability: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+    """Row positions from the highest probability down; ties by ``ids`` when given, then in
+    input order."""
+    if ids is None:
+        order: np.ndarray = np.argsort(-probability, kind="stable")
+    else:
+        order = np.lexsort((ids, -probability))
     return order.astype(_index_type(len(probability)), copy=False)
 
 

@@ -37,7 +37,7 @@ def run_evaluate(paths: Paths, params: Params) -> MetricsReport:
         y = y_test.to_numpy()
         probabilities = {name: positive_probability(m, X_test) for name, m in models.items()}
         metrics = build_metrics(y, probabilities, summary, params.threshold, params.evaluate)
-        importance, measure = feature_importances(model, X_test, y, params.evaluate.random_state)
+        importance, measure = feature_importances(model, X_test)
         figures = draw_figures(
             y, probabilities, summary.selected, params.threshold, importance, measure
         )
@@ -53,6 +53,13 @@ def run_evaluate(paths: Paths, params: Params) -> MetricsReport:
                 rows_clean=data.rows_clean,
                 columns=read_json(paths.columns_list),
                 best_params=summary.chosen.best_params,
+                calibration={
+                    name: candidate.calibration
+                    for name, candidate in summary.candidates.items()
+                    if candidate.calibration is not None
+                },
+                calibration_methods=tuple(params.train.calibration.methods),
+                calibration_folds=params.train.calibration.cv_folds,
             ),
         )
         metrics.write(paths.metrics)

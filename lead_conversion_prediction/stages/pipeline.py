@@ -35,7 +35,7 @@ WARM_MODULES = (
     "sklearn.linear_model",
     "sklearn.model_selection",
     "xgboost",
-    "sklearn.inspection",
+    "sklearn.calibration",
     "scipy.stats",
     "pandera.pandas",
     "lead_conversion_prediction.stages.train",

@@ -1,8 +1,9 @@
 """Scoring a file of raw leads (``lcp predict``): read in chunks, score, write in one step.
 
 The file is streamed through the data contract and the model in chunks; only each row's id
-and probability are kept (in temporary files), then the ranked scores are written (CSV,
-Parquet or stdout) in one atomic step: a failure leaves no output, and the input is only read.
+and probability (and with ``--explain``, its reasons) are kept, in temporary files, then the
+ranked scores are written (CSV, Parquet or stdout) in one atomic step: a failure leaves no
+output, and the input is only read. ``--top`` writes only the likeliest leads, best first.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from lead_conversion_prediction.scoring.io import (
 )
 from lead_conversion_prediction.scoring.model import LoadedModel, load_scoring_model
 from lead_conversion_prediction.scoring.score import (
+    CallList,
+    Reasons,
     ScoringOptions,
     ScoringReport,
     count_repeats,
@@ -56,12 +59,16 @@ def run_predict(
     input_format: InputFormat | None = None,
     output_format: OutputFormat | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    explain: int = 0,
+    top: str | None = None,
 ) -> ScoringReport:
     """Score a file of raw leads with the lead model; ``-`` is stdin or stdout.
 
     The threshold defaults to ``params.yaml``'s; rejected rows go to ``rejects``, by default
-    ``<output>.rejects.csv``.
+    ``<output>.rejects.csv``. ``explain`` adds that many reasons per lead; ``top`` (``500`` or
+    ``10%``) keeps only the likeliest leads.
     """
+    call_list = CallList.parse(top) if top is not None else None
     with log_stage("predict") as facts:
         model = model or f"models:/{params.registry.model_name}@champion"
         loaded = load_scoring_model(model, paths.lead_model)
@@ -74,6 +81,8 @@ def run_predict(
             training_source=params.data.source,
             training_source_only=training_source_only,
             chunk_rows=chunk_rows,
+            explain=explain,
+            top=call_list,
         )
         if rejects is None and output_path != STDIO:
             rejects = Path(f"{output_path}.rejects.csv")
@@ -162,7 +171,7 @@ def score_file(
             scored = _score_chunks(loaded, input_path, input_format, options, False, progress)
     except DataContractError as error:
         raise with_physical_lines(error, input_path) if lines else error from None
-    report, lead_ids, probability, rejected = scored
+    report, lead_ids, probability, rejected, reasons = scored
     report.duplicate_ids = count_repeats(lead_ids)
     if rejected and rejects is not None:
         rejects_frame = pd.concat(rejected, ignore_index=True)
@@ -174,7 +183,7 @@ def score_file(
     elif rejects is not None and rejects.exists():
         rejects.unlink()  # an earlier run's rejects: this run has none
         logger.info("predict: removed {}, an earlier run's rejects", rejects)
-    tables = ranked_tables(lead_ids, probability, loaded.provenance, options)
+    tables = ranked_tables(lead_ids, probability, loaded.provenance, options, reasons)
     if output_path == STDIO:
         write_tables(tables, sys.stdout.buffer, output_format)
     else:
@@ -209,11 +218,12 @@ def _score_chunks(
     options: ScoringOptions,
     typed: bool,
     progress: Callable[[int], None] | None,
-) -> tuple[ScoringReport, np.ndarray, np.ndarray, list[pd.DataFrame]]:
-    """Score every chunk of the input; return the report, ids, probabilities and rejects.
+) -> tuple[ScoringReport, np.ndarray, np.ndarray, list[pd.DataFrame], Reasons | None]:
+    """Score every chunk of the input; return the report, ids, probabilities, rejects and
+    (``explain``) reasons.
 
-    Each chunk's ids and probabilities go to temporary files as they come, so memory stays
-    flat while the file is read, whatever its length.
+    Each chunk's ids, probabilities and reasons go to temporary files as they come, so memory
+    stays flat while the file is read, whatever its length.
     """
     header = input_format == InputFormat.csv
     wanted = (*SCORING_COLUMNS, "source", "date_part")
@@ -227,7 +237,13 @@ def _score_chunks(
 
     report = ScoringReport()
     rejected: list[pd.DataFrame] = []
-    with tempfile.TemporaryFile() as ids, tempfile.TemporaryFile() as probabilities:
+    inputs: tuple[str, ...] = ()
+    with (
+        tempfile.TemporaryFile() as ids,
+        tempfile.TemporaryFile() as probabilities,
+        tempfile.TemporaryFile() as codes,
+        tempfile.TemporaryFile() as contributions,
+    ):
         for scored in map_in_order(
             lambda item: score_chunk(loaded, item[0], options, input_path, item[1], header),
             numbered(),
@@ -236,6 +252,10 @@ def _score_chunks(
                 raise UnparsedCellError("rows are rejected: keep their cells as written")
             scored.ids.astype(np.int64).tofile(ids)
             scored.probability.astype(np.float64).tofile(probabilities)
+            if scored.reasons is not None:
+                inputs = scored.reasons.inputs
+                scored.reasons.codes.astype(np.int8).tofile(codes)
+                scored.reasons.contributions.astype(np.float64).tofile(contributions)
             if scored.rejected is not None:
                 rejected.append(scored.rejected)
             report.merge(scored.report)
@@ -243,6 +263,17 @@ def _score_chunks(
                 progress(scored.report.rows_scored + scored.report.rows_rejected)
         if report.rows_scored + report.rows_rejected == 0:
             raise DataContractError(input_path, "file has a header but no data rows")
+        reasons = None
+        if options.explain and inputs:
+            codes.seek(0)
+            contributions.seek(0)
+            shape = (-1, options.explain)
+            reasons = Reasons(
+                inputs,
+                np.fromfile(codes, np.int8).reshape(shape),
+                np.fromfile(contributions, np.float64).reshape(shape),
+            )
         ids.seek(0)
         probabilities.seek(0)
-        return report, np.fromfile(ids, np.int64), np.fromfile(probabilities, np.float64), rejected
+        lead_ids, probability = np.fromfile(ids, np.int64), np.fromfile(probabilities, np.float64)
+        return report, lead_ids, probability, rejected, reasons

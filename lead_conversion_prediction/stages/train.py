@@ -44,15 +44,17 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
                 cv_mean=result.cv_mean,
                 cv_std=result.cv_std,
                 settings=result.settings,
+                calibration=result.calibration,
                 holdout=holdout,
                 holdout_score=score,
             )
             logger.info(
-                "train: {} cv {}={:.4f}±{:.4f}, holdout {:.4f} ({:.1f} s)",
+                "train: {} cv {}={:.4f}±{:.4f}, calibration {}, holdout {:.4f} ({:.1f} s)",
                 result.name,
                 metric,
                 result.cv_mean,
                 result.cv_std,
+                result.calibration.method,
                 score,
                 result.seconds,
             )

@@ -80,7 +80,7 @@ def test_an_experiment_with_another_parameter_runs_and_is_tracked(
     runs_before = mlflow_runs(env)
     output = run("dvc exp run -S split.random_state=7", root, env)
     assert "Running stage 'features'" in output and "Running stage 'register'" in output
-    assert mlflow_runs(env) == runs_before + 3  # a pipeline run and one per candidate
+    assert mlflow_runs(env) == runs_before + 4  # a pipeline run and one per candidate
 
     diff = run("dvc metrics diff --json", root, env)
     assert "reports/metrics.json" in diff and "holdout.accuracy" in diff

@@ -40,6 +40,10 @@ def make(root: Path, *targets: str, **variables: str) -> subprocess.CompletedPro
     """`make` in the copy, its linked environment taken as installed."""
     env = {**os.environ, "LCP_ROOT": str(root), "MLFLOW_TRACKING_URI": f"sqlite:///{root}/m.db"}
     env.pop("DVC_ROOT", None)
+    # Under `make test DVC_REMOTE=...` the outer make hands its command-line variables down
+    # through MAKEFLAGS: the copy must see only the variables each test gives.
+    for variable in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "DVC_REMOTE"):
+        env.pop(variable, None)
     settings = [f"{name}={value}" for name, value in variables.items()]
     return subprocess.run(
         [

@@ -46,6 +46,24 @@ def test_the_notebook_runs_on_the_real_data(
     )
     assert "12,345 rows, 19 columns" in printed
     assert "2,937 rows kept" in printed
+    assert "the date filter keeps 12,345 of 12,345 rows" in printed
+    assert "dropped columns: at most 0.0" in printed  # below a hundredth of a bit
     assert NOTEBOOK.read_text().count('"outputs": []') == sum(
         cell.cell_type == "code" for cell in notebook.cells
     )
+
+
+def test_make_notebook_opens_it_in_the_dev_environments_jupyterlab() -> None:
+    dry_run = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "notebook"],
+        cwd=PROJ_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert dry_run.returncode == 0, dry_run.stderr
+    assert "jupyter lab notebooks/01-exploration.ipynb" in dry_run.stdout
+    version = subprocess.run(
+        [sys.executable, "-m", "jupyterlab", "--version"], capture_output=True, text=True
+    )
+    assert version.returncode == 0 and version.stdout.strip().startswith("4."), version.stderr

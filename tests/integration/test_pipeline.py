@@ -24,7 +24,7 @@ from lead_conversion_prediction.modeling.artifacts import (
 )
 from lead_conversion_prediction.modeling.evaluate import METRIC_NAMES
 from lead_conversion_prediction.schema import features_and_target, read_raw_leads
-from lead_conversion_prediction.utils.storage import load_artifact, verify_bundle
+from lead_conversion_prediction.utils.storage import load_artifact, verify_artifact, verify_bundle
 from tests.integration.conftest import PipelineRun
 from tests.support import RAW_MD5, REFERENCE_COLUMNS, VALIDATOR_FIRST_FIVE, md5_of
 
@@ -67,7 +67,7 @@ def test_the_saved_model_is_the_fitted_best_estimator_and_predicts(paths: Paths)
     assert probability.shape == (441,) and 0 < probability.min() <= probability.max() < 1
 
     # model.pkl is that Pipeline's classifier, and X_test.csv is that Pipeline's preprocessing
-    validator_model = joblib.load(paths.validator_model)
+    validator_model = load_artifact(paths.validator_model)
     matrix = pd.read_csv(paths.X_test)
     pd.testing.assert_frame_equal(model[:-1].transform(X_test).reset_index(drop=True), matrix)
     np.testing.assert_array_equal(validator_model.predict(matrix), model.predict(X_test))
@@ -84,15 +84,19 @@ def test_the_course_validator_check_passes(
     pipeline_run: PipelineRun, paths: Paths, validator_pair: tuple[Path, Path]
 ) -> None:
     X_path, y_path = validator_pair
-    model = joblib.load(paths.validator_model)  # what the validator does
+    verify_artifact(paths.validator_model)  # checked first, then loaded as the validator does
+    model = joblib.load(paths.validator_model)
     assert list(model.predict(pd.read_csv(X_path))[:5]) == VALIDATOR_FIRST_FIVE
 
     report = pipeline_run.root / "course-validation.json"
+    # The course's contract is its first five predictions. Its 36 rows are too few for the
+    # accuracy bar (one row is 2.8 points), which the project's 441 holdout rows carry.
     result = pipeline_run.lcp(
         "validate",
         "--x", str(X_path),
         "--y", str(y_path),
         "--expect-first", ",".join(map(str, VALIDATOR_FIRST_FIVE)),
+        "--min-accuracy", "0",
         "--report", str(report),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -128,8 +132,8 @@ def test_each_candidate_has_a_tracked_run_with_its_model(pipeline_run: PipelineR
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
     by_name = {run.data.tags["candidate"]: run for run in runs if "candidate" in run.data.tags}
-    assert set(by_name) == {"xgboost_rf", "logistic_regression"}
-    assert len(runs) == 3  # the pipeline's run and one nested run per candidate
+    assert set(by_name) == {"xgboost_rf", "logistic_regression", "xgboost"}
+    assert len(runs) == 4  # the pipeline's run and one nested run per candidate
     for run in by_name.values():
         metrics = run.data.metrics
         for key in ("cv_mean", "cv_std", "holdout_accuracy", "holdout_roc_auc", "holdout_brier"):
@@ -214,8 +218,27 @@ def test_the_report_has_every_figure_and_a_card_listing_every_metric(paths: Path
 
 
 def test_the_quality_bar_holds_on_the_holdout(paths: Paths) -> None:
-    holdout = MetricsReport.read(paths.metrics).holdout
-    assert holdout["roc_auc"] >= 0.89 and holdout["accuracy"] >= 0.79
+    metrics = MetricsReport.read(paths.metrics)
+    holdout = metrics.holdout
+    assert holdout["roc_auc"] >= 0.895 and holdout["accuracy"] >= 0.79
+    assert holdout["brier"] <= 0.14 and holdout["ece"] <= 0.05
+    assert metrics.holdout_ci["ece"].low <= holdout["ece"] <= metrics.holdout_ci["ece"].high
+    # probabilities that spread: no band like the reference forest's 0.38 to 0.57
+    assert metrics.probability_range is not None
+    assert metrics.probability_range.low < 0.1 and metrics.probability_range.high > 0.85
+
+
+def test_every_candidate_is_reported_with_intervals(paths: Paths) -> None:
+    metrics = MetricsReport.read(paths.metrics)
+    card = paths.model_card.read_text()
+    for name, candidate in metrics.candidates.items():
+        for key in ("roc_auc", "brier", "ece", "log_loss", "f1_weighted"):
+            interval = candidate.holdout_ci[key]
+            assert interval.low <= candidate.holdout[key] <= interval.high, (name, key)
+        assert candidate.calibration in {"none", "sigmoid", "isotonic"}
+        assert f"| `{name}`" in card
+    assert set(metrics.gains) == {"10%", "20%", "30%", "50%"}
+    assert 0.1 < metrics.gains["10%"] < metrics.gains["20%"] < metrics.gains["50%"] <= 1
 
 
 def test_the_report_is_attached_to_the_pipeline_run(pipeline_run: PipelineRun) -> None:
