@@ -2,8 +2,14 @@
 
 ``describe_marginals`` summarises a raw lead frame column by column (level frequencies,
 quantiles, share missing); ``generate_leads`` draws any number of rows from that summary.
-Columns are drawn independently: the marginals match, the joint distribution does not. Used by
-the scoring benchmark and by tests that need realistic files of any size.
+Columns are drawn independently: the marginals match, the joint distribution does not (so the
+target says nothing about the other columns). Used by the benchmarks and by tests that need
+realistic files of any size.
+
+``describe_training_marginals`` summarises only the raw rows the data stage keeps (signup leads
+in the date window, with a target and an id): every row drawn from that summary passes the
+cleaning, so a file of ``n`` such rows gives the model ``n`` leads, with the marginals of the
+real leads it is trained on.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lead_conversion_prediction.schema import ID_COLUMN
+from lead_conversion_prediction.config import DataParams
+from lead_conversion_prediction.dataset import kept_rows
+from lead_conversion_prediction.schema import ID_COLUMN, validate_leads
 
 _QUANTILES = np.linspace(0.0, 1.0, 201)
 _MAX_LEVELS = 50
@@ -44,6 +52,15 @@ def describe_marginals(raw: pd.DataFrame) -> dict[str, dict[str, Any]]:
         else:
             profile[str(name)] = _levels(present.astype("str"), missing)
     return profile
+
+
+def describe_training_marginals(
+    raw: pd.DataFrame, params: DataParams
+) -> dict[str, dict[str, Any]]:
+    """Return the ``describe_marginals`` summary of the rows of ``raw`` (as read from the raw
+    file) that the data stage keeps with the ``data`` parameters ``params``."""
+    kept = kept_rows(validate_leads(raw, "raw leads"), params).to_numpy(dtype=bool)
+    return describe_marginals(raw.loc[kept])
 
 
 def _levels(values: pd.Series, missing: float) -> dict[str, Any]:
