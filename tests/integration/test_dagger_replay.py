@@ -38,11 +38,13 @@ from dagger import dag
 from dagger.mod import default_module
 
 from lead_conversion_prediction.config import PROJ_ROOT
-from lead_pipeline.main import WORKDIR, LeadPipeline
+from lead_pipeline.main import SOURCE_IGNORE, WORKDIR, LeadPipeline
 from tests.support import SHARED_DIR
 from tests.test_dagger_module import (
+    NESTED,
     Exec,
     execs,
+    git_paths,
     ignored,
     is_installation,
     make_module,
@@ -366,6 +368,18 @@ def test_the_call_is_read_as_the_cli_reads_it() -> None:
     ):
         with pytest.raises(ReplayError):
             DaggerCall.parse(refused.split())
+
+
+def test_the_source_copy_leaves_out_nested_environments_and_stores(tmp_path: Path) -> None:
+    tree = tmp_path / "checkout"
+    for name in [*NESTED, *git_paths("--cached")]:
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text("x", encoding="utf-8")
+    copied = copy_source(tree, SOURCE_IGNORE, tmp_path / "app")
+    kept = {path.relative_to(copied).as_posix() for path in copied.rglob("*") if path.is_file()}
+    assert kept == {name for name, left_out in NESTED.items() if not left_out} | set(
+        git_paths("--cached")
+    )
 
 
 def test_the_pipeline_with_a_mirror_produces_the_model_bundle(tmp_path: Path) -> None:
