@@ -397,6 +397,6 @@ def test_the_pipeline_with_a_mirror_produces_the_model_bundle(tmp_path: Path) ->
 
     lcp = [command.args for command in run.commands if command.args[0] == "lcp"]
     assert lcp[0] == ("lcp", "fetch") and lcp[-1] == ("lcp", "validate")
-    assert "from DVC remote 'mirror'" in log.read_text(encoding="utf-8")
+    assert "origin=DVC remote 'mirror'" in log.read_text(encoding="utf-8")
     with tarfile.open(bundle) as archive:
         assert {"model.pkl", "lead_model.joblib", "columns_list.json"} <= set(archive.getnames())
