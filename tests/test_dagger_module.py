@@ -17,7 +17,7 @@ import sys
 import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import dagger
@@ -362,6 +362,9 @@ NESTED = {
     "sub/.ruff_cache/CACHEDIR.TAG": True,
     "sub/.hypothesis/examples/x": True,
     "reports/dvc_plots/index.html": True,
+    "data/.lcp.lock": True,
+    "models/model.pkl.lcp-tmp": True,
+    "sub/.lcp-commit/manifest.json": True,
     "dagger/sdk/pyproject.toml": True,
     # Anchored lines of .gitignore files: only at their own place.
     "sub/models.tar": False,
@@ -372,23 +375,59 @@ NESTED = {
 }
 
 
-def test_the_ignore_rules_match_at_any_depth_as_gitignore_does(tmp_path: Path) -> None:
+def git_ignored(root: Path, paths: Iterable[str]) -> set[str]:
+    """The paths git ignores in a new repository at ``root`` with the project's .gitignore files.
+
+    Each path is created as a file first: a .gitignore line ending in `/` matches folders only.
+    """
     for name in git_paths("--cached", "--", "*.gitignore"):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(PROJ_ROOT / name, tmp_path / name)
-    for name in NESTED:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("x", encoding="utf-8")
-    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJ_ROOT / name, root / name)
+    for name in paths:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("x", encoding="utf-8")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     checked = subprocess.run(
         ["git", "check-ignore", "--stdin"],
-        cwd=tmp_path,
-        input="\n".join(NESTED),
+        cwd=root,
+        input="\n".join(paths),
         capture_output=True,
         text=True,
         check=False,
     )
-    git_ignores = set(checked.stdout.splitlines())
+    return set(checked.stdout.splitlines())
+
+
+def gitignore_examples() -> list[str]:
+    """For each line of the project's .gitignore files, a path it ignores at its own place, and
+    one a folder deeper (what git ignores there too when the line has no inner slash)."""
+    examples = []
+    for name in git_paths("--cached", "--", "*.gitignore"):
+        folder = PurePosixPath(name).parent
+        for line in (PROJ_ROOT / name).read_text(encoding="utf-8").splitlines():
+            pattern = line.strip()
+            if not pattern or pattern.startswith(("#", "!")):
+                continue
+            concrete = re.sub(r"\*+|\?", "x", pattern.strip("/"))
+            inside = "/x" if pattern.endswith("/") else ""
+            for place in (folder, folder / "deeper"):
+                examples.append(str(place / concrete).removeprefix("./") + inside)
+    return examples
+
+
+def test_the_ignore_rules_leave_out_what_each_gitignore_line_does_where_git_does(
+    tmp_path: Path,
+) -> None:
+    examples = gitignore_examples()
+    assert len(examples) > 20
+    leaking = [
+        path for path in git_ignored(tmp_path, examples) if not ignored(path, SOURCE_IGNORE)
+    ]
+    assert leaking == [], "add these to SOURCE_IGNORE (with **/ where git matches at any depth)"
+
+
+def test_the_ignore_rules_match_at_any_depth_as_gitignore_does(tmp_path: Path) -> None:
+    git_ignores = git_ignored(tmp_path, NESTED)
     assert {name: name in git_ignores for name in NESTED} == NESTED
     assert {name: ignored(name, SOURCE_IGNORE) for name in NESTED} == NESTED
 

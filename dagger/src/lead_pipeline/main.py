@@ -44,6 +44,9 @@ SOURCE_IGNORE = [
     "**/mlruns",
     "models.tar",
     "**/dvc_plots",
+    "**/.lcp.lock",
+    "**/*.lcp-tmp",
+    "**/.lcp-commit",
     # .dvc/.gitignore
     ".dvc/cache",
     ".dvc/tmp",
