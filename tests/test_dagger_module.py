@@ -223,6 +223,9 @@ def make_module(**arguments: Any) -> LeadPipeline:
 
 
 def stage(name: str) -> tuple[str, ...]:
+    """The command of a stage as the Makefile runs it."""
+    if name == "validate":
+        return ("lcp", "validate", "--model", "models/model.pkl")
     return ("lcp", name)
 
 

@@ -23,6 +23,8 @@ WORKDIR = "/app"
 PIP_CACHE = "/root/.cache/pip"
 DVC_REMOTE_MOUNT = "/dvc-remote"
 SHARED_MOUNT = "/shared"
+# `make validate`: the course validator's check of the pipeline's own models/model.pkl.
+VALIDATE = ["lcp", "validate", "--model", "models/model.pkl"]
 RUNTIME_REQUIREMENTS = "requirements.txt"
 DEV_REQUIREMENTS = "requirements-dev.txt"
 
@@ -184,7 +186,7 @@ class LeadPipeline:
             models = self._models(self._trained(checkout, data))
         return (
             self._with_outputs(checkout, data, models)
-            .with_exec(["lcp", "validate"])
+            .with_exec(VALIDATE)
             .file(f"{WORKDIR}/reports/validation.json")
         )
 
@@ -311,8 +313,8 @@ class LeadPipeline:
     def _finished(self, source: dagger.Directory) -> dagger.Container:
         """The project after every stage: evaluated, registered, packaged and validated.
 
-        Its MLflow store is the container's own, new for each run, so the registry holds only
-        this run's candidates: there is no earlier champion to compare against.
+        Its MLflow store is the container's own, new for each run: the new version is the
+        registry's only one, its challenger, with no champion to compare it with.
         """
         data = self._data_outputs(self._prepared(source))
         models = self._models(self._trained(source, data))
@@ -321,5 +323,5 @@ class LeadPipeline:
             .with_exec(["lcp", "evaluate"])
             .with_exec(["lcp", "register"])
             .with_exec(["lcp", "package"])
-            .with_exec(["lcp", "validate"])
+            .with_exec(VALIDATE)
         )
