@@ -103,8 +103,14 @@ def run_lcp(
     stdin: str | None = None,
     unset: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run the `lcp` command line as a user would, with extra (or ``unset``) variables."""
-    environment = {**os.environ, **(env or {})}
+    """Run the `lcp` command line as a user would, with extra (or ``unset``) variables.
+
+    Typer colours its help where GITHUB_ACTIONS, FORCE_COLOR or PY_COLORS is set, terminal or
+    not; the tests read it as plain text, on GitHub's runners too.
+    """
+    colour = ("GITHUB_ACTIONS", "FORCE_COLOR", "PY_COLORS")
+    environment = {name: value for name, value in os.environ.items() if name not in colour}
+    environment.update(env or {})
     for name in unset:
         environment.pop(name, None)
     return subprocess.run(
