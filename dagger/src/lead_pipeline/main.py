@@ -70,6 +70,8 @@ SOURCE_IGNORE = [
     "reports/registry.json",
     "reports/figures",
     "reports/model_card.md",
+    "reports/evaluation.json",
+    "reports/plots",
 ]
 
 Source = Annotated[
