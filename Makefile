@@ -34,6 +34,7 @@ OUTPUT ?=
 MODEL ?=
 VERSION ?=
 BASELINE ?=
+SIZES ?=
 PORT ?= 5001
 export PATH := $(BIN):$(PATH)
 # No usage data from MLflow (it would also keep an id under ~/.config/mlflow).
@@ -44,7 +45,7 @@ unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install dagger-env lock remote fetch data features train evaluate register package \
 	validate pipeline release promote rollback champion predict serve test lint format bench \
-	bench-score bench-serve notebook clean
+	bench-train bench-score bench-serve notebook clean
 
 ## Show this help
 help:
@@ -177,6 +178,10 @@ format: $(INSTALLED)
 ## Time a cold `make pipeline`, `dvc repro`, `lcp --help`; BASELINE=<git rev> times it beside
 bench: $(RAW_DATA)
 	python scripts/bench_pipeline.py $(if $(BASELINE),--baseline "$(BASELINE)")
+
+## Train on 100k, 300k and 1M resampled leads (SIZES=20000,50000 to try); time and memory per stage
+bench-train: $(RAW_DATA)
+	python scripts/bench_train.py $(if $(SIZES),--sizes "$(SIZES)")
 
 ## Score 100k and 1M synthetic leads; print rows/s and peak memory
 bench-score: $(RAW_DATA)
