@@ -9,7 +9,7 @@ training rows. `lcp data`, `lcp features` and `lcp train` then run there one aft
 each in a child process, with the project's params.yaml. The script checks that the data stage
 kept every row and that the model saw N training rows, and prints each stage's wall time and
 peak resident memory (the largest of: the child's own peak, and the sum over the child and its
-descendants sampled every 50 ms), the search budget each candidate got, and how time and
+descendants sampled every 50 ms from /proc), the search budget each candidate got, and how time and
 memory grew from one size to the next against the growth in rows.
 Targets (2-core machine): 1M training rows in <= 5 minutes and <= 4 GB, growing no faster
 than the row count.
@@ -18,6 +18,7 @@ than the row count.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PIN = Path("data") / "raw" / "raw_data.csv.dvc"
 STAGES = ("data", "features", "train")
 SAMPLE_SECONDS = 0.05
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
 @dataclass(frozen=True)
@@ -72,28 +74,34 @@ def write_raw(rows: int, path: Path, seed: int) -> None:
     tmp.rename(path)
 
 
-def tree_rss(process: object) -> int:
-    """Resident bytes of a process and all its descendants, now (0 once it is gone)."""
-    import psutil
+def descendants(pid: int) -> list[int]:
+    """The process ``pid`` and all its descendants, from /proc (Linux; else ``pid`` alone)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                queue += [int(child) for child in task.read_text().split()]
+            except OSError:
+                continue
+    return found
 
-    assert isinstance(process, psutil.Process)
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants, now (0 once it is gone)."""
     total = 0
-    try:
-        members = [process, *process.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for member in members:
+    for member in descendants(pid):
         try:
-            total += member.memory_info().rss
-        except psutil.Error:
+            resident_pages = int(Path(f"/proc/{member}/statm").read_text().split()[1])
+        except (OSError, IndexError, ValueError):
             continue
+        total += resident_pages * PAGE_BYTES
     return total
 
 
 def run_stage(stage: str, root: Path) -> StageRun:
     """Run ``lcp <stage>`` in the project ``root`` as a child; time it and track its memory."""
-    import psutil
-
     command = [sys.executable, "-m", "lead_conversion_prediction", stage]
     if stage == "data":
         command.append("--accept-changed-raw")  # the resampled file is not the pinned one
@@ -111,9 +119,8 @@ def run_stage(stage: str, root: Path) -> StageRun:
 
     def sample() -> None:
         nonlocal peak
-        process = psutil.Process(child.pid)
         while not done.is_set():
-            peak = max(peak, tree_rss(process))
+            peak = max(peak, tree_rss(child.pid))
             done.wait(SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -205,12 +212,12 @@ def main() -> None:
                 print(f"    {name}: {budget}")
             shutil.rmtree(root)
     print(f"load average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    for smaller, larger in zip(sizes, sizes[1:], strict=False):
+    for smaller, larger in itertools.pairwise(sizes):
         before, after = results[smaller], results[larger]
         times = ", ".join(
             f"{stage} {growth(before[stage].seconds, after[stage].seconds)}" for stage in STAGES
         )
-        total = growth(
+        total_growth = growth(
             sum(run.seconds for run in before.values()), sum(run.seconds for run in after.values())
         )
         memory = growth(
@@ -218,7 +225,7 @@ def main() -> None:
         )
         print(
             f"{smaller:,} -> {larger:,} rows (x{larger / smaller:.2f}): time {times}, "
-            f"total {total}; peak RSS {memory}"
+            f"total {total_growth}; peak RSS {memory}"
         )
 
 
