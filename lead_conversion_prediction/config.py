@@ -241,14 +241,17 @@ class ScaleParams(Section):
     Up to ``rows_above`` training rows every candidate is searched as its section says. Above,
     its search (and the calibration check) sees a stratified sample of ``search_rows`` rows, with
     at most ``max_n_iter`` settings and ``max_cv_folds`` folds; the chosen setting is then fitted
-    on all rows, with the chosen calibration, using ``n_jobs`` threads per XGBoost fit. So the
-    search costs the same at any size and the cost above it grows with the rows, not faster.
+    on all rows, using ``n_jobs`` threads per XGBoost fit. Where calibration helps, the
+    classifier is fitted on all but a stratified ``calibration_holdout`` share of the rows, and
+    the calibrator on that share. So the search costs the same at any size and the cost above it
+    grows with the rows, not faster.
     """
 
     rows_above: Annotated[int, Field(ge=1)] = 20_000
     search_rows: Annotated[int, Field(ge=100)] = 20_000
     max_n_iter: Annotated[int, Field(ge=1)] = 10
     max_cv_folds: Annotated[int, Field(ge=2)] = 3
+    calibration_holdout: Annotated[float, Field(gt=0, lt=1)] = 0.1
     n_jobs: Annotated[int, Field(ge=1)] = 1
 
 

@@ -110,15 +110,14 @@ def test_a_scaled_search_uses_its_budget_and_fits_the_choice_on_every_row(
     from sklearn.base import clone
 
     X, y = matrix
-    params = scaled_params(SCALE)
+    uncalibrated = CalibrationParams(methods=[])  # the classifier as fitted, to compare
+    params = scaled_params(SCALE).model_copy(update={"calibration": uncalibrated})
     result = search_candidate("logistic_regression", X, y, params)
     assert result.budget.scaled
     assert (result.budget.rows, result.budget.search_rows) == (1_500, 400)
     assert len(result.settings) == min(3, SCALE.max_n_iter)
     assert len(result.cv_scores) == 3
     classifier = result.classifier
-    if result.calibration.method != "none":
-        classifier = classifier.calibrated_classifiers_[0].estimator
     # The chosen setting, fitted on all 1,500 rows: the same as fitting it directly.
     candidate = build_candidate("logistic_regression", params.section("logistic_regression"), 42)
     direct = clone(candidate.estimator).set_params(**classifier.get_params()).fit(X, y)
@@ -163,3 +162,28 @@ def test_calibration_is_chosen_on_the_sample_and_fitted_on_every_row(
     )
     assert nothing.method == "none"
     np.testing.assert_allclose(plain.coef_, direct.coef_)
+
+
+def test_on_many_rows_a_calibrated_classifier_is_fitted_once_beside_a_held_out_share() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedShuffleSplit
+
+    from lead_conversion_prediction.modeling.calibration import base_classifiers
+    from tests.test_calibration import squeezed_rows
+
+    X, y = squeezed_rows(n=2_000)
+    sample = search_sample(X, y, 500, seed=1)
+    squeezed = LogisticRegression(C=0.002)  # probabilities too close to 0.5: calibrated
+    model, check = calibrate_where_it_helps(
+        squeezed, X, y, CalibrationParams(), seed=1, sample=sample, holdout=0.1
+    )
+    assert check.method == "sigmoid"
+    (fitted,) = base_classifiers(model)
+    rest, held_out = next(
+        StratifiedShuffleSplit(n_splits=1, test_size=0.1, random_state=1).split(X, y)
+    )
+    assert len(rest) == 1_800 and len(held_out) == 200
+    direct = LogisticRegression(C=0.002).fit(X.iloc[rest], y.iloc[rest])
+    np.testing.assert_allclose(fitted.coef_, direct.coef_)
+    squeezed_top = direct.predict_proba(X)[:, 1].max()
+    assert model.predict_proba(X)[:, 1].max() > squeezed_top  # the calibrator widened them

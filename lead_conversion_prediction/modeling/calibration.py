@@ -78,6 +78,7 @@ def calibrate_where_it_helps(
     params: CalibrationParams,
     seed: int,
     sample: tuple[pd.DataFrame, pd.Series] | None = None,
+    holdout: float | None = None,
 ) -> tuple[Any, CalibrationCheck]:
     """Return the classifier, calibrated if that lowers its cross-validated log-loss, and the
     log-loss of each option.
@@ -86,7 +87,9 @@ def calibrate_where_it_helps(
     the same parameters inside ``CalibratedClassifierCV``. With ``sample`` (some of the rows of
     ``X`` and ``y``, as a search on many rows sees them), the choice is made on the sample
     alone, and ``classifier`` (then only its parameters count) is fitted on all rows of ``X``,
-    calibrated or not as chosen.
+    calibrated or not as chosen. With ``holdout`` as well (a share of the rows), a calibrated
+    classifier is fitted once, on the other rows, and its calibrator on that stratified share:
+    one fit instead of one per fold and a refit, for a classifier that sees slightly fewer rows.
     """
     from sklearn.base import clone
     from sklearn.calibration import CalibratedClassifierCV
@@ -111,6 +114,12 @@ def calibrate_where_it_helps(
         if sample is not None:
             classifier = clone(classifier).fit(X, y)
         return classifier, check
+    if sample is not None and holdout is not None:
+        from sklearn.model_selection import StratifiedShuffleSplit
+
+        split = StratifiedShuffleSplit(n_splits=1, test_size=holdout, random_state=seed)
+        held_out = CalibratedClassifierCV(clone(classifier), method=best, cv=split, ensemble=True)
+        return held_out.fit(X, y), check
     calibrated_classifier = CalibratedClassifierCV(
         clone(classifier), method=best, cv=folds, ensemble=False
     )

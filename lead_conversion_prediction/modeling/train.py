@@ -154,6 +154,7 @@ def search_candidate(
                 params.calibration,
                 params.random_state,
                 sample=(X_search, y_search),
+                holdout=params.scale.calibration_holdout,
             )
         else:
             classifier, calibration = calibrate_where_it_helps(
