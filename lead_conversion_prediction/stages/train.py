@@ -60,14 +60,18 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
                 result.seconds,
             )
             if result.budget.scaled:
+                held_out = params.train.scale.calibration_holdout
                 logger.info(
                     "train: {} searched {} settings x {} folds on a sample of {:,} of {:,} "
-                    "rows (train.scale), then fitted on all",
+                    "rows (train.scale), then fitted on {}",
                     result.name,
                     result.budget.n_iter,
                     result.budget.cv_folds,
                     result.budget.search_rows,
                     result.budget.rows,
+                    "all of them"
+                    if result.calibration.method == "none"
+                    else f"{1 - held_out:.0%} of them and calibrated on the rest",
                 )
         chosen = select_best({name: c.holdout_score for name, c in candidates.items()})
         summary = TrainingSummary(
