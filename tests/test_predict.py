@@ -1,3 +1,5 @@
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -300,6 +302,31 @@ def test_a_model_artifact_is_checked_before_it_is_loaded(
     path.write_bytes(path.read_bytes()[:-1])
     with pytest.raises(Exception, match="checksum"):
         load_scoring_model(str(path), tmp_path / "other")
+
+
+def test_an_xgboost_model_with_monotone_constraints_scores_on_every_core(
+    tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    from xgboost import XGBRFClassifier
+
+    from lead_conversion_prediction.modeling.train import assemble_model
+
+    small = fit_small_model()
+    leads = validate_leads(make_leads(n=80), "x")
+    classifier = XGBRFClassifier(
+        n_estimators=5, n_jobs=1, monotone_constraints={"purchases": 1, "n_visits": 1}
+    )
+    features = small[0].transform(leads.loc[:, ["purchases", "time_spent", "n_visits",
+                                                "customer_group", "onboarding"]])  # fmt: skip
+    classifier.fit(features, leads["lead_indicator"].astype(int))
+    path = tmp_path / "lead_model.joblib"
+    save_artifact(assemble_model(small[0], classifier), path)
+    write_manifest(tmp_path, [path.name])
+    loaded = load_scoring_model(str(path), path)
+    config = json.loads(loaded.model[-1].get_booster().save_config())
+    assert config["learner"]["generic_param"]["nthread"] == str(os.cpu_count())
+    scores = score_leads(loaded.model, leads, threshold=0.5)
+    assert scores["conversion_probability"].between(0, 1).all() and len(scores) == 80
 
 
 def test_repeats_are_counted_like_pandas_duplicated() -> None:
