@@ -97,18 +97,27 @@ SCORING_COLUMNS = (ID_COLUMN, *MODEL_INPUT_COLUMNS)
 class Breach:
     """Rows of one column that break the contract in one way.
 
-    ``rows`` are positions in the checked frame; ``value`` is the first offending cell.
+    ``rows`` are positions in the checked frame; ``value`` is the first offending cell and
+    ``values``, when the problem is with a value, each row's own.
     """
 
     column: str
     problem: str
     rows: np.ndarray
     value: object = None
+    values: np.ndarray | None = None
 
     @property
     def reason(self) -> str:
         shown = "" if self.value is None else f"value {_show(self.value)} "
         return f"column '{self.column}': {shown}{self.problem}"
+
+    def row_reasons(self) -> np.ndarray:
+        """The reason of each row, naming its own cell: the same whatever else was checked."""
+        if self.values is None:
+            return np.full(len(self.rows), self.reason, dtype=object)
+        prefix, suffix = f"column '{self.column}': value ", f" {self.problem}"
+        return np.array([prefix + _show(value) + suffix for value in self.values], dtype=object)
 
     def error(self, file: Path | str, offset: int = 0, header: bool = True) -> DataContractError:
         """The one-line error for this breach; ``offset`` rows precede the checked frame."""
@@ -265,7 +274,8 @@ def check_leads(
         parsed, unparsed, problem = _parse_column(values, field)
         if unparsed.any():
             positions = np.flatnonzero(unparsed)
-            breaches.append(Breach(str(name), problem, positions, values.iloc[positions[0]]))
+            cells = values.iloc[positions].to_numpy(dtype=object)
+            breaches.append(Breach(str(name), problem, positions, cells[0], cells))
         columns[str(name)] = parsed
     typed = pd.DataFrame(columns, index=frame.index)
     try:
@@ -390,8 +400,8 @@ def _pandera_breaches(
         if check == "not_nullable":
             breaches.append(Breach(str(column), "is empty but required", positions))
         else:
-            value = typed[column].iloc[positions[0]]
-            breaches.append(Breach(str(column), str(check), positions, value))
+            cells = typed[column].iloc[positions].to_numpy(dtype=object)
+            breaches.append(Breach(str(column), str(check), positions, cells[0], cells))
     return breaches
 
 

@@ -230,6 +230,28 @@ def test_skipped_rows_go_to_the_rejects_file_with_their_reason(
     }
 
 
+def test_each_rejected_row_names_its_own_cell(
+    model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads(n=10).astype({"time_spent": "object", "n_visits": "object"})
+    leads.loc[[2, 6], "time_spent"] = ["fast", "slow"]
+    leads.loc[[3, 7], "n_visits"] = ["-1", "-5"]
+    rejects = tmp_path / "rejects.csv"
+    score_file(
+        model,
+        write_csv(tmp_path / "leads.csv", leads),
+        str(tmp_path / "s.csv"),
+        ScoringOptions(threshold=0.5, skip_bad_rows=True),
+        rejects=rejects,
+    )
+    assert pd.read_csv(rejects)["reason"].tolist() == [
+        "column 'time_spent': value 'fast' is not a number",
+        "column 'n_visits': value -1 is below 0",
+        "column 'time_spent': value 'slow' is not a number",
+        "column 'n_visits': value -5 is below 0",
+    ]
+
+
 def test_unseen_levels_are_scored_as_missing_and_counted(
     model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
 ) -> None:

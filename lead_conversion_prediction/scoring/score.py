@@ -181,9 +181,9 @@ def score_chunk(
     for breach in breaches:
         if not options.skip_bad_rows:
             raise breach.error(file, offset, header)
-        fresh = breach.rows[~bad[breach.rows]]
-        reasons[fresh] = breach.reason
-        bad[fresh] = True
+        fresh = ~bad[breach.rows]  # a row is rejected for its first breach only
+        reasons[breach.rows[fresh]] = breach.row_reasons()[fresh]
+        bad[breach.rows[fresh]] = True
     if "source" in typed:
         other = (typed["source"] != options.training_source).to_numpy() & ~bad
         report.other_sources.update(
