@@ -145,7 +145,9 @@ class ScoringReport:
 
 
 def _counts(counter: Counter[str]) -> str:
-    return ", ".join(f"{key}={value:,}" for key, value in counter.most_common())
+    """``key=count`` pairs, the largest count first, ties by name: the same for any chunking."""
+    pairs = sorted(counter.items(), key=lambda pair: (-pair[1], pair[0]))
+    return ", ".join(f"{key}={value:,}" for key, value in pairs)
 
 
 @dataclass
@@ -248,9 +250,10 @@ def score_leads(
 
 
 def scored_columns(
-    ids: np.ndarray, probability: np.ndarray, ranks: np.ndarray, threshold: float, model: str
+    ids: Any, probability: Any, ranks: Any, threshold: float, model: str
 ) -> dict[str, Any]:
-    """The output columns of scored rows (``scoring.io.OUTPUT_SCHEMA``)."""
+    """The output columns of scored rows (``scoring.io.OUTPUT_SCHEMA``), from numpy arrays or
+    from the columns of a Spark frame."""
     return {
         ID_COLUMN: ids,
         "conversion_probability": probability,
