@@ -331,8 +331,6 @@ def test_an_xgboost_model_with_monotone_constraints_scores_on_every_core(
 ) -> None:
     from xgboost import XGBRFClassifier
 
-    from lead_conversion_prediction.modeling.train import assemble_model
-
     small = fit_small_model()
     leads = validate_leads(make_leads(n=80), "x")
     classifier = XGBRFClassifier(
@@ -342,8 +340,7 @@ def test_an_xgboost_model_with_monotone_constraints_scores_on_every_core(
                                                 "customer_group", "onboarding"]])  # fmt: skip
     classifier.fit(features, leads["lead_indicator"].astype(int))
     path = tmp_path / "lead_model.joblib"
-    save_artifact(assemble_model(small[0], classifier), path)
-    write_manifest(tmp_path, [path.name])
+    save_verified(assemble_model(small[0], classifier), path)
     loaded = load_scoring_model(str(path), path)
     config = json.loads(loaded.model[-1].get_booster().save_config())
     assert config["learner"]["generic_param"]["nthread"] == str(os.cpu_count())
