@@ -121,7 +121,8 @@ def bad_leads(make_leads: Callable[..., pd.DataFrame], n: int = 400) -> pd.DataF
     leads["lead_id"] = leads["lead_id"] % (n // 2)
     leads.loc[[5, 170, 171, 333], "time_spent"] = ["fast", "=1+1", "", "inf"]
     leads.loc[[9, 250], "n_visits"] = ["-2", "1.5"]
-    leads.loc[[12, 300], "customer_group"] = [None, 42]
+    leads.loc[12, "customer_group"] = None
+    leads.loc[300, "source"] = "tiktok"
     leads.loc[[13], "lead_id"] = None
     leads.loc[40:120, "purchases"] = 3  # ties, across batches and ranges
     leads.loc[40:120, ["time_spent", "n_visits", "customer_group", "onboarding"]] = leads.loc[

@@ -50,6 +50,7 @@ SCORED, REJECTED, REPORT = 0, 1, 2
 _PARTITION_SHIFT = 33  # monotonically_increasing_id(): partition << 33 | position
 _POSITION_MASK = (1 << _PARTITION_SHIFT) - 1
 ROWS_PER_PARTITION = 2_000_000  # in a global sort: tens of megabytes of ids and scores
+MIN_ROWS_PER_RANGE = 10_000
 _SPARK_TYPES = {"int64": "bigint", "float64": "double", "int8": "tinyint", "str": "string"}
 
 
@@ -272,9 +273,10 @@ def best_first(tagged: DataFrame, partitions: int) -> DataFrame:
     return ordered.withColumn(POSITION, sf.monotonically_increasing_id())
 
 
-def range_partitions(rows: int) -> int:
-    """How many partitions a global sort of ``rows`` rows uses: a few million rows each."""
-    return max(1, -(-rows // ROWS_PER_PARTITION))
+def range_partitions(rows: int, cores: int) -> int:
+    """How many ranges a global sort of ``rows`` rows uses: a few million rows each, and one
+    per core as long as each gets ``MIN_ROWS_PER_RANGE`` rows."""
+    return max(1, -(-rows // ROWS_PER_PARTITION), min(cores, rows // MIN_ROWS_PER_RANGE))
 
 
 def partition_sizes(frame: DataFrame, row: str) -> Counter[int]:

@@ -148,7 +148,8 @@ def score_dataset(
             raise DataContractError(input_path, "file has a header but no data rows")
         report = merged.report
         report.duplicate_ids = duplicate_ids(tagged)
-        partitions = range_partitions(report.rows_scored)
+        cores = spark.sparkContext.defaultParallelism
+        partitions = range_partitions(report.rows_scored, cores)
         ordered = best_first(tagged, partitions).persist()
         cached.append(ordered)
         ranked = with_ranks(ordered, partition_sizes(ordered, POSITION))
@@ -160,7 +161,7 @@ def score_dataset(
                 columns,
                 merged.partition_rows,
                 header,
-                range_partitions(report.rows_rejected),
+                range_partitions(report.rows_rejected, cores),
             )
             rejects.write.csv(f"{temporary.uri}/{REJECTS_FOLDER}", header=True, escape='"')
         temporary.publish(output, overwrite)
