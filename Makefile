@@ -192,9 +192,9 @@ format: $(INSTALLED)
 bench: $(RAW_DATA)
 	python scripts/bench_pipeline.py $(if $(BASELINE),--baseline "$(BASELINE)")
 
-## Score 100k and 1M synthetic leads; print rows/s and peak memory
-bench-score: $(RAW_DATA)
-	python scripts/bench_score.py
+## Score 1M and 10M synthetic leads locally, on Spark, with MLflow, beside pyarrow's reader alone
+bench-score: $(RAW_DATA) $(SPARK_INSTALLED)
+	python scripts/bench_score.py $(if $(BASELINE),--baseline "$(BASELINE)")
 
 ## Send 1,000 requests to a running `make serve`; print errors and latency percentiles
 bench-serve: $(INSTALLED)
