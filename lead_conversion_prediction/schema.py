@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -134,9 +135,14 @@ class Breach:
 
 def build_schema(required: Iterable[str]) -> pa.DataFrameSchema:
     """Return the pandera schema of typed raw leads; ``required`` columns must be present."""
+    return _schema(frozenset(required))
+
+
+@cache
+def _schema(required: frozenset[str]) -> pa.DataFrameSchema:
+    """The schema for one set of required columns, built once: scoring checks every chunk."""
     import pandera.pandas as pa
 
-    required = set(required)
     columns = {}
     for name, field in FIELDS.items():
         checks = []
@@ -373,14 +379,20 @@ def _to_date(values: pd.Series) -> pd.Series:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        dates = pc.strptime(text, format=DATE_FORMAT, unit="s", error_is_null=True)
+        # A file holds few distinct dates: parse each once, then spread them over the rows.
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        encoded = pc.dictionary_encode(text)
+        distinct = encoded.dictionary
+        dates = pc.strptime(distinct, format=DATE_FORMAT, unit="s", error_is_null=True)
         # strptime rolls 2024-02-30 over to March 1st: a date holds only if its day is the one
         # written, the digits after the last "-" (the last two characters, less a "-").
-        tail = pc.utf8_ltrim(pc.utf8_slice_codeunits(text, -2), characters="-")
+        tail = pc.utf8_ltrim(pc.utf8_slice_codeunits(distinct, -2), characters="-")
         written = pc.cast(pc.if_else(pc.is_valid(dates), tail, "0"), pa.int64())
         same_day = pc.equal(pc.day(dates), written)
         dates = pc.if_else(pc.fill_null(same_day, False), dates, pa.scalar(None, dates.type))
-        return pd.Series(dates.to_numpy(zero_copy_only=False), index=values.index)
+        spread = dates.take(encoded.indices)
+        return pd.Series(spread.to_numpy(zero_copy_only=False), index=values.index)
     return pd.to_datetime(values, format=DATE_FORMAT, errors="coerce")
 
 
