@@ -313,15 +313,14 @@ def best_first(probability: np.ndarray, ids: np.ndarray | None = None) -> np.nda
     index_type = _index_type(len(values))
     narrow = values.astype(np.float32)
     if not np.array_equal(narrow, values) or (values < 0).any():  # NaN is never equal
-        order = np.argsort(-values, kind="stable") if ids is None else np.lexsort((ids, -values))
-        return order.astype(index_type, copy=False)
+        compared = (
+            np.argsort(-values, kind="stable") if ids is None else np.lexsort((ids, -values))
+        )
+        return compared.astype(index_type, copy=False)
     keys = ~narrow.view(np.uint32)
-    order = None if ids is None else np.argsort(ids, kind="stable")
+    order = np.arange(len(values)) if ids is None else np.argsort(ids, kind="stable")
     for shift in (0, 16):  # the low 16 bits, then the high
-        digits = ((keys if order is None else keys[order]) >> shift).astype(np.uint16)
-        step = np.argsort(digits, kind="stable")
-        order = step if order is None else order[step]
-    assert order is not None
+        order = order[np.argsort((keys[order] >> shift).astype(np.uint16), kind="stable")]
     return order.astype(index_type, copy=False)
 
 

@@ -23,9 +23,11 @@ import numpy as np
 
 from lead_conversion_prediction.exceptions import DataContractError
 from lead_conversion_prediction.scoring.io import (
-    OUTPUT_SCHEMA,
+    OutputColumn,
     neutralise_formulas,
     neutralise_text,
+    output_schema,
+    reason_columns,
 )
 from lead_conversion_prediction.scoring.score import ScoringOptions, ScoringReport, scored_columns
 
@@ -51,11 +53,18 @@ _PARTITION_SHIFT = 33  # monotonically_increasing_id(): partition << 33 | positi
 _POSITION_MASK = (1 << _PARTITION_SHIFT) - 1
 ROWS_PER_PARTITION = 2_000_000  # in a global sort: tens of megabytes of ids and scores
 MIN_ROWS_PER_RANGE = 10_000
-_SPARK_TYPES = {"int64": "bigint", "float64": "double", "int8": "tinyint", "str": "string"}
+_SPARK_TYPES = {
+    "int64": "bigint",
+    "float64": "double",
+    "int8": "tinyint",
+    "str": "string",
+    "category": "string",
+}
 
 
-def tagged_schema(columns: Iterable[str]) -> str:
-    """The DDL schema of the tagged records, the input's ``columns`` (as text) last."""
+def tagged_schema(columns: Iterable[str], explain: int = 0) -> str:
+    """The DDL schema of the tagged records: ``explain`` reasons of scored rows, then the
+    input's ``columns`` (as text) for rejected rows."""
     fixed = [
         f"{KIND} tinyint",
         f"{ROW} bigint",
@@ -63,8 +72,14 @@ def tagged_schema(columns: Iterable[str]) -> str:
         f"{PROBABILITY} double",
         f"{REASON} string",
         f"{REPORT_JSON} string",
+        *(f"{carried(column)} {_SPARK_TYPES[column.dtype]}" for column in reason_columns(explain)),
     ]
     return ", ".join([*fixed, *(f"`{name}` string" for name in columns)])
+
+
+def carried(column: OutputColumn) -> str:
+    """The tagged records' name of an output column they carry (the reasons)."""
+    return f"_{column.name}"
 
 
 def with_row_ids(frame: DataFrame) -> DataFrame:
@@ -114,9 +129,13 @@ class PartitionScorer:
             if scored.rejected is not None:
                 kept[scored.rejected.index.to_numpy()] = False
                 yield self._rejected(rows[~kept], scored.rejected)
-            yield self._records(
-                SCORED, rows[kept], {LEAD_ID: scored.ids, PROBABILITY: scored.probability}
-            )
+            values = {LEAD_ID: scored.ids, PROBABILITY: scored.probability}
+            if scored.reasons is not None:
+                values |= {
+                    f"_{name}": column if name.endswith("_contribution") else column.astype(object)
+                    for name, column in scored.reasons.columns().items()
+                }
+            yield self._records(SCORED, rows[kept], values)
             yield self._report(rows, scored.report, len(chunk))
 
     def _records(self, kind: int, rows: np.ndarray, values: Mapping[str, Any]) -> pa.RecordBatch:
@@ -169,12 +188,17 @@ class PartitionScorer:
             (REASON, text),
             (REPORT_JSON, text),
         ]
-        return pa.schema([*fixed, *((name, text) for name in self.columns)])
+        reasons = [
+            (carried(column), pa.float64() if column.dtype == "float64" else text)
+            for column in reason_columns(self.options.explain)
+        ]
+        return pa.schema([*fixed, *reasons, *((name, text) for name in self.columns)])
 
 
 def score_partitions(frame: DataFrame, scorer: PartitionScorer) -> DataFrame:
     """Tagged records of every row of ``frame`` (its ``scorer.columns`` and ``ROW``)."""
-    return frame.select(*scorer.columns, ROW).mapInArrow(scorer, tagged_schema(scorer.columns))
+    schema = tagged_schema(scorer.columns, scorer.options.explain)
+    return frame.select(*scorer.columns, ROW).mapInArrow(scorer, schema)
 
 
 def report_counts(report: ScoringReport) -> dict[str, Any]:
@@ -261,13 +285,14 @@ def breach_error(merged: PartitionReports, file: str, header: bool) -> DataContr
     )
 
 
-def best_first(tagged: DataFrame, partitions: int) -> DataFrame:
+def best_first(tagged: DataFrame, partitions: int, explain: int = 0) -> DataFrame:
     """The scored rows sorted from the highest probability down, ties by lead id then in input
     order (as local scoring ranks), each with its ``POSITION`` id: a global sort over
-    ``partitions`` ranges, no single partition."""
+    ``partitions`` ranges, no single partition. Their ``explain`` reasons come along."""
     from pyspark.sql import functions as sf
 
-    scored = tagged.where(sf.col(KIND) == SCORED).select(ROW, LEAD_ID, PROBABILITY)
+    reasons = [carried(column) for column in reason_columns(explain)]
+    scored = tagged.where(sf.col(KIND) == SCORED).select(ROW, LEAD_ID, PROBABILITY, *reasons)
     order = (sf.col(PROBABILITY).desc(), sf.col(LEAD_ID).asc(), sf.col(ROW).asc())
     ordered = scored.repartitionByRange(partitions, *order).sortWithinPartitions(*order)
     return ordered.withColumn(POSITION, sf.monotonically_increasing_id())
@@ -304,28 +329,32 @@ def duplicate_ids(tagged: DataFrame) -> int:
 
 
 def scores_frame(
-    ranked: DataFrame, options: ScoringOptions, provenance: str, partitions: int
+    ranked: DataFrame, options: ScoringOptions, provenance: str, partitions: int, kept: int
 ) -> DataFrame:
-    """The scores in ``OUTPUT_SCHEMA``: best first with ``sort``, else in input order (sorted
-    again, over ``partitions`` ranges)."""
+    """The scores in the output schema (``explain`` reasons included): best first with
+    ``sort``, only the best ``kept`` ranks with a call list (``top``), else every row in input
+    order (sorted again, over ``partitions`` ranges)."""
     from pyspark.sql import Column
     from pyspark.sql import functions as sf
 
-    if not options.sort:
+    if options.top is not None:
+        ranked = ranked.where(sf.col(RANK) <= kept)  # already best first
+    elif not options.sort:
         ranked = ranked.repartitionByRange(partitions, ROW).sortWithinPartitions(ROW)
-    columns = scored_columns(
+    columns: dict[str, Any] = scored_columns(
         sf.col(LEAD_ID),
         sf.col(PROBABILITY),
         sf.col(RANK),
         options.threshold,
         neutralise_text(provenance),
     )
+    columns |= {column.name: sf.col(carried(column)) for column in reason_columns(options.explain)}
     return ranked.select(
         *(
             (value if isinstance(value, Column) else sf.lit(value))
             .cast(_SPARK_TYPES[column.dtype])
             .alias(column.name)
-            for column in OUTPUT_SCHEMA
+            for column in output_schema(options.explain)
             for value in [columns[column.name]]
         )
     )

@@ -79,8 +79,6 @@ def run_predict(
     with log_stage("predict") as facts:
         if engine == Engine.spark:
             check_spark_options(input_path, output_path, rejects, output_format)
-            if explain or top is not None:
-                raise ConfigError("--engine spark does not give --explain or --top yet")
         model = model or f"models:/{params.registry.model_name}@champion"
         loaded = load_scoring_model(model, paths.lead_model)
         if ":/" not in model and Path(model).resolve() == paths.lead_model.resolve():

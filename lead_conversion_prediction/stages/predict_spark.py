@@ -132,6 +132,8 @@ def score_dataset(
     # Lines are counted in one CSV file; otherwise rows, in the order Spark reads them.
     header = source_format == InputFormat.csv and len(frame.inputFiles()) == 1
     columns = tuple(name for name in frame.columns if name in _READ_COLUMNS)
+    if options.explain:
+        check_explain(loaded, options.explain)
     use_cores(loaded.model, 1)  # a Spark task has one core
     model = spark.sparkContext.broadcast(loaded)
     scorer = PartitionScorer(model, options, input_path, columns, _large_text(spark))
@@ -150,10 +152,11 @@ def score_dataset(
         report.duplicate_ids = duplicate_ids(tagged)
         cores = spark.sparkContext.defaultParallelism
         partitions = range_partitions(report.rows_scored, cores)
-        ordered = best_first(tagged, partitions).persist()
+        ordered = best_first(tagged, partitions, options.explain).persist()
         cached.append(ordered)
         ranked = with_ranks(ordered, partition_sizes(ordered, POSITION))
-        scores = scores_frame(ranked, options, loaded.provenance, partitions)
+        kept = report.rows_scored if options.top is None else options.top.rows(report.rows_scored)
+        scores = scores_frame(ranked, options, loaded.provenance, partitions, kept)
         scores.write.parquet(temporary.uri)
         if report.rows_rejected:
             rejects = rejects_frame(
@@ -172,6 +175,20 @@ def score_dataset(
         model.unpersist()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def check_explain(loaded: LoadedModel, explain: int) -> None:
+    """Explain one made-up lead on the driver: an ``--explain`` beyond the model's inputs is a
+    one-line error here, not a failed task on every executor."""
+    import numpy as np
+    import pandas as pd
+
+    from lead_conversion_prediction.schema import MODEL_INPUT_COLUMNS
+    from lead_conversion_prediction.scoring.score import Reasons
+
+    Reasons.of(
+        loaded.model, pd.DataFrame({name: [np.nan] for name in MODEL_INPUT_COLUMNS}), explain
+    )
 
 
 def input_format_of(spark: SparkSession, location: str, given: InputFormat | None) -> InputFormat:
