@@ -604,6 +604,8 @@ def test_the_workflow_runs_job_by_job_on_a_fresh_clone(
     for name in ("metrics.json", "validation.json", "model_card.md", "registry.json"):
         assert (report / name).is_file(), name
     assert list((report / "figures").glob("*.png"))
+    verified = [done.job for done in run.steps_done if "lcp verify" in done.spec.get("run", "")]
+    assert verified == ["validate"], "the validate job checks the bundle against its manifest"
 
     # The raw data comes from the upstream URL once on the runner and once in the containers,
     # shared by both calls of the train job as its engine's cache shares them.
