@@ -11,6 +11,7 @@ BASE_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys._base_executable)')
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed
+SPARK_INSTALLED := $(VENV)/.spark-installed
 # The Dagger module's own environment: the Dagger SDK cannot share .venv with MLflow's UI.
 DAGGER_VENV := dagger/.venv
 DAGGER_PYTHON := $(CURDIR)/$(DAGGER_VENV)/bin/python
@@ -39,13 +40,15 @@ PORT ?= 5001
 export PATH := $(BIN):$(PATH)
 # No usage data from MLflow (it would also keep an id under ~/.config/mlflow).
 export MLFLOW_DISABLE_TELEMETRY := true
+# Spark's Python workers run this environment's interpreter, which has the project.
+export PYSPARK_PYTHON := $(BIN)/python
 # uv installs without compiling bytecode (compiling everything up front costs a minute here):
 # let Python cache what it imports, even where the environment turned that off.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install dagger-env lock remote fetch data features train evaluate register package \
-	validate pipeline release promote rollback champion predict serve test lint format bench \
-	bench-train bench-score bench-serve notebook clean
+.PHONY: help install dagger-env spark lock remote fetch data features train evaluate register \
+	package validate pipeline release promote rollback champion predict serve test lint format \
+	bench bench-train bench-score bench-serve notebook clean
 
 ## Show this help
 help:
@@ -76,6 +79,15 @@ install: $(INSTALLED) $(DAGGER_INSTALLED)
 ## Create dagger/.venv only: the Dagger SDK, to type-check and test the Dagger module
 dagger-env: $(DAGGER_INSTALLED)
 
+# The optional Spark extra from its own lock, added to .venv: a new sync of the dev lock removes
+# it, and this follows that sync.
+$(SPARK_INSTALLED): requirements-spark.lock $(INSTALLED)
+	$(UV) pip install --quiet --require-hashes --python $(BIN)/python -r requirements-spark.lock
+	touch $@
+
+## Add the optional Spark extra (PySpark) to .venv: lcp predict --engine spark; needs Java 17
+spark: $(SPARK_INSTALLED)
+
 ## Re-resolve the locks from requirements*.txt and dagger/uv.lock (needs the index)
 lock: | $(UV)
 	$(UV) pip compile $(LOCK_FLAGS) requirements.txt -o requirements.lock
@@ -84,6 +96,8 @@ lock: | $(UV)
 	$(BIN)/python scripts/lock_constraints.py > $(VENV)/lock-constraints.txt
 	$(UV) pip compile $(LOCK_FLAGS) requirements-dagger.txt -c $(VENV)/lock-constraints.txt \
 		-o requirements-dagger.lock
+	$(UV) pip compile $(LOCK_FLAGS) requirements-spark.txt -c requirements-dev.lock \
+		-o requirements-spark.lock
 
 ## Make DVC_REMOTE the local default DVC remote (.dvc/config.local), if given
 remote: $(INSTALLED)
@@ -154,12 +168,12 @@ predict: $(INSTALLED)
 serve: $(INSTALLED)
 	lcp serve --port $(PORT)
 
-## Run the test suite (the tests that import the Dagger SDK run in dagger/.venv)
-test: $(RAW_DATA) $(DAGGER_INSTALLED)
+## Run the test suite (the Dagger SDK's tests in dagger/.venv; the Spark tests on local Spark)
+test: $(RAW_DATA) $(DAGGER_INSTALLED) $(SPARK_INSTALLED)
 	pytest
 
 ## Check style, types (ruff, mypy --strict, Dagger module incl.), the CI workflow, notebooks
-lint: $(INSTALLED) $(DAGGER_INSTALLED)
+lint: $(INSTALLED) $(DAGGER_INSTALLED) $(SPARK_INSTALLED)
 	ruff check .
 	ruff format --check .
 	mypy
@@ -183,9 +197,9 @@ bench: $(RAW_DATA)
 bench-train: $(RAW_DATA)
 	python scripts/bench_train.py $(if $(SIZES),--sizes "$(SIZES)")
 
-## Score 100k and 1M synthetic leads; print rows/s and peak memory
-bench-score: $(RAW_DATA)
-	python scripts/bench_score.py
+## Score 1M and 10M synthetic leads locally, on Spark, with MLflow, beside pyarrow's reader alone
+bench-score: $(RAW_DATA) $(SPARK_INSTALLED)
+	python scripts/bench_score.py $(if $(BASELINE),--baseline "$(BASELINE)")
 
 ## Send 1,000 requests to a running `make serve`; print errors and latency percentiles
 bench-serve: $(INSTALLED)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lead_conversion_prediction.exceptions import ConfigError, LeadConversionError
-from lead_conversion_prediction.scoring import CHUNK_ROWS, OnError
+from lead_conversion_prediction.scoring import CHUNK_ROWS, SPARK_MASTER, Engine, OnError
 from lead_conversion_prediction.scoring.io import InputFormat, OutputFormat
 
 if TYPE_CHECKING:
@@ -361,13 +361,20 @@ def predict(
     input_path: Annotated[
         str,
         typer.Option(
-            "--input", "-i", metavar="PATH", help="Raw leads: .csv or .parquet, or - for stdin."
+            "--input",
+            "-i",
+            metavar="PATH",
+            help="Raw leads: .csv or .parquet, or - for stdin. Spark: any location it reads "
+            "(a file, folder or glob; file://, hdfs://, s3a://...).",
         ),
     ],
     output_path: Annotated[
         str,
         typer.Option(
-            "--output", "-o", metavar="PATH", help="Scores: .csv or .parquet, or - for stdout."
+            "--output",
+            "-o",
+            metavar="PATH",
+            help="Scores: .csv or .parquet, or - for stdout. Spark: a Parquet folder.",
         ),
     ],
     model: Annotated[
@@ -437,6 +444,28 @@ def predict(
             help="Write only the N (or P%) likeliest leads, best first; ties by lead_id.",
         ),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="local scores in this process; spark in a Spark application (pip install "
+            "-e '.[spark]'), with the same contract, rejects and warnings."
+        ),
+    ] = Engine.local,
+    spark_master: Annotated[
+        str,
+        typer.Option(
+            metavar="URL",
+            help="Spark master when lcp starts Spark itself (under spark-submit, its own).",
+        ),
+    ] = SPARK_MASTER,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace an existing Spark output folder (a local output file is always "
+            "replaced, in one step).",
+        ),
+    ] = False,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Score raw leads: probability, label, rank, reasons."""
@@ -462,6 +491,9 @@ def predict(
         chunk_rows=chunk_rows,
         explain=explain,
         top=top,
+        engine=engine,
+        spark_master=spark_master,
+        overwrite=overwrite,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -97,18 +98,27 @@ SCORING_COLUMNS = (ID_COLUMN, *MODEL_INPUT_COLUMNS)
 class Breach:
     """Rows of one column that break the contract in one way.
 
-    ``rows`` are positions in the checked frame; ``value`` is the first offending cell.
+    ``rows`` are positions in the checked frame; ``value`` is the first offending cell and
+    ``values``, when the problem is with a value, each row's own.
     """
 
     column: str
     problem: str
     rows: np.ndarray
     value: object = None
+    values: np.ndarray | None = None
 
     @property
     def reason(self) -> str:
         shown = "" if self.value is None else f"value {_show(self.value)} "
         return f"column '{self.column}': {shown}{self.problem}"
+
+    def row_reasons(self) -> np.ndarray:
+        """The reason of each row, naming its own cell: the same whatever else was checked."""
+        if self.values is None:
+            return np.full(len(self.rows), self.reason, dtype=object)
+        prefix, suffix = f"column '{self.column}': value ", f" {self.problem}"
+        return np.array([prefix + _show(value) + suffix for value in self.values], dtype=object)
 
     def error(self, file: Path | str, offset: int = 0, header: bool = True) -> DataContractError:
         """The one-line error for this breach; ``offset`` rows precede the checked frame."""
@@ -125,9 +135,14 @@ class Breach:
 
 def build_schema(required: Iterable[str]) -> pa.DataFrameSchema:
     """Return the pandera schema of typed raw leads; ``required`` columns must be present."""
+    return _schema(frozenset(required))
+
+
+@cache
+def _schema(required: frozenset[str]) -> pa.DataFrameSchema:
+    """The schema for one set of required columns, built once: scoring checks every chunk."""
     import pandera.pandas as pa
 
-    required = set(required)
     columns = {}
     for name, field in FIELDS.items():
         checks = []
@@ -265,7 +280,8 @@ def check_leads(
         parsed, unparsed, problem = _parse_column(values, field)
         if unparsed.any():
             positions = np.flatnonzero(unparsed)
-            breaches.append(Breach(str(name), problem, positions, values.iloc[positions[0]]))
+            cells = values.iloc[positions].to_numpy(dtype=object)
+            breaches.append(Breach(str(name), problem, positions, cells[0], cells))
         columns[str(name)] = parsed
     typed = pd.DataFrame(columns, index=frame.index)
     try:
@@ -363,14 +379,20 @@ def _to_date(values: pd.Series) -> pd.Series:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        dates = pc.strptime(text, format=DATE_FORMAT, unit="s", error_is_null=True)
+        # A file holds few distinct dates: parse each once, then spread them over the rows.
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        encoded = pc.dictionary_encode(text)
+        distinct = encoded.dictionary
+        dates = pc.strptime(distinct, format=DATE_FORMAT, unit="s", error_is_null=True)
         # strptime rolls 2024-02-30 over to March 1st: a date holds only if its day is the one
         # written, the digits after the last "-" (the last two characters, less a "-").
-        tail = pc.utf8_ltrim(pc.utf8_slice_codeunits(text, -2), characters="-")
+        tail = pc.utf8_ltrim(pc.utf8_slice_codeunits(distinct, -2), characters="-")
         written = pc.cast(pc.if_else(pc.is_valid(dates), tail, "0"), pa.int64())
         same_day = pc.equal(pc.day(dates), written)
         dates = pc.if_else(pc.fill_null(same_day, False), dates, pa.scalar(None, dates.type))
-        return pd.Series(dates.to_numpy(zero_copy_only=False), index=values.index)
+        spread = dates.take(encoded.indices)
+        return pd.Series(spread.to_numpy(zero_copy_only=False), index=values.index)
     return pd.to_datetime(values, format=DATE_FORMAT, errors="coerce")
 
 
@@ -390,8 +412,8 @@ def _pandera_breaches(
         if check == "not_nullable":
             breaches.append(Breach(str(column), "is empty but required", positions))
         else:
-            value = typed[column].iloc[positions[0]]
-            breaches.append(Breach(str(column), str(check), positions, value))
+            cells = typed[column].iloc[positions].to_numpy(dtype=object)
+            breaches.append(Breach(str(column), str(check), positions, cells[0], cells))
     return breaches
 
 

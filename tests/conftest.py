@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
@@ -21,6 +22,9 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # as the lcp command 
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 from tests.support import RAW_MD5, make_project, make_raw_leads, md5_of, shared_file
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 # The tests that import the Dagger SDK run in the Dagger module's environment.
 pytest_plugins = ("tests.dagger_sdk",)
@@ -83,3 +87,14 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def make_leads() -> Callable[..., pd.DataFrame]:
     """Build a small raw lead frame: ``make_leads(n=60, seed=0)``."""
     return make_raw_leads
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """One local Spark session for the whole run: two cores, few shuffle partitions."""
+    from lead_conversion_prediction.scoring import CHUNK_ROWS
+    from lead_conversion_prediction.stages.predict_spark import spark_session
+
+    with spark_session("local[2]", CHUNK_ROWS) as session:
+        session.conf.set("spark.sql.shuffle.partitions", "4")
+        yield session

@@ -207,23 +207,43 @@ def point_pin_at(root: Path, url: str) -> None:
     The pin's own checksum covers the URL, so it is recomputed as DVC would write it.
     """
     import yaml
-    from dvc.repo import Repo
-    from dvc.stage.utils import compute_md5
 
     pin = root / PIN
     text = pin.read_text(encoding="utf-8")
     content = yaml.safe_load(text)
     text = text.replace(content["deps"][0]["path"], url)
     pin.write_text(text, encoding="utf-8")
-    with Repo(str(root)) as repo:
-        (stage,) = repo.stage.collect(str(pin))
-        pin.write_text(text.replace(content["md5"], compute_md5(stage)), encoding="utf-8")
+    pin.write_text(text.replace(content["md5"], pin_checksum(root)), encoding="utf-8")
     subprocess.run(
         ["git", "commit", "-qam", "upstream stand-in"],
         cwd=root,
         env={**os.environ, **GIT_IDENTITY},
         check=True,
     )
+
+
+def pin_checksum(root: Path) -> str:
+    """The raw data pin's own md5 in ``root``, as DVC computes it: in the project's environment
+    when the one running this has no DVC (the Dagger SDK's)."""
+    try:
+        from dvc.repo import Repo
+        from dvc.stage.utils import compute_md5
+    except ModuleNotFoundError:
+        script = (
+            "import sys; from tests.support import pin_checksum; print(pin_checksum(sys.argv[1]))"
+        )
+        python = PROJ_ROOT / ".venv" / "bin" / "python"
+        done = subprocess.run(
+            [str(python), "-c", script, str(root)],
+            cwd=PROJ_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+    with Repo(str(root)) as repo:
+        (stage,) = repo.stage.collect(str(Path(root) / PIN))
+        return str(compute_md5(stage))
 
 
 def small_train_params(params: Params) -> Params:

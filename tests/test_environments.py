@@ -25,9 +25,11 @@ from tests.dagger_sdk import imports_sdk
 RUNTIME = PROJ_ROOT / "requirements.txt"
 DEV = PROJ_ROOT / "requirements-dev.txt"
 DAGGER = PROJ_ROOT / "requirements-dagger.txt"
+SPARK = PROJ_ROOT / "requirements-spark.txt"
 RUNTIME_LOCK = PROJ_ROOT / "requirements.lock"
 DEV_LOCK = PROJ_ROOT / "requirements-dev.lock"
 DAGGER_LOCK = PROJ_ROOT / "requirements-dagger.lock"
+SPARK_LOCK = PROJ_ROOT / "requirements-spark.lock"
 LOCKS = {RUNTIME: RUNTIME_LOCK, DEV: DEV_LOCK, DAGGER: DAGGER_LOCK}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)(?:\s*;.*?)?(?:\s*\\)?$")
 
@@ -216,3 +218,23 @@ def test_uv_is_bootstrapped_at_the_version_the_dev_lock_pins() -> None:
 def test_the_build_backend_is_pinned() -> None:
     build = tomllib.loads((PROJ_ROOT / "pyproject.toml").read_text("utf-8"))["build-system"]
     assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][^,;<>]*", pin) for pin in build["requires"])
+
+
+def test_the_spark_extra_is_locked_beside_the_dev_environment() -> None:
+    pyproject = tomllib.loads((PROJ_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    extra = [PIN.match(pin) for pin in pyproject["project"]["optional-dependencies"]["spark"]]
+    pins = {canonical(match[1]): match[2] for match in extra if match}
+    assert len(pins) == len(extra) and pins == read_pins(SPARK)  # exact, and one set of pins
+    spark, dev = read_lock(SPARK_LOCK), read_lock(DEV_LOCK)
+    assert {name: spark[name].version for name in pins} == pins
+    assert [name for name, locked in spark.items() if locked.hashes == 0] == []
+    shared = {name for name in spark if name in dev}
+    assert {name for name in shared if dev[name].version != spark[name].version} == set()
+    planned = subprocess.run(
+        ["make", "--dry-run", "--what-if", SPARK_LOCK.name, ".venv/.spark-installed"],
+        cwd=PROJ_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert re.search(r"uv pip install .*--require-hashes .*requirements-spark\.lock", planned)

@@ -1,3 +1,5 @@
+import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,6 +33,8 @@ from lead_conversion_prediction.scoring.score import (
 )
 from lead_conversion_prediction.stages.predict import score_file
 from tests.support import fit_small_model, save_verified
+
+INPUTS = ["purchases", "time_spent", "n_visits", "customer_group", "onboarding"]
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +125,27 @@ def test_reasons_are_added_to_every_lead_and_match_the_in_memory_scores(
     np.testing.assert_allclose(
         expected["reason_2_contribution"], scores["reason_2_contribution"], atol=1e-12
     )
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng: rng.random(5000).astype(np.float32).astype(np.float64),  # XGBoost's
+        lambda rng: rng.random(5000),  # float64 that float32 cannot hold
+        lambda rng: rng.choice([0.0, -0.0, 1e-45, 0.3, 0.5, 1.0], 5000),  # ties and edges
+        lambda rng: rng.choice([0.1, np.nan, 0.9], 50),
+    ],
+    ids=["float32", "float64", "ties", "nan"],
+)
+def test_the_best_first_order_is_a_stable_sort_from_the_highest_down(
+    draw: Callable[[np.random.Generator], np.ndarray],
+) -> None:
+    rng = np.random.default_rng(3)
+    probability = draw(rng)
+    expected = np.argsort(-probability, kind="stable")
+    assert best_first(probability).tolist() == expected.tolist()
+    ids = rng.integers(0, len(probability) // 3 + 1, len(probability))  # repeated ids too
+    assert best_first(probability, ids).tolist() == np.lexsort((ids, -probability)).tolist()
 
 
 def test_cells_a_spreadsheet_would_run_are_neutralised() -> None:
@@ -228,6 +253,28 @@ def test_skipped_rows_go_to_the_rejects_file_with_their_reason(
     }
 
 
+def test_each_rejected_row_names_its_own_cell(
+    model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads(n=10).astype({"time_spent": "object", "n_visits": "object"})
+    leads.loc[[2, 6], "time_spent"] = ["fast", "slow"]
+    leads.loc[[3, 7], "n_visits"] = ["-1", "-5"]
+    rejects = tmp_path / "rejects.csv"
+    score_file(
+        model,
+        write_csv(tmp_path / "leads.csv", leads),
+        str(tmp_path / "s.csv"),
+        ScoringOptions(threshold=0.5, skip_bad_rows=True),
+        rejects=rejects,
+    )
+    assert pd.read_csv(rejects)["reason"].tolist() == [
+        "column 'time_spent': value 'fast' is not a number",
+        "column 'n_visits': value -1 is below 0",
+        "column 'time_spent': value 'slow' is not a number",
+        "column 'n_visits': value -5 is below 0",
+    ]
+
+
 def test_unseen_levels_are_scored_as_missing_and_counted(
     model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
 ) -> None:
@@ -300,6 +347,32 @@ def test_a_model_artifact_is_checked_before_it_is_loaded(
     path.write_bytes(path.read_bytes()[:-1])
     with pytest.raises(Exception, match="checksum"):
         load_scoring_model(str(path), tmp_path / "other")
+
+
+def test_an_xgboost_model_with_monotone_constraints_scores_on_every_core(
+    tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    from xgboost import XGBRFClassifier
+
+    small = fit_small_model()
+    leads = validate_leads(make_leads(n=80), "x")
+    classifier = XGBRFClassifier(
+        n_estimators=5, n_jobs=1, monotone_constraints={"purchases": 1, "n_visits": 1}
+    )
+    features = small[0].transform(leads.loc[:, INPUTS])
+    classifier.fit(features, leads["lead_indicator"].astype(int))
+    path = tmp_path / "lead_model.joblib"
+    assembled = assemble_model(small[0], classifier)
+    save_verified(assembled, path)
+    loaded = load_scoring_model(str(path), path)
+    config = json.loads(loaded.model[-1].get_booster().save_config())
+    assert config["learner"]["generic_param"]["nthread"] == str(os.cpu_count())
+    scores = score_leads(loaded.model, leads, threshold=0.5)
+    assert scores["conversion_probability"].between(0, 1).all() and len(scores) == 80
+    # Scoring hands XGBoost an array instead of a frame: the very same probabilities.
+    assert isinstance(loaded.model[0].transform(leads.loc[:, INPUTS]), np.ndarray)
+    expected = score_leads(assembled, leads, threshold=0.5)["conversion_probability"]
+    assert scores["conversion_probability"].tolist() == expected.tolist()
 
 
 def test_repeats_are_counted_like_pandas_duplicated() -> None:

@@ -91,7 +91,7 @@ def test_every_checkout_drops_its_credentials(workflow: dict[Any, Any]) -> None:
     checkouts = [
         step for job in workflow["jobs"] for step in using(workflow, job, "actions/checkout")
     ]
-    assert len(checkouts) == 3
+    assert len(checkouts) == 4
     assert all(step["with"]["persist-credentials"] is False for step in checkouts)
 
 
@@ -170,11 +170,19 @@ def test_the_train_job_runs_the_modules_pipeline_and_report_and_uploads_them(
     assert "model.pkl" in steps(workflow, "train")[order[-1]]["run"]
 
 
-def test_the_validate_job_installs_xgboost_then_runs_the_pinned_validator(
+def test_the_validate_job_verifies_the_bundle_then_installs_xgboost_and_runs_the_validator(
     workflow: dict[Any, Any],
 ) -> None:
-    (python,) = using(workflow, "validate", "actions/setup-python")
-    assert python["with"]["python-version"] == "3.12"
+    (project,) = using(workflow, "validate", "actions/checkout")
+    assert project["with"] == {"path": "project", "persist-credentials": False}
+    (download,) = using(workflow, "validate", "actions/download-artifact")
+    assert download["with"] == {"name": "model-bundle", "path": "bundle"}
+    verify = position(workflow, "validate", "lcp verify bundle/models.tar")
+    assert position(workflow, "validate", "make -C project install") < verify
+    assert verify > steps(workflow, "validate").index(download)
+    ours, python = using(workflow, "validate", "actions/setup-python")
+    assert ours["with"]["python-version"] == "3.11" and python["with"]["python-version"] == "3.12"
+    assert verify < steps(workflow, "validate").index(python)
     runtime = (PROJ_ROOT / "requirements.txt").read_text(encoding="utf-8").split()
     xgboost = next(pin for pin in runtime if pin.startswith("xgboost"))
     install = position(workflow, "validate", f"pip install {xgboost}")

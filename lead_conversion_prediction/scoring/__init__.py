@@ -7,6 +7,14 @@ from enum import StrEnum
 
 CHUNK_ROWS = 100_000  # rows scored at a time: bounds memory, keeps the data in cache
 STDIO = "-"  # an input or output location meaning stdin or stdout
+SPARK_MASTER = "local[*]"  # where --engine spark runs when lcp starts Spark itself
+
+
+class Engine(StrEnum):
+    """What scores a file."""
+
+    local = "local"  # this process: chunks streamed through the model on every core
+    spark = "spark"  # a Spark application: partitions scored where the data lives
 
 
 class OnError(StrEnum):

@@ -145,7 +145,9 @@ class ScoringReport:
 
 
 def _counts(counter: Counter[str]) -> str:
-    return ", ".join(f"{key}={value:,}" for key, value in counter.most_common())
+    """``key=count`` pairs, the largest count first, ties by name: the same for any chunking."""
+    pairs = sorted(counter.items(), key=lambda pair: (-pair[1], pair[0]))
+    return ", ".join(f"{key}={value:,}" for key, value in pairs)
 
 
 @dataclass
@@ -181,9 +183,9 @@ def score_chunk(
     for breach in breaches:
         if not options.skip_bad_rows:
             raise breach.error(file, offset, header)
-        fresh = breach.rows[~bad[breach.rows]]
-        reasons[fresh] = breach.reason
-        bad[fresh] = True
+        fresh = ~bad[breach.rows]  # a row is rejected for its first breach only
+        reasons[breach.rows[fresh]] = breach.row_reasons()[fresh]
+        bad[breach.rows[fresh]] = True
     if "source" in typed:
         other = (typed["source"] != options.training_source).to_numpy() & ~bad
         report.other_sources.update(
@@ -248,9 +250,10 @@ def score_leads(
 
 
 def scored_columns(
-    ids: np.ndarray, probability: np.ndarray, ranks: np.ndarray, threshold: float, model: str
+    ids: Any, probability: Any, ranks: Any, threshold: float, model: str
 ) -> dict[str, Any]:
-    """The output columns of scored rows (``scoring.io.OUTPUT_SCHEMA``)."""
+    """The output columns of scored rows (``scoring.io.OUTPUT_SCHEMA``), from numpy arrays or
+    from the columns of a Spark frame."""
     return {
         ID_COLUMN: ids,
         "conversion_probability": probability,
@@ -299,12 +302,26 @@ def rank_descending(probability: np.ndarray) -> np.ndarray:
 
 def best_first(probability: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
     """Row positions from the highest probability down; ties by ``ids`` when given, then in
-    input order."""
-    if ids is None:
-        order: np.ndarray = np.argsort(-probability, kind="stable")
-    else:
-        order = np.lexsort((ids, -probability))
-    return order.astype(_index_type(len(probability)), copy=False)
+    input order.
+
+    Probabilities that float32 holds exactly (XGBoost's) are sorted by their bits, 16 at a
+    time from the least significant (numpy sorts 16-bit keys by counting, stably), after a
+    stable sort by id: three times faster than comparing them. The bits of a non-negative
+    float order as its value, and their complement from the highest down. Others are compared.
+    """
+    values = np.asarray(probability, dtype=np.float64) + 0.0  # -0.0 becomes 0.0
+    index_type = _index_type(len(values))
+    narrow = values.astype(np.float32)
+    if not np.array_equal(narrow, values) or (values < 0).any():  # NaN is never equal
+        compared = (
+            np.argsort(-values, kind="stable") if ids is None else np.lexsort((ids, -values))
+        )
+        return compared.astype(index_type, copy=False)
+    keys = ~narrow.view(np.uint32)
+    order = np.arange(len(values)) if ids is None else np.argsort(ids, kind="stable")
+    for shift in (0, 16):  # the low 16 bits, then the high
+        order = order[np.argsort((keys[order] >> shift).astype(np.uint16), kind="stable")]
+    return order.astype(index_type, copy=False)
 
 
 def ranks_of(order: np.ndarray) -> np.ndarray:

@@ -4,6 +4,8 @@ The file is streamed through the data contract and the model in chunks; only eac
 and probability (and with ``--explain``, its reasons) are kept, in temporary files, then the
 ranked scores are written (CSV, Parquet or stdout) in one atomic step: a failure leaves no
 output, and the input is only read. ``--top`` writes only the likeliest leads, best first.
+With ``--engine spark`` the same chunk scorer runs on Spark's partitions instead
+(``stages/predict_spark.py``, imported only then: PySpark is an optional dependency).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from loguru import logger
 from lead_conversion_prediction.config import Params, Paths
 from lead_conversion_prediction.exceptions import ConfigError, DataContractError
 from lead_conversion_prediction.schema import SCORING_COLUMNS, physical_lines, with_physical_lines
-from lead_conversion_prediction.scoring import CHUNK_ROWS, STDIO, OnError
+from lead_conversion_prediction.scoring import CHUNK_ROWS, SPARK_MASTER, STDIO, Engine, OnError
 from lead_conversion_prediction.scoring.concurrency import map_in_order, read_ahead
 from lead_conversion_prediction.scoring.io import (
     InputFormat,
@@ -61,15 +63,22 @@ def run_predict(
     chunk_rows: int = CHUNK_ROWS,
     explain: int = 0,
     top: str | None = None,
+    engine: Engine = Engine.local,
+    spark_master: str = SPARK_MASTER,
+    overwrite: bool = False,
 ) -> ScoringReport:
     """Score a file of raw leads with the lead model; ``-`` is stdin or stdout.
 
     The threshold defaults to ``params.yaml``'s; rejected rows go to ``rejects``, by default
     ``<output>.rejects.csv``. ``explain`` adds that many reasons per lead; ``top`` (``500`` or
     ``10%``) keeps only the likeliest leads.
+    With the Spark engine, the input is any CSV or Parquet location Spark reads, the output a
+    Parquet folder (replaced only with ``overwrite``) and rejected rows go to its ``_rejects/``.
     """
     call_list = CallList.parse(top) if top is not None else None
     with log_stage("predict") as facts:
+        if engine == Engine.spark:
+            check_spark_options(input_path, output_path, rejects, output_format)
         model = model or f"models:/{params.registry.model_name}@champion"
         loaded = load_scoring_model(model, paths.lead_model)
         if ":/" not in model and Path(model).resolve() == paths.lead_model.resolve():
@@ -84,19 +93,33 @@ def run_predict(
             explain=explain,
             top=call_list,
         )
-        if rejects is None and output_path != STDIO:
-            rejects = Path(f"{output_path}.rejects.csv")
-        with progress_bar("scoring") as advance:
-            report = score_file(
-                loaded,
-                input_path,
-                output_path,
-                options,
-                rejects=rejects,
-                input_format=input_format,
-                output_format=output_format,
-                progress=advance,
+        if engine == Engine.spark:
+            from lead_conversion_prediction.stages.predict_spark import (
+                REJECTS_FOLDER,
+                score_dataset,
+                spark_session,
             )
+
+            with spark_session(spark_master, chunk_rows) as spark:
+                report = score_dataset(
+                    spark, loaded, input_path, output_path, options, input_format, overwrite
+                )
+            rejected_to = f"{output_path.rstrip('/')}/{REJECTS_FOLDER}/"
+        else:
+            if rejects is None and output_path != STDIO:
+                rejects = Path(f"{output_path}.rejects.csv")
+            with progress_bar("scoring") as advance:
+                report = score_file(
+                    loaded,
+                    input_path,
+                    output_path,
+                    options,
+                    rejects=rejects,
+                    input_format=input_format,
+                    output_format=output_format,
+                    progress=advance,
+                )
+            rejected_to = str(rejects)
         for warning in report.warnings():
             logger.warning("predict: {}", warning)
         if report.rows_rejected:
@@ -104,7 +127,7 @@ def run_predict(
                 "predict: {:,} rows rejected ({}), written to {}",
                 report.rows_rejected,
                 ", ".join(f"{k}: {v:,}" for k, v in report.rejected_for.most_common()),
-                rejects,
+                rejected_to,
             )
         rate = report.rows_scored / report.seconds if report.seconds else 0.0
         logger.info(
@@ -136,6 +159,18 @@ def warn_unless_champion(paths: Paths, params: Params) -> None:
             paths.lead_model,
             which,
         )
+
+
+def check_spark_options(
+    input_path: str, output_path: str, rejects: Path | None, output_format: OutputFormat | None
+) -> None:
+    """Refuse the options the Spark engine cannot honour, before Spark starts."""
+    if STDIO in (input_path, output_path):
+        raise ConfigError("--engine spark reads and writes locations, not stdin or stdout")
+    if output_format not in (None, OutputFormat.parquet):
+        raise ConfigError("--engine spark writes a Parquet folder: leave out --output-format")
+    if rejects is not None:
+        raise ConfigError("--engine spark writes rejected rows to <output>/_rejects/")
 
 
 def score_file(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -14,13 +15,22 @@ LOG_FORMAT = "<green>{time:HH:mm:ss.SSS}</green> | <level>{level: <7}</level> | 
 
 
 _level = {"name": "INFO"}
+# pandera imports PySpark's pandas layer whenever PySpark is installed, and PySpark warns there
+# that it does not fully support pandas 3. The project uses neither: it hands Spark Arrow data.
+_PYSPARK_PANDAS_WARNING = "PySpark does not yet fully support pandas"
 
 
 def configure_logging(level: str = "INFO") -> None:
     """Send log lines to stderr at ``level``; called by the CLI entry point and by workers."""
+    silence_pyspark_pandas_warning()
     logger.remove()
     logger.add(sys.stderr, level=level, format=LOG_FORMAT, colorize=None)
     _level["name"] = level
+
+
+def silence_pyspark_pandas_warning() -> None:
+    """Hide PySpark's warning about pandas 3, which concerns pandas on Spark (unused here)."""
+    warnings.filterwarnings("ignore", message=_PYSPARK_PANDAS_WARNING, category=FutureWarning)
 
 
 def logger_level() -> str:

@@ -58,9 +58,11 @@ the raw data's upstream URL     a loopback HTTP server (``tests.support.Upstream
                                 configured unless a step configures one.
 ==============================  ===============================================================
 
-The test job's ``make test`` runs the whole suite inside the run; ``PYTEST_ADDOPTS``
-deselects this module there, so that the run does not start itself again. A failing step
-fails the test with the job, the step, its exit code and the last lines of its output.
+The test job's ``make test`` runs, inside the run, the test that reads both parts of the
+laid-out shared folder (the real pipeline, then the course validator's check on its data):
+``PYTEST_ADDOPTS`` selects it, since the whole suite there would run this module again and
+double the suite's time; the suite itself runs every other test here. A failing step fails
+the test with the job, the step, its exit code and the last lines of its output.
 """
 
 from __future__ import annotations
@@ -91,8 +93,9 @@ pytestmark = pytest.mark.integration
 WORKFLOW = PROJ_ROOT / ".github" / "workflows" / "ci.yml"
 VALIDATOR = "lasselundstenjensen/itu-sdse-project-model-validator"
 REPOSITORY = "lead-conversion/lead-conversion-prediction"
-# This module, deselected in the suite that the workflow's `make test` runs.
-THIS_MODULE = "tests/integration/test_workflow_run.py"
+# What the run's `make test` runs: the real pipeline on the laid-out shared data, then the course
+# validator's check on its X_test.csv and y_test.csv.
+INNER_TESTS = "tests/integration/test_pipeline.py -k course_validator_check"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 # What this machine's environment must not pass to the jobs: the project's own settings, the
 # environment running this test (its venv, its make, its pytest), and GitHub's variables.
@@ -580,7 +583,7 @@ def test_the_workflow_runs_job_by_job_on_a_fresh_clone(
     tmp_path: Path, upstream: UpstreamServer
 ) -> None:
     origin = clone_with_changes(tmp_path / "origin", upstream.url)
-    env = {**machine_env(), "PYTEST_ADDOPTS": f"--deselect {THIS_MODULE}"}
+    env = {**machine_env(), "PYTEST_ADDOPTS": INNER_TESTS}
     workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     run = WorkflowRun(workflow, tmp_path, origin, env, upstream)
     started = time.monotonic()
@@ -601,6 +604,8 @@ def test_the_workflow_runs_job_by_job_on_a_fresh_clone(
     for name in ("metrics.json", "validation.json", "model_card.md", "registry.json"):
         assert (report / name).is_file(), name
     assert list((report / "figures").glob("*.png"))
+    verified = [done.job for done in run.steps_done if "lcp verify" in done.spec.get("run", "")]
+    assert verified == ["validate"], "the validate job checks the bundle against its manifest"
 
     # The raw data comes from the upstream URL once on the runner and once in the containers,
     # shared by both calls of the train job as its engine's cache shares them.

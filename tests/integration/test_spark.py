@@ -1,0 +1,151 @@
+"""Spark on the real model: the same answers as local scoring, and MLflow's own spark_udf."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests import support
+from tests.integration.conftest import PipelineRun
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+RESAMPLED_ROWS = 100_000
+COUNTS = ["purchases", "n_visits", "customer_group"]
+MODEL_INPUTS = ["purchases", "time_spent", "n_visits", "customer_group", "onboarding"]
+
+
+@pytest.fixture(scope="module")
+def resampled_leads(tmp_path_factory: pytest.TempPathFactory, real_raw_data: Path) -> Path:
+    """100,000 rows drawn from the real leads, cells as written, 40 of them broken."""
+    raw = pd.read_csv(real_raw_data, dtype="str", keep_default_na=False)
+    rng = np.random.default_rng(14)
+    leads = raw.iloc[rng.integers(0, len(raw), RESAMPLED_ROWS)].reset_index(drop=True)
+    broken = rng.choice(RESAMPLED_ROWS, 40, replace=False)
+    for cells, (column, value) in zip(
+        np.split(broken, 4),
+        [("time_spent", "fast"), ("n_visits", "-3"), ("onboarding", "perhaps"),
+         ("purchases", "=cmd()")],
+        strict=True,
+    ):  # fmt: skip
+        leads.loc[cells, column] = value
+    path = tmp_path_factory.mktemp("resampled") / "leads.csv"
+    leads.to_csv(path, index=False)
+    return path
+
+
+def predict(
+    run: PipelineRun, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return support.run_lcp(
+        "predict",
+        *args,
+        env={"LCP_ROOT": str(run.root), "MLFLOW_TRACKING_URI": run.tracking_uri, **(env or {})},
+    )
+
+
+def warnings_of(log: str) -> list[str]:
+    """The warning lines of a predict log, without where the rejects were written."""
+    lines = re.findall(r"WARNING \| (predict: .*)", log)
+    return [re.sub(r", written to .*$", "", line) for line in lines]
+
+
+def read_rejects(paths: list[Path]) -> pd.DataFrame:
+    frames = [pd.read_csv(path, dtype="str", keep_default_na=False) for path in paths]
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_spark_and_local_scoring_agree_on_100k_resampled_real_leads(
+    pipeline_run: PipelineRun, resampled_leads: Path, tmp_path: Path
+) -> None:
+    local_out, spark_out = tmp_path / "local.parquet", tmp_path / "spark"
+    skip = ("--on-error", "skip", "--chunk-rows", "7000")
+    local = predict(pipeline_run, "-i", str(resampled_leads), "-o", str(local_out), *skip)
+    assert local.returncode == 0, local.stderr[-3000:]
+    # Input partitions of 2 MB (six of them), Arrow batches of 7,000 rows, two sort ranges.
+    spark_args = "--conf spark.sql.files.maxPartitionBytes=2m pyspark-shell"
+    on_spark = predict(
+        pipeline_run,
+        *("--engine", "spark", "--spark-master", "local[2]"),
+        *("-i", str(resampled_leads), "-o", str(spark_out), *skip),
+        env={"PYSPARK_SUBMIT_ARGS": spark_args},
+    )
+    assert on_spark.returncode == 0, on_spark.stderr[-3000:]
+
+    expected, scores = pd.read_parquet(local_out), pd.read_parquet(spark_out)
+    assert len(scores) == len(expected) == RESAMPLED_ROWS - 40
+    assert scores["lead_id"].tolist() == expected["lead_id"].tolist()
+    np.testing.assert_allclose(
+        scores["conversion_probability"], expected["conversion_probability"], rtol=0, atol=1e-9
+    )
+    assert scores["rank"].tolist() == expected["rank"].tolist()
+    assert scores["predicted_label"].tolist() == expected["predicted_label"].tolist()
+    rejects = read_rejects(sorted((spark_out / "_rejects").glob("part-*.csv")))
+    pd.testing.assert_frame_equal(rejects, read_rejects([Path(f"{local_out}.rejects.csv")]))
+    assert len(rejects) == 40
+    assert warnings_of(on_spark.stderr) == warnings_of(local.stderr)
+    assert any("rows repeat a lead_id" in line for line in warnings_of(local.stderr))
+
+
+@pytest.mark.parametrize("counts", ["integer", "double"])
+def test_mlflow_spark_udf_gives_the_probabilities_of_local_scoring(
+    pipeline_run: PipelineRun,
+    real_raw_data: Path,
+    spark: SparkSession,
+    monkeypatch: pytest.MonkeyPatch,
+    counts: str,
+) -> None:
+    import mlflow
+    from pyspark.sql import functions as sf
+
+    from lead_conversion_prediction.schema import SCORING_COLUMNS, validate_leads
+    from lead_conversion_prediction.scoring.model import load_scoring_model
+    from lead_conversion_prediction.scoring.score import score_leads
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", pipeline_run.tracking_uri)
+    mlflow.set_tracking_uri(pipeline_run.tracking_uri)
+    uri = "models:/lead_model@champion"
+    raw = pd.read_csv(real_raw_data)
+    assert all(pd.api.types.is_integer_dtype(raw[column]) for column in COUNTS)
+    leads = raw if counts == "integer" else raw.astype(dict.fromkeys(COUNTS, "float64"))
+    frame = spark.createDataFrame(leads.loc[:, ["lead_id", *MODEL_INPUTS]])
+    kind = "bigint" if counts == "integer" else "double"
+    assert {name: kind for name in COUNTS}.items() <= dict(frame.dtypes).items()
+
+    score = mlflow.pyfunc.spark_udf(
+        spark, uri, env_manager="local", result_type="conversion_probability double"
+    )
+    scored = frame.withColumn("scores", score(sf.struct(*MODEL_INPUTS)))
+    rows = scored.select("lead_id", "scores.conversion_probability").collect()
+
+    loaded = load_scoring_model(uri, pipeline_run.root / "unused")
+    expected = score_leads(loaded.model, validate_leads(raw, "raw", SCORING_COLUMNS), 0.5)
+    assert [row["lead_id"] for row in rows] == expected["lead_id"].tolist()
+    np.testing.assert_allclose(
+        [row["conversion_probability"] for row in rows],
+        expected["conversion_probability"],
+        rtol=0,
+        atol=1e-9,
+    )
+
+
+def test_a_missing_spark_input_is_one_line_exit_2_and_no_output(
+    pipeline_run: PipelineRun, tmp_path: Path
+) -> None:
+    absent, target = tmp_path / "absent.csv", tmp_path / "scores"
+    result = predict(
+        pipeline_run,
+        *("--engine", "spark", "--spark-master", "local[1]", "-i", str(absent)),
+        *("-o", str(target)),
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"error: {absent}: not found"
+    assert "Traceback" not in result.stderr and "Exception" not in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,326 @@
+"""Scoring on Spark gives what local scoring gives: scores, ranks, rejects, warnings, errors.
+
+The inputs are split into many small partitions and Arrow batches, and the global sorts into
+several ranges, so that every count and rank crosses partition boundaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from lead_conversion_prediction.exceptions import (
+    ConfigError,
+    DataContractError,
+    InputNotFoundError,
+    LeadConversionError,
+)
+from lead_conversion_prediction.scoring import spark as spark_scoring
+from lead_conversion_prediction.scoring.io import OUTPUT_SCHEMA, OutputFormat
+from lead_conversion_prediction.scoring.model import LoadedModel
+from lead_conversion_prediction.scoring.score import (
+    ScoringOptions,
+    ScoringReport,
+    rank_descending,
+)
+from lead_conversion_prediction.stages.predict import check_spark_options, score_file
+from lead_conversion_prediction.stages.predict_spark import REJECTS_FOLDER, score_dataset
+from tests.support import fit_small_model
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+@pytest.fixture(scope="module")
+def model() -> LoadedModel:
+    return LoadedModel(fit_small_model(), "test-model")
+
+
+@pytest.fixture
+def small_parts(spark: SparkSession, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Input partitions of a few kilobytes, Arrow batches of 16 rows, sorts over 50-row ranges."""
+    settings = {
+        "spark.sql.files.maxPartitionBytes": "4096",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": "16",
+    }
+    previous = {key: spark.conf.get(key) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    monkeypatch.setattr(spark_scoring, "ROWS_PER_PARTITION", 50)
+    yield
+    for key, old in previous.items():
+        spark.conf.unset(key) if old is None else spark.conf.set(key, old)
+
+
+@dataclass
+class Scored:
+    scores: pd.DataFrame
+    rejects: pd.DataFrame | None
+    report: ScoringReport
+
+
+def score_locally(model: LoadedModel, source: Path, options: ScoringOptions) -> Scored:
+    target = source.parent / f"{source.stem}-local.parquet"
+    rejects = source.parent / f"{source.stem}-local.rejects.csv"
+    report = score_file(model, str(source), str(target), options, rejects=rejects)
+    read = pd.read_csv(rejects, dtype="str", keep_default_na=False) if rejects.exists() else None
+    return Scored(pd.read_parquet(target), read, report)
+
+
+def score_on_spark(
+    spark: SparkSession, model: LoadedModel, source: Path, options: ScoringOptions
+) -> Scored:
+    target = source.parent / f"{source.stem}-spark"
+    report = score_dataset(spark, model, str(source), str(target), options)
+    parts = sorted((target / REJECTS_FOLDER).glob("part-*.csv"))
+    rejects = (
+        pd.concat([pd.read_csv(part, dtype="str", keep_default_na=False) for part in parts])
+        if parts
+        else None
+    )
+    return Scored(pd.read_parquet(target), rejects, report)
+
+
+def assert_same_scores(local: Scored, spark: Scored) -> None:
+    assert list(spark.scores.columns) == [column.name for column in OUTPUT_SCHEMA]
+    for column in ("lead_id", "predicted_label", "rank"):
+        assert spark.scores[column].tolist() == local.scores[column].tolist(), column
+    np.testing.assert_allclose(
+        spark.scores["conversion_probability"], local.scores["conversion_probability"], atol=1e-9
+    )
+    assert (
+        spark.scores["model"].astype("str").tolist()
+        == local.scores["model"].astype("str").tolist()
+    )
+    if local.rejects is None:
+        assert spark.rejects is None
+    else:
+        assert spark.rejects is not None
+        pd.testing.assert_frame_equal(
+            spark.rejects.reset_index(drop=True), local.rejects.reset_index(drop=True)
+        )
+    assert (spark.report.rows_scored, spark.report.rows_rejected) == (
+        local.report.rows_scored,
+        local.report.rows_rejected,
+    )
+    assert spark.report.warnings() == local.report.warnings()
+
+
+def bad_leads(make_leads: Callable[..., pd.DataFrame], n: int = 400) -> pd.DataFrame:
+    """Leads with repeated ids, missing and unseen values, and rows that break the contract."""
+    leads = make_leads(n=n, seed=3).astype(
+        {"time_spent": "object", "n_visits": "object", "customer_group": "object"}
+    )
+    leads["lead_id"] = leads["lead_id"] % (n // 2)
+    leads.loc[[5, 170, 171, 333], "time_spent"] = ["fast", "=1+1", "", "inf"]
+    leads.loc[[9, 250], "n_visits"] = ["-2", "1.5"]
+    leads.loc[12, "customer_group"] = None
+    leads.loc[300, "source"] = "tiktok"
+    leads.loc[[13], "lead_id"] = None
+    leads.loc[40:120, "purchases"] = 3  # ties, across batches and ranges
+    leads.loc[40:120, ["time_spent", "n_visits", "customer_group", "onboarding"]] = leads.loc[
+        40, ["time_spent", "n_visits", "customer_group", "onboarding"]
+    ].to_numpy()
+    return leads
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_spark_and_local_scoring_agree_row_for_row(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    source = tmp_path / "leads.csv"
+    bad_leads(make_leads).to_csv(source, index=False)
+    assert spark.read.csv(str(source), header=True).rdd.getNumPartitions() > 3
+    options = ScoringOptions(threshold=0.5, skip_bad_rows=True, chunk_rows=30)
+    local = score_locally(model, source, options)
+    on_spark = score_on_spark(spark, model, source, options)
+    assert_same_scores(local, on_spark)
+    assert on_spark.rejects is not None
+    assert on_spark.rejects["line"].tolist() == ["7", "11", "15", "172", "335"]
+    assert on_spark.report.duplicate_ids == local.report.duplicate_ids > 0
+    assert any("unseen" in line for line in on_spark.report.warnings())
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_sorted_output_is_best_first_with_the_local_ranks(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    source = tmp_path / "leads.csv"
+    bad_leads(make_leads).to_csv(source, index=False)
+    options = ScoringOptions(threshold=0.5, sort=True, skip_bad_rows=True)
+    local = score_locally(model, source, options)
+    on_spark = score_on_spark(spark, model, source, options)
+    assert on_spark.scores["rank"].tolist() == list(range(1, len(on_spark.scores) + 1))
+    assert_same_scores(local, on_spark)
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_parquet_input_numbers_rejected_rows_as_local_scoring_does(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    source = tmp_path / "leads.parquet"
+    leads = make_leads(n=300, seed=5)
+    leads.loc[[3, 200], "n_visits"] = -1
+    leads.to_parquet(source, index=False, row_group_size=40)
+    options = ScoringOptions(threshold=0.5, skip_bad_rows=True, training_source_only=True)
+    local = score_locally(model, source, options)
+    on_spark = score_on_spark(spark, model, source, options)
+    assert_same_scores(local, on_spark)
+    assert on_spark.rejects is not None and on_spark.rejects["row"].tolist()[:2] == ["3", "4"]
+
+
+def test_ties_are_ranked_in_input_order_across_ranges(spark: SparkSession) -> None:
+    probability = np.random.default_rng(2).choice([0.1, 0.5, 0.5, 0.9], 500)
+    frame = spark.createDataFrame(
+        pa.table(
+            {
+                spark_scoring.KIND: np.full(500, spark_scoring.SCORED, dtype=np.int8),
+                spark_scoring.ROW: np.arange(500, dtype=np.int64),
+                spark_scoring.LEAD_ID: np.arange(500, dtype=np.int64),
+                spark_scoring.PROBABILITY: probability,
+            }
+        )
+    ).repartition(5)
+    ordered = spark_scoring.best_first(frame, partitions=4)
+    sizes = spark_scoring.partition_sizes(ordered, spark_scoring.POSITION)
+    assert len(sizes) > 1  # the ranks come from several ranges, none holding every row
+    ranked = spark_scoring.with_ranks(ordered, sizes).orderBy(spark_scoring.ROW)
+    ranks = [row[spark_scoring.RANK] for row in ranked.select(spark_scoring.RANK).collect()]
+    assert ranks == rank_descending(probability).tolist()
+
+
+def test_line_numbers_count_the_rows_of_the_partitions_before() -> None:
+    rows = {0: 10, 2: 5, 3: 7}
+    ids = [(0 << 33) + 4, (2 << 33) + 0, (3 << 33) + 6]
+    assert spark_scoring.partition_offsets(rows) == [0, 10, 10, 15]
+    assert spark_scoring.positions(rows, ids) == [4, 10, 21]
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_a_breach_stops_the_run_with_the_error_local_scoring_gives(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    leads = make_leads(n=300).astype({"n_visits": "object"})
+    leads.loc[[150, 152, 160], "n_visits"] = "-4"
+    source = tmp_path / "leads.csv"
+    leads.to_csv(source, index=False)
+    options = ScoringOptions(threshold=0.5)
+    with pytest.raises(DataContractError) as local:
+        score_file(model, str(source), str(tmp_path / "local.csv"), options)
+    with pytest.raises(DataContractError) as on_spark:
+        score_dataset(spark, model, str(source), str(tmp_path / "scores"), options)
+    assert str(on_spark.value) == str(local.value)
+    assert str(on_spark.value).endswith("value -4 is below 0 at lines 152, 154, 162")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["leads.csv"]
+
+
+def write_bytes(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+HEADER = b"lead_id,purchases,time_spent,n_visits,customer_group,onboarding\n"
+
+
+@pytest.mark.parametrize(
+    ("make_input", "error", "message"),
+    [
+        (lambda folder: folder / "absent.csv", InputNotFoundError, "absent.csv: not found"),
+        (lambda folder: write_bytes(folder / "leads.json", b'{"lead_id": 1}\n'), DataContractError,
+         "not CSV or Parquet"),
+        (lambda folder: write_bytes(folder / "leads.parquet", b"PAR1 not really"),
+         DataContractError, "cannot be read as parquet"),
+        (lambda folder: write_bytes(folder / "leads.csv", b"lead_id,buys\n1,2\n"),
+         DataContractError, "missing required columns 'purchases'"),
+        (lambda folder: write_bytes(folder / "leads.csv", b""), DataContractError,
+         "file is empty (no header row)"),
+        (lambda folder: write_bytes(folder / "leads.csv", HEADER), DataContractError,
+         "file has a header but no data rows"),
+        (lambda folder: write_bytes(folder / "leads.csv", HEADER + b"1,2,3\n"),
+         DataContractError, "cannot be read"),
+    ],
+    ids=["missing", "json", "not-parquet", "other-schema", "empty", "header-only", "ragged"],
+)  # fmt: skip
+def test_bad_input_is_one_error_and_leaves_no_output(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_input: Callable[[Path], Path],
+    error: type[LeadConversionError],
+    message: str,
+) -> None:
+    source = make_input(tmp_path)
+    before = sorted(path.name for path in tmp_path.iterdir())
+    with pytest.raises(error) as raised:
+        score_dataset(spark, model, str(source), str(tmp_path / "scores"), ScoringOptions(0.5))
+    assert message in str(raised.value) and str(source) in str(raised.value)
+    assert len(str(raised.value).splitlines()) == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == before
+
+
+def test_an_existing_output_is_replaced_only_when_asked(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    source = tmp_path / "leads.csv"
+    make_leads(n=30).to_csv(source, index=False)
+    target = tmp_path / "scores"
+    target.mkdir()
+    (target / "previous.txt").write_text("kept")
+    with pytest.raises(ConfigError, match="exists; give --overwrite"):
+        score_dataset(spark, model, str(source), str(target), ScoringOptions(0.5))
+    assert [path.name for path in target.iterdir()] == ["previous.txt"]
+    with pytest.raises(InputNotFoundError):  # a failed run keeps the previous output too
+        score_dataset(
+            spark,
+            model,
+            str(tmp_path / "absent.csv"),
+            str(target),
+            ScoringOptions(0.5),
+            None,
+            True,
+        )
+    assert [path.name for path in target.iterdir()] == ["previous.txt"]
+    report = score_dataset(
+        spark, model, str(source), str(target), ScoringOptions(0.5), overwrite=True
+    )
+    assert report.rows_scored == 30 and not (target / "previous.txt").exists()
+    assert len(pd.read_parquet(target)) == 30
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["leads.csv", "scores"]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("-", "scores", None, None), "not stdin or stdout"),
+        (("leads.csv", "-", None, None), "not stdin or stdout"),
+        (("leads.csv", "scores", None, OutputFormat.csv), "writes a Parquet folder"),
+        (("leads.csv", "scores", Path("r.csv"), None), "<output>/_rejects/"),
+    ],
+)
+def test_options_spark_cannot_honour_are_refused_before_it_starts(
+    arguments: tuple[str, str, Path | None, OutputFormat | None], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        check_spark_options(*arguments)
