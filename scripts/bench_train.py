@@ -147,9 +147,14 @@ def new_project(base: Path, train_rows: int, seed: int) -> tuple[Path, int]:
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
     rows = raw_rows_for(train_rows, float(params.get("split", {}).get("test_size", 0.15)))
     raw = root / "data" / "raw" / "raw_data.csv"
-    subprocess.run(
-        [sys.executable, __file__, "--write", str(rows), str(raw), str(seed)], check=True
+    written = subprocess.run(
+        [sys.executable, __file__, "--write", str(rows), str(raw), str(seed)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if written.returncode != 0:
+        raise SystemExit(f"writing {rows:,} resampled leads failed:\n{written.stderr}")
     return root, rows
 
 
