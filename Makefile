@@ -35,6 +35,7 @@ OUTPUT ?=
 MODEL ?=
 VERSION ?=
 BASELINE ?=
+SIZES ?=
 PORT ?= 5001
 export PATH := $(BIN):$(PATH)
 # No usage data from MLflow (it would also keep an id under ~/.config/mlflow).
@@ -47,7 +48,7 @@ unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install dagger-env spark lock remote fetch data features train evaluate register \
 	package validate pipeline release promote rollback champion predict serve test lint format \
-	bench bench-score bench-serve notebook clean
+	bench bench-train bench-score bench-serve notebook clean
 
 ## Show this help
 help:
@@ -191,6 +192,10 @@ format: $(INSTALLED)
 ## Time a cold `make pipeline`, `dvc repro`, `lcp --help`; BASELINE=<git rev> times it beside
 bench: $(RAW_DATA)
 	python scripts/bench_pipeline.py $(if $(BASELINE),--baseline "$(BASELINE)")
+
+## Train on 100k, 300k and 1M resampled leads (SIZES=20000,50000 to try); time and memory per stage
+bench-train: $(RAW_DATA)
+	python scripts/bench_train.py $(if $(SIZES),--sizes "$(SIZES)")
 
 ## Score 1M and 10M synthetic leads locally, on Spark, with MLflow, beside pyarrow's reader alone
 bench-score: $(RAW_DATA) $(SPARK_INSTALLED)

@@ -235,6 +235,26 @@ class CalibrationParams(Section):
     cv_folds: Annotated[int, Field(ge=2)] = 5
 
 
+class ScaleParams(Section):
+    """How the searches shrink on many training rows (``modeling/train.py``'s ``search_budget``).
+
+    Up to ``rows_above`` training rows every candidate is searched as its section says. Above,
+    its search (and the calibration check) sees a stratified sample of ``search_rows`` rows, with
+    at most ``max_n_iter`` settings and ``max_cv_folds`` folds; the chosen setting is then fitted
+    on all rows, using ``n_jobs`` threads per XGBoost fit. Where calibration helps, the
+    classifier is fitted on all but a stratified ``calibration_holdout`` share of the rows, and
+    the calibrator on that share. So the search costs the same at any size and the cost above it
+    grows with the rows, not faster.
+    """
+
+    rows_above: Annotated[int, Field(ge=1)] = 20_000
+    search_rows: Annotated[int, Field(ge=100)] = 20_000
+    max_n_iter: Annotated[int, Field(ge=1)] = 10
+    max_cv_folds: Annotated[int, Field(ge=2)] = 3
+    calibration_holdout: Annotated[float, Field(gt=0, lt=1)] = 0.1
+    n_jobs: Annotated[int, Field(ge=1)] = 1
+
+
 class TrainParams(BaseModel):
     """The search: the selection metric, the seed, and one section per candidate.
 
@@ -248,6 +268,7 @@ class TrainParams(BaseModel):
     random_state: int = 42
     n_jobs: Annotated[int, Field(ge=1)] = 1
     calibration: CalibrationParams = CalibrationParams()
+    scale: ScaleParams = ScaleParams()
     candidates: Annotated[list[str], Field(min_length=1)]
 
     @model_validator(mode="after")

@@ -33,12 +33,19 @@ def filter_date_window(leads: pd.DataFrame, params: DataParams) -> pd.DataFrame:
     return leads.loc[inside]
 
 
+def kept_rows(raw: pd.DataFrame, params: DataParams) -> pd.Series:
+    """Which rows of typed raw leads the cleaning keeps: in the date window, with a target and
+    an id, of the training source."""
+    dates = raw["date_part"]
+    inside = (dates >= pd.Timestamp(params.min_date)) & (dates <= pd.Timestamp(params.max_date))
+    labelled = raw[TARGET].notna() & raw[ID_COLUMN].notna()
+    return inside & labelled & (raw["source"] == params.source)
+
+
 def clean_leads(raw: pd.DataFrame, params: DataParams) -> pd.DataFrame:
     """Apply steps 1-3: date window, unused columns dropped, labelled leads of one source."""
-    leads = filter_date_window(raw, params)
+    leads = raw.loc[kept_rows(raw, params)]
     leads = leads.drop(columns=[name for name in UNUSED_COLUMNS if name in leads.columns])
-    leads = leads.dropna(subset=[TARGET, ID_COLUMN])
-    leads = leads.loc[leads["source"] == params.source]
     return leads.reset_index(drop=True)
 
 

@@ -72,6 +72,18 @@ class CalibrationCheck(Artifact):
     cv_log_loss: dict[str, float]
 
 
+class SearchBudget(Artifact):
+    """What a candidate's search was given: of the ``rows`` training rows, the ``search_rows``
+    its cross-validation saw (a stratified sample when ``scaled``: the chosen setting was then
+    fitted on all rows), the settings tried and the folds."""
+
+    rows: int
+    search_rows: int
+    n_iter: int
+    cv_folds: int
+    scaled: bool
+
+
 class CandidateResult(Artifact):
     """A searched candidate: its chosen setting, CV scores, calibration and holdout metrics."""
 
@@ -81,6 +93,7 @@ class CandidateResult(Artifact):
     cv_std: float
     settings: list[SearchSetting]
     calibration: CalibrationCheck | None = None
+    budget: SearchBudget | None = None
     holdout: dict[str, float]
     holdout_score: float
 

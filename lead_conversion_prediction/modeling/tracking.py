@@ -123,7 +123,8 @@ def log_candidate(
 
     with mlflow.start_run(run_name=name, nested=True, tags={**tags, "candidate": name}) as run:
         mlflow.log_params(result.best_params)
-        mlflow.log_params({"n_iter": len(result.settings), "cv_folds": len(result.cv)})
+        searched = {"search_rows": result.budget.search_rows} if result.budget else {}
+        mlflow.log_params({"n_iter": len(result.settings), "cv_folds": len(result.cv), **searched})
         for fold, score in enumerate(result.cv):
             mlflow.log_metric("cv_score", score, step=fold)
         mlflow.log_metrics(

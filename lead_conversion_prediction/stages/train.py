@@ -45,6 +45,7 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
                 cv_std=result.cv_std,
                 settings=result.settings,
                 calibration=result.calibration,
+                budget=result.budget,
                 holdout=holdout,
                 holdout_score=score,
             )
@@ -58,6 +59,20 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
                 score,
                 result.seconds,
             )
+            if result.budget.scaled:
+                held_out = params.train.scale.calibration_holdout
+                logger.info(
+                    "train: {} searched {} settings x {} folds on a sample of {:,} of {:,} "
+                    "rows (train.scale), then fitted on {}",
+                    result.name,
+                    result.budget.n_iter,
+                    result.budget.cv_folds,
+                    result.budget.search_rows,
+                    result.budget.rows,
+                    "all of them"
+                    if result.calibration.method == "none"
+                    else f"{1 - held_out:.0%} of them and calibrated on the rest",
+                )
         chosen = select_best({name: c.holdout_score for name, c in candidates.items()})
         summary = TrainingSummary(
             metric=metric, selected=chosen, rows_train=len(y), candidates=candidates
