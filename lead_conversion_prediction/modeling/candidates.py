@@ -165,17 +165,7 @@ def xgboost_rf(params: XGBoostRFParams, seed: int) -> Candidate:
     """The reference's XGBoost random forest, increasing in the columns it is told to be."""
     from xgboost import XGBRFClassifier
 
-    return Candidate(
-        XGBRFClassifier(
-            random_state=seed,
-            n_jobs=1,
-            objective="binary:logistic",
-            monotone_constraints=monotone_constraints(params.monotone_increasing),
-        ),
-        to_distributions(params.space),
-        params.n_iter,
-        params.cv_folds,
-    )
+    return _xgboost_candidate(XGBRFClassifier, params, seed)
 
 
 @candidate("xgboost", XGBoostParams)
@@ -183,8 +173,14 @@ def xgboost(params: XGBoostParams, seed: int) -> Candidate:
     """Gradient-boosted XGBoost trees, increasing in the columns it is told to be."""
     from xgboost import XGBClassifier
 
+    return _xgboost_candidate(XGBClassifier, params, seed)
+
+
+def _xgboost_candidate(estimator: type[Any], params: XGBoostParams, seed: int) -> Candidate:
+    """An XGBoost classifier of class ``estimator`` (one thread: the search runs the fits in
+    parallel) with its search space."""
     return Candidate(
-        XGBClassifier(
+        estimator(
             random_state=seed,
             n_jobs=1,
             objective="binary:logistic",
