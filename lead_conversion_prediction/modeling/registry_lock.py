@@ -80,9 +80,11 @@ class Holder:
 
 
 def _is_zombie(pid: int) -> bool:
+    from pathlib import Path
+
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        return stat.rsplit(")", 1)[1].split()[0] == "Z"
     except (OSError, IndexError):
         return False
 
