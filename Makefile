@@ -43,8 +43,8 @@ export MLFLOW_DISABLE_TELEMETRY := true
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install dagger-env lock remote fetch data features train evaluate register package \
-	validate pipeline release promote rollback champion predict serve test lint format bench \
-	bench-score bench-serve notebook clean
+	validate pipeline release promote rollback champion predict serve tracking-server unlock \
+	postgres test lint format bench bench-score bench-serve notebook clean
 
 ## Show this help
 help:
@@ -153,8 +153,20 @@ predict: $(INSTALLED)
 serve: $(INSTALLED)
 	lcp serve --port $(PORT)
 
+## The team's MLflow server: PostgreSQL store, basic-auth (settings: README, "The team's registry")
+tracking-server: $(INSTALLED)
+	lcp tracking-server
+
+## Break the registry lock left by a promotion whose process died on another machine
+unlock: $(INSTALLED)
+	lcp unlock
+
+## Start this machine's PostgreSQL cluster if it is installed and not running (the tests use it)
+postgres:
+	scripts/postgres.sh
+
 ## Run the test suite (the tests that import the Dagger SDK run in dagger/.venv)
-test: $(RAW_DATA) $(DAGGER_INSTALLED)
+test: $(RAW_DATA) $(DAGGER_INSTALLED) postgres
 	pytest
 
 ## Check style, types (ruff, mypy --strict, Dagger module incl.), the CI workflow, notebooks
