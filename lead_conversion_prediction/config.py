@@ -153,7 +153,18 @@ class Paths:
 
     @property
     def metrics(self) -> Path:
+        """The headline metrics DVC compares across experiments (``holdout.roc_auc``...)."""
         return self.reports_dir / "metrics.json"
+
+    @property
+    def evaluation(self) -> Path:
+        """The whole evaluation: intervals, every candidate, call lists (not a DVC metric)."""
+        return self.reports_dir / "evaluation.json"
+
+    @property
+    def plots_dir(self) -> Path:
+        """The chosen model's curves as data, for `dvc plots diff` across experiments."""
+        return self.reports_dir / "plots"
 
     @property
     def model_card(self) -> Path:

@@ -103,8 +103,14 @@ def run_lcp(
     stdin: str | None = None,
     unset: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run the `lcp` command line as a user would, with extra (or ``unset``) variables."""
-    environment = {**os.environ, **(env or {})}
+    """Run the `lcp` command line as a user would, with extra (or ``unset``) variables.
+
+    Typer colours its help where GITHUB_ACTIONS, FORCE_COLOR or PY_COLORS is set, terminal or
+    not; the tests read it as plain text, on GitHub's runners too.
+    """
+    colour = ("GITHUB_ACTIONS", "FORCE_COLOR", "PY_COLORS")
+    environment = {name: value for name, value in os.environ.items() if name not in colour}
+    environment.update(env or {})
     for name in unset:
         environment.pop(name, None)
     return subprocess.run(
@@ -200,21 +206,18 @@ def point_pin_at(root: Path, url: str) -> None:
 
     The pin's own checksum covers the URL, so it is recomputed as DVC would write it.
     """
+    import yaml
     from dvc.repo import Repo
     from dvc.stage.utils import compute_md5
 
-    pin = root / "data" / "raw" / "raw_data.csv.dvc"
-
-    def edit(prefix: str, line: str) -> None:
-        lines = pin.read_text(encoding="utf-8").splitlines(keepends=True)
-        pin.write_text(
-            "".join(line if old.startswith(prefix) else old for old in lines), encoding="utf-8"
-        )
-
-    edit("- path: ", f"- path: {url}\n")
+    pin = root / PIN
+    text = pin.read_text(encoding="utf-8")
+    content = yaml.safe_load(text)
+    text = text.replace(content["deps"][0]["path"], url)
+    pin.write_text(text, encoding="utf-8")
     with Repo(str(root)) as repo:
         (stage,) = repo.stage.collect(str(pin))
-        edit("md5: ", f"md5: {compute_md5(stage)}\n")
+        pin.write_text(text.replace(content["md5"], compute_md5(stage)), encoding="utf-8")
     subprocess.run(
         ["git", "commit", "-qam", "upstream stand-in"],
         cwd=root,

@@ -11,11 +11,13 @@ import importlib.metadata
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import dagger
@@ -36,9 +38,17 @@ from lead_pipeline.main import (
     LeadPipeline,
 )
 
-FUNCTIONS = ("pipeline", "prepare_data", "train", "predict", "test", "lint")
+FUNCTIONS = ("pipeline", "report", "prepare_data", "train", "predict", "test", "lint")
+# The arguments every function shares belong to the module (its constructor).
+MODULE_ARGUMENTS = (
+    "source",
+    "dvc_remote",
+    "remote_url",
+    "remote_secret",
+    "remote_secret_variable",
+)
 PINNED_IMAGE = re.compile(r"python:3\.11\.\d+-slim-[a-z]+@sha256:[0-9a-f]{64}")
-RAW_DATA_PULL = ("lcp", "fetch")
+RAW_DATA_FETCH = ("lcp", "fetch")
 REMOTE_ADD = ("dvc", "remote", "add", "--local", "--force", "--default", "mirror")
 STAGES = ("data", "features", "train", "evaluate", "register", "package", "validate")
 
@@ -52,6 +62,7 @@ class Exec:
     args: tuple[str, ...]
     workdir: str
     env: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, dagger.Secret] = field(default_factory=dict)
 
 
 def selections(node: Any) -> list[Field]:
@@ -78,19 +89,26 @@ def execs(node: Any) -> list[Exec]:
 
     def visit(current: Any) -> None:
         env: dict[str, str] = {}
+        secrets: dict[str, dagger.Secret] = {}
         workdir = "/"
         for step in selections(current):
             for item in nested(step):
-                if id(item) not in seen:
+                if id(item) not in seen and not isinstance(item, dagger.Secret):
                     seen.add(id(item))
                     visit(item)
             if step.name == "withEnvVariable":
                 env[step.args["name"]] = step.args["value"]
+            elif step.name == "withoutEnvVariable":
+                env.pop(step.args["name"], None)
+            elif step.name == "withSecretVariable":
+                secrets[step.args["name"]] = step.args["secret"]
+            elif step.name == "withoutSecretVariable":
+                secrets.pop(step.args["name"], None)
             elif step.name == "withWorkdir":
                 workdir = step.args["path"]
             elif step.name == "withExec" and id(step) not in seen:
                 seen.add(id(step))
-                found.append(Exec(tuple(step.args["args"]), workdir, dict(env)))
+                found.append(Exec(tuple(step.args["args"]), workdir, dict(env), dict(secrets)))
 
     visit(node)
     return found
@@ -193,13 +211,22 @@ def as_makefile_line(args: tuple[str, ...]) -> str:
     return shlex.join(args)
 
 
+def make_module(**arguments: Any) -> LeadPipeline:
+    """The module as the engine builds it from `dagger call`'s flags before the function.
+
+    ``@object_type`` makes the class a dataclass of its annotated attributes, which mypy does
+    not see through the SDK's module-level alias of the decorator.
+    """
+    constructor: Any = LeadPipeline
+    module: LeadPipeline = constructor(**arguments)
+    return module
+
+
 def stage(name: str) -> tuple[str, ...]:
+    """The command of a stage as the Makefile runs it."""
+    if name == "validate":
+        return ("lcp", "validate", "--model", "models/model.pkl")
     return ("lcp", name)
-
-
-@pytest.fixture(scope="module")
-def module() -> LeadPipeline:
-    return LeadPipeline()
 
 
 @pytest.fixture(scope="module")
@@ -208,20 +235,27 @@ def source() -> dagger.Directory:
 
 
 @pytest.fixture(scope="module")
+def module(source: dagger.Directory) -> LeadPipeline:
+    """The module as `dagger call --source . FUNCTION` (or `dagger call FUNCTION`) makes it."""
+    return make_module(source=source)
+
+
+@pytest.fixture(scope="module")
 def mirror() -> dagger.Directory:
     return dag.host().directory(str(PROJ_ROOT.parent / "shared" / "dvc-remote"))
 
 
 def results(module: LeadPipeline, source: dagger.Directory) -> dict[str, Node]:
-    """Each function's result, called as `dagger call FUNCTION --source .` would."""
+    """Each function's result, called as `dagger call FUNCTION` would."""
     shared = dag.host().directory("../shared")
     return {
-        "pipeline": module.pipeline(source),
-        "prepare_data": module.prepare_data(source),
-        "train": module.train(source),
-        "predict": module.predict(source),
-        "test": module.test(source, shared),
-        "lint": module.lint(source),
+        "pipeline": module.pipeline(),
+        "report": module.report(),
+        "prepare_data": module.prepare_data(),
+        "train": module.train(),
+        "predict": module.predict(),
+        "test": module.test(shared, source),
+        "lint": module.lint(),
     }
 
 
@@ -254,19 +288,55 @@ def test_the_module_type_checks_strictly_against_the_sdk() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_shared_arguments_belong_to_the_module_and_are_documented() -> None:
+    sdk = default_module()
+    constructor = sdk.get_object(LeadPipeline.__name__).get_constructor(sdk._converter)
+    parameters = constructor.parameters
+    assert tuple(parameters) == MODULE_ARGUMENTS
+    for parameter in parameters.values():
+        to_typedef(parameter.resolved_type, f"constructor({parameter.name})")
+        assert parameter.doc and "\n" not in parameter.doc, parameter.name
+    # `dagger call pipeline` alone reads the repository root, less what git ignores.
+    assert parameters["source"].default_path == "/" and parameters["source"].default_value is None
+    assert parameters["source"].ignore == SOURCE_IGNORE
+    # Everything else is optional: the raw data then comes from its upstream URL.
+    assert all(parameters[name].default_value is not None for name in MODULE_ARGUMENTS[1:])
+
+
 def test_the_sdk_registers_each_function_with_documented_arguments() -> None:
-    registered = default_module().get_object(LeadPipeline.__name__).functions
+    functions = default_module().get_object(LeadPipeline.__name__).functions
+    # The constructor is registered too, under the empty name.
+    registered = {name: function for name, function in functions.items() if name}
     assert sorted(registered) == sorted(FUNCTIONS)
     for name, function in registered.items():
         assert function.doc and "\n" not in function.doc, name
         for parameter in function.parameters.values():
             to_typedef(parameter.resolved_type, f"{name}({parameter.name})")
             assert parameter.doc, f"{name}({parameter.name})"
+        # The remote's arguments are the module's only: no function repeats them.
+        assert not set(function.parameters) & set(MODULE_ARGUMENTS[1:]), name
         source = function.parameters["source"]
-        assert source.default_path == "/" and source.default_value is None
-        # The tests compare the checkout with git, so only their source keeps .git.
-        kept = {".git"} if name == "test" else set()
-        assert source.ignore == [pattern for pattern in SOURCE_IGNORE if pattern not in kept]
+        if name == "test":
+            # The tests compare the checkout with git, so only their source keeps .git.
+            assert source.default_path == "/" and source.default_value is None
+            assert source.ignore == [pattern for pattern in SOURCE_IGNORE if pattern != ".git"]
+        else:
+            # `dagger call FUNCTION --source .` overrides the module's source, filtered alike.
+            assert source.default_path is None and source.is_nullable, name
+            assert source.ignore == SOURCE_IGNORE, name
+
+
+def test_a_functions_own_source_wins_over_the_modules(
+    module: LeadPipeline, source: dagger.Directory
+) -> None:
+    other = dag.host().directory("elsewhere")
+    for function in ("pipeline", "report", "prepare_data", "train", "predict", "lint"):
+        added = [
+            step.args["source"]
+            for step in steps(getattr(module, function)(source=other))
+            if step.name == "withDirectory" and step.args.get("include") is None
+        ]
+        assert other in added and source not in added, function
 
 
 def test_the_source_leaves_out_what_git_ignores_and_keeps_every_tracked_file() -> None:
@@ -278,6 +348,91 @@ def test_the_source_leaves_out_what_git_ignores_and_keeps_every_tracked_file() -
     assert leaking == [], "add these to SOURCE_IGNORE"
     dropped = [path for path in git_paths("--cached") if ignored(path, SOURCE_IGNORE)]
     assert dropped == []
+
+
+# Paths a checkout may hold below its root; git's verdict on each comes first.
+NESTED = {
+    "sub/.venv/bin/python": True,
+    "dagger/.venv/lib/site.py": True,
+    "nested/mlruns/0/meta.yaml": True,
+    "notebooks/mlruns/1/meta.yaml": True,
+    "a/b/__pycache__/m.cpython-311.pyc": True,
+    "dagger/src/lead_pipeline/__pycache__/main.cpython-311.pyc": True,
+    "sub/mlflow.db": True,
+    "tools/lead.egg-info/PKG-INFO": True,
+    "sub/.pytest_cache/v/cache/lastfailed": True,
+    "sub/.mypy_cache/3.11/x.json": True,
+    "sub/.ruff_cache/CACHEDIR.TAG": True,
+    "sub/.hypothesis/examples/x": True,
+    "reports/dvc_plots/index.html": True,
+    "data/.lcp.lock": True,
+    "models/model.pkl.lcp-tmp": True,
+    "sub/.lcp-commit/manifest.json": True,
+    "dagger/sdk/pyproject.toml": True,
+    # Anchored lines of .gitignore files: only at their own place.
+    "sub/models.tar": False,
+    "sub/data/raw/raw_data.csv": False,
+    "sub/sdk/readme.md": False,
+    "lead_conversion_prediction/new_module.py": False,
+    "notes/venv.md": False,
+}
+
+
+def git_ignored(root: Path, paths: Iterable[str]) -> set[str]:
+    """The paths git ignores in a new repository at ``root`` with the project's .gitignore files.
+
+    Each path is created as a file first: a .gitignore line ending in `/` matches folders only.
+    """
+    for name in git_paths("--cached", "--", "*.gitignore"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(PROJ_ROOT / name, root / name)
+    for name in paths:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("x", encoding="utf-8")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    checked = subprocess.run(
+        ["git", "check-ignore", "--stdin"],
+        cwd=root,
+        input="\n".join(paths),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return set(checked.stdout.splitlines())
+
+
+def gitignore_examples() -> list[str]:
+    """For each line of the project's .gitignore files, a path it ignores at its own place, and
+    one a folder deeper (what git ignores there too when the line has no inner slash)."""
+    examples = []
+    for name in git_paths("--cached", "--", "*.gitignore"):
+        folder = PurePosixPath(name).parent
+        for line in (PROJ_ROOT / name).read_text(encoding="utf-8").splitlines():
+            pattern = line.strip()
+            if not pattern or pattern.startswith(("#", "!")):
+                continue
+            concrete = re.sub(r"\*+|\?", "x", pattern.strip("/"))
+            inside = "/x" if pattern.endswith("/") else ""
+            for place in (folder, folder / "deeper"):
+                examples.append(str(place / concrete).removeprefix("./") + inside)
+    return examples
+
+
+def test_the_ignore_rules_leave_out_what_each_gitignore_line_does_where_git_does(
+    tmp_path: Path,
+) -> None:
+    examples = gitignore_examples()
+    assert len(examples) > 20
+    leaking = [
+        path for path in git_ignored(tmp_path, examples) if not ignored(path, SOURCE_IGNORE)
+    ]
+    assert leaking == [], "add these to SOURCE_IGNORE (with **/ where git matches at any depth)"
+
+
+def test_the_ignore_rules_match_at_any_depth_as_gitignore_does(tmp_path: Path) -> None:
+    git_ignores = git_ignored(tmp_path, NESTED)
+    assert {name: name in git_ignores for name in NESTED} == NESTED
+    assert {name: ignored(name, SOURCE_IGNORE) for name in NESTED} == NESTED
 
 
 @pytest.mark.parametrize(
@@ -340,12 +495,13 @@ def test_requirements_are_installed_before_the_source_is_added(
 def test_each_function_runs_the_makefiles_commands_in_order(
     module: LeadPipeline, source: dagger.Directory
 ) -> None:
-    everything = (RAW_DATA_PULL, *(stage(name) for name in STAGES))
+    everything = (RAW_DATA_FETCH, *(stage(name) for name in STAGES))
     expected = {
         "pipeline": list(everything),
-        "prepare_data": [RAW_DATA_PULL, stage("data"), stage("features")],
-        "train": [RAW_DATA_PULL, stage("data"), stage("features"), stage("train")],
-        "predict": [RAW_DATA_PULL, *map(stage, ("data", "features", "train", "validate"))],
+        "report": list(everything),
+        "prepare_data": [RAW_DATA_FETCH, stage("data"), stage("features")],
+        "train": [RAW_DATA_FETCH, stage("data"), stage("features"), stage("train")],
+        "predict": [RAW_DATA_FETCH, *map(stage, ("data", "features", "train", "validate"))],
         "test": [("pytest",)],
         "lint": [("ruff", "check", "."), ("ruff", "format", "--check", "."), ("mypy",)],
     }
@@ -357,54 +513,66 @@ def test_each_function_runs_the_makefiles_commands_in_order(
             assert as_makefile_line(command) in recipes, command
 
 
-def test_a_local_remote_is_mounted_read_only_and_made_the_default(
-    module: LeadPipeline, source: dagger.Directory, mirror: dagger.Directory
+def test_with_no_remote_the_raw_data_is_fetched_and_no_remote_is_configured(
+    module: LeadPipeline,
 ) -> None:
-    result = module.pipeline(source, dvc_remote=mirror)
+    result = module.pipeline()
+    commands = [step.args for step in execs(result)]
+    assert RAW_DATA_FETCH in commands
+    assert not [command for command in commands if command[:3] == REMOTE_ADD[:3]]
+    assert not [step for step in steps(result) if step.name == "withMountedDirectory"]
+
+
+def test_a_local_remote_is_mounted_read_only_and_made_the_default(
+    source: dagger.Directory, mirror: dagger.Directory
+) -> None:
+    result = make_module(source=source, dvc_remote=mirror).pipeline()
     commands = project_commands(result)
-    assert commands[:2] == [(*REMOTE_ADD, DVC_REMOTE_MOUNT), RAW_DATA_PULL]
+    assert commands[:2] == [(*REMOTE_ADD, DVC_REMOTE_MOUNT), RAW_DATA_FETCH]
     assert as_makefile_line(commands[0]) in makefile_commands()
     mounts = [step.args for step in steps(result) if step.name == "withMountedDirectory"]
     assert mounts == [{"path": DVC_REMOTE_MOUNT, "source": mirror, "readOnly": True}]
 
 
-def test_a_remote_url_is_made_the_default_and_its_secret_reaches_only_the_pull(
-    module: LeadPipeline, source: dagger.Directory
+def test_a_remote_url_is_made_the_default_and_its_secret_reaches_only_the_fetch(
+    source: dagger.Directory,
 ) -> None:
     secret = dag.set_secret("remote-token", "not-a-real-token")
-    data = module.prepare_data(
-        source,
+    module = make_module(
+        source=source,
         remote_url="azure://lead-data/dvc",
         remote_secret=secret,
         remote_secret_variable="AZURE_STORAGE_CONNECTION_STRING",
     )
+    data = module.prepare_data()
     chain = next(chain for chain in chains(data) if any(s.name == "withExec" for s in chain))
     names = [step.name for step in chain]
-    pull = next(i for i, s in enumerate(chain) if s.args.get("args") == list(RAW_DATA_PULL))
+    fetch = next(i for i, s in enumerate(chain) if s.args.get("args") == list(RAW_DATA_FETCH))
     given = names.index("withSecretVariable")
     assert chain[given].args == {"name": "AZURE_STORAGE_CONNECTION_STRING", "secret": secret}
-    assert given < pull < names.index("withoutSecretVariable") < len(chain) - 1
+    assert given < fetch < names.index("withoutSecretVariable") < len(chain) - 1
     assert (*REMOTE_ADD, "azure://lead-data/dvc") in project_commands(data)
+    with_secret = [step.args for step in execs(data) if step.secrets]
+    assert with_secret == [RAW_DATA_FETCH]
     assert "not-a-real-token" not in repr([step.args for step in chain])
 
 
-def test_a_secret_without_its_variable_name_is_refused(
-    module: LeadPipeline, source: dagger.Directory
-) -> None:
+def test_a_secret_without_its_variable_name_is_refused(source: dagger.Directory) -> None:
+    module = make_module(source=source, remote_secret=dag.set_secret("token", "x"))
     with pytest.raises(ValueError, match="remote-secret-variable"):
-        module.prepare_data(source, remote_secret=dag.set_secret("token", "x"))
+        module.prepare_data()
 
 
 def test_the_steps_chain_through_the_directories_each_function_returns(
-    module: LeadPipeline, source: dagger.Directory
+    module: LeadPipeline,
 ) -> None:
-    data = module.prepare_data(source)
+    data = module.prepare_data()
     written = [step.args["path"] for step in selections(data) if step.name == "withDirectory"]
     assert written == ["data/interim", "data/processed"]
 
-    models = module.train(source, data=data)
+    models = module.train(data=data)
     assert project_commands(models) == [
-        RAW_DATA_PULL,
+        RAW_DATA_FETCH,
         stage("data"),
         stage("features"),
         stage("train"),
@@ -412,29 +580,36 @@ def test_the_steps_chain_through_the_directories_each_function_returns(
     assert selections(models)[-1].args == {"path": f"{WORKDIR}/models"}
     assert any(step.args.get("source") is data for step in selections(models))
 
-    report = module.predict(source, data=data, models=models)
+    report = module.predict(data=data, models=models)
     assert sum(step.args.get("source") is models for step in selections(report)) == 1
     assert project_commands(report)[-2:] == [stage("train"), stage("validate")]
     assert selections(report)[-1].args == {"path": f"{WORKDIR}/reports/validation.json"}
 
 
-def test_the_pipeline_returns_the_model_bundle(
-    module: LeadPipeline, source: dagger.Directory
+def test_the_pipeline_returns_the_model_bundle_and_report_the_reports_folder(
+    module: LeadPipeline,
 ) -> None:
-    bundle = module.pipeline(source)
+    bundle = module.pipeline()
     assert isinstance(bundle, dagger.File)
     assert selections(bundle)[-1].name == "file"
     assert selections(bundle)[-1].args == {"path": f"{WORKDIR}/models/models.tar"}
+
+    reports = module.report()
+    assert isinstance(reports, dagger.Directory)
+    assert selections(reports)[-1].name == "directory"
+    assert selections(reports)[-1].args == {"path": f"{WORKDIR}/reports"}
+    # Both read the same finished project: the engine runs its steps once for both.
+    assert [step.args for step in execs(bundle)] == [step.args for step in execs(reports)]
 
 
 def test_the_tests_read_the_shared_folder_mounted_read_only(
     module: LeadPipeline, source: dagger.Directory
 ) -> None:
     shared = dag.host().directory("../shared")
-    (run,) = [step for step in execs(module.test(source, shared)) if step.args == ("pytest",)]
+    (run,) = [step for step in execs(module.test(shared, source)) if step.args == ("pytest",)]
     assert run.env["LCP_SHARED_DIR"] == SHARED_MOUNT
     assert run.workdir == WORKDIR
     mounts = [
-        s.args for s in selections(module.test(source, shared)) if s.name.startswith("withM")
+        s.args for s in selections(module.test(shared, source)) if s.name.startswith("withM")
     ]
     assert {"path": SHARED_MOUNT, "source": shared, "readOnly": True} in mounts

@@ -26,7 +26,7 @@ from lead_conversion_prediction.exceptions import (
     InputNotFoundError,
     RawDataChangedError,
 )
-from lead_conversion_prediction.modeling.report import FIGURES
+from lead_conversion_prediction.modeling.report import FIGURES, curve_tables
 from lead_conversion_prediction.stages._io import read_pin
 from lead_conversion_prediction.stages.data import check_raw_data
 from lead_conversion_prediction.stages.validate import (
@@ -170,8 +170,20 @@ def test_a_stages_code_deps_are_its_module_and_what_it_imports(stage: str) -> No
         assert any(name in path.read_text() for path in map(PROJ_ROOT.joinpath, closure))
 
 
-def test_the_plots_dvc_shows_are_the_figures_the_report_draws() -> None:
-    assert DVC_YAML["plots"] == [f"reports/figures/{name}" for name in FIGURES]
+def test_the_plots_dvc_shows_are_what_the_report_writes() -> None:
+    import numpy as np
+
+    images = [entry for entry in DVC_YAML["plots"] if isinstance(entry, str)]
+    assert images == [f"reports/figures/{name}" for name in FIGURES]
+    data = {
+        file
+        for entry in DVC_YAML["plots"]
+        if isinstance(entry, dict)
+        for plot in entry.values()
+        for file in plot["y"]
+    }
+    y, probability = np.array([0, 1, 0, 1]), np.array([0.2, 0.7, 0.4, 0.9])
+    assert data == {f"reports/plots/{name}" for name in curve_tables(y, probability)}
 
 
 def test_the_pinned_md5_and_url_are_read_from_the_dvc_file(tmp_path: Path) -> None:

@@ -137,7 +137,7 @@ class BootstrapSettings(Artifact):
 
 
 class MetricsReport(Artifact):
-    """``reports/metrics.json``: the chosen model's holdout metrics with intervals, and more."""
+    """``reports/evaluation.json``: the chosen model's holdout metrics with intervals, and more."""
 
     model: str
     metric: str
@@ -149,6 +149,14 @@ class MetricsReport(Artifact):
     bootstrap: BootstrapSettings
     probability_range: Interval | None = None
     gains: dict[str, float] = {}
+
+
+class HeadlineMetrics(Artifact):
+    """``reports/metrics.json``: the few numbers `dvc exp show` and `dvc metrics diff` compare,
+    each key naming its metric (``holdout.roc_auc``, ``cv.neg_log_loss.mean``)."""
+
+    holdout: dict[str, float]
+    cv: dict[str, CrossValidation]
 
 
 class RegistryRecord(Artifact):

@@ -19,6 +19,7 @@ from lead_conversion_prediction.modeling.artifacts import (
     CalibrationCheck,
     CandidateAudit,
     CrossValidation,
+    HeadlineMetrics,
     Interval,
     MetricsReport,
     RowCounts,
@@ -87,7 +88,7 @@ def build_metrics(
     threshold: float,
     params: EvaluateParams,
 ) -> MetricsReport:
-    """The content of ``reports/metrics.json``: the chosen model's holdout metrics with their
+    """The content of ``reports/evaluation.json``: the chosen model's holdout metrics with their
     intervals, its cross-validation score, and every candidate's metrics with their intervals
     and its selection score beside the chosen model's, for auditing."""
     selected, metric = summary.selected, summary.metric
@@ -144,6 +145,37 @@ def build_metrics(
             for share in CALL_LIST_SHARES
         },
     )
+
+
+# The holdout metrics `dvc exp show` and `dvc metrics diff` compare (reports/metrics.json).
+HEADLINE_METRICS = ("roc_auc", "log_loss", "brier", "ece", "f1_weighted", "accuracy")
+
+
+def headline(metrics: MetricsReport) -> HeadlineMetrics:
+    """The few numbers compared across experiments, each named after its metric."""
+    return HeadlineMetrics(
+        holdout={name: metrics.holdout[name] for name in HEADLINE_METRICS},
+        cv={metrics.metric: metrics.cv},
+    )
+
+
+def curve_tables(y: np.ndarray, probability: np.ndarray) -> dict[str, pd.DataFrame]:
+    """The chosen model's curves as data, by file name: what `dvc plots diff` overlays."""
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    from lead_conversion_prediction.plots import cumulative_gains
+
+    fpr, tpr, _ = roc_curve(y, probability)
+    precision, recall, _ = precision_recall_curve(y, probability)
+    observed, predicted = calibration_curve(y, probability, n_bins=10, strategy="quantile")
+    contacted, found = cumulative_gains(y, probability)
+    return {
+        "roc.csv": pd.DataFrame({"fpr": fpr, "tpr": tpr}),
+        "precision_recall.csv": pd.DataFrame({"recall": recall, "precision": precision}),
+        "calibration.csv": pd.DataFrame({"predicted": predicted, "observed": observed}),
+        "cumulative_gains.csv": pd.DataFrame({"contacted": contacted, "found": found}),
+    }
 
 
 def gains_at(y: np.ndarray, probability: np.ndarray, share: float) -> float:

@@ -1,7 +1,9 @@
 """Stage ``evaluate``: the holdout metrics with intervals, the figures and the model card.
 
-Reads the candidates, the chosen model, the holdout rows and the data summary; writes
-``reports/metrics.json``, ``reports/figures/*.png`` and ``reports/model_card.md``.
+Reads the candidates, the chosen model, the holdout rows and the data summary; writes the
+headline ``reports/metrics.json`` (what DVC compares), the whole ``reports/evaluation.json``,
+the curves as data in ``reports/plots/``, ``reports/figures/*.png`` and
+``reports/model_card.md``.
 """
 
 from __future__ import annotations
@@ -16,14 +18,21 @@ from lead_conversion_prediction.modeling.evaluate import positive_probability
 from lead_conversion_prediction.modeling.report import (
     CardContext,
     build_metrics,
+    curve_tables,
     draw_figures,
     feature_importances,
+    headline,
     render_model_card,
 )
 from lead_conversion_prediction.plots import save_figure
 from lead_conversion_prediction.stages._io import load_candidate_models, read_holdout
 from lead_conversion_prediction.utils.logging import log_stage
-from lead_conversion_prediction.utils.storage import load_artifact, read_json, write_text
+from lead_conversion_prediction.utils.storage import (
+    load_artifact,
+    read_json,
+    write_csv,
+    write_text,
+)
 
 
 def run_evaluate(paths: Paths, params: Params) -> MetricsReport:
@@ -62,7 +71,10 @@ def run_evaluate(paths: Paths, params: Params) -> MetricsReport:
                 calibration_folds=params.train.calibration.cv_folds,
             ),
         )
-        metrics.write(paths.metrics)
+        metrics.write(paths.evaluation)
+        headline(metrics).write(paths.metrics)
+        for name, table in curve_tables(y, probabilities[summary.selected]).items():
+            write_csv(paths.plots_dir / name, table.round(6))
         for name, figure in figures.items():
             save_figure(figure, paths.figures_dir / name)
         write_text(paths.model_card, card)

@@ -256,7 +256,7 @@ def attach_report(paths: Paths) -> MetricsReport:
 
     from lead_conversion_prediction.modeling.report import FIGURES
 
-    metrics = MetricsReport.read(paths.metrics)
+    metrics = MetricsReport.read(paths.evaluation)
     mlflow.log_metrics(
         {
             **{f"holdout_{key}": value for key, value in metrics.holdout.items()},
@@ -267,7 +267,7 @@ def attach_report(paths: Paths) -> MetricsReport:
             },
         }
     )
-    mlflow.log_dict(metrics.model_dump(mode="json"), "metrics.json")
+    mlflow.log_dict(metrics.model_dump(mode="json"), "evaluation.json")
     for name in FIGURES:  # the report's figures by name: never a stray file of the folder
         mlflow.log_artifact(str(paths.figures_dir / name), "figures")
     mlflow.log_artifact(str(paths.model_card))

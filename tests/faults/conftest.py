@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,15 +69,6 @@ def project(trained: Project, tmp_path: Path) -> Project:
     root = Path(shutil.copytree(trained.root, tmp_path / "project", symlinks=True))
     shutil.copy(trained.store, tmp_path / "mlflow.db")
     return Project(root, tmp_path / "mlflow.db")
-
-
-def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    """Wait until ``condition`` holds, polling; fail naming ``what`` after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {seconds:g} s")
-        time.sleep(0.1)
 
 
 def read_until(process: subprocess.Popen[str], marker: str, seconds: float = 600) -> list[str]:

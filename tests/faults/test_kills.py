@@ -16,7 +16,8 @@ import yaml
 
 from lead_conversion_prediction.config import Paths
 from lead_conversion_prediction.utils.storage import COMMIT_NAME, TEMP_SUFFIX
-from tests.faults.conftest import Project, alive, descendants, read_until, wait_for
+from tests.faults.conftest import Project, alive, descendants, read_until
+from tests.support import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +82,7 @@ def test_a_killed_pipeline_leaves_a_whole_set_no_child_and_reruns(
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    wait_for(lambda: not [pid for pid in children if alive(pid)], 60, "the children exit")
+    wait_until(lambda: not [pid for pid in children if alive(pid)], 60, "the children exit")
 
     verified = project.lcp("verify")
     assert verified.returncode == 0, verified.stderr

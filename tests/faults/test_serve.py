@@ -12,16 +12,11 @@ from collections.abc import Iterator
 import pytest
 
 from lead_conversion_prediction.config import PROJ_ROOT
-from tests.faults.conftest import Project, alive, descendants, wait_for
+from tests.faults.conftest import Project, alive, descendants
+from tests.support import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 START_SECONDS = 300  # a few seconds idle, many more on a busy machine
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def answers(port: int) -> bool:
@@ -36,7 +31,7 @@ def answers(port: int) -> bool:
 def serving(trained: Project) -> Iterator[tuple[subprocess.Popen[str], int]]:
     port = free_port()
     process = trained.start("serve", "--port", str(port))
-    wait_for(lambda: answers(port) or process.poll() is not None, START_SECONDS, "it answers")
+    wait_until(lambda: answers(port), START_SECONDS, "it answers", process=process)
     assert process.poll() is None, process.stderr.read() if process.stderr else ""
     yield process, port
     if process.poll() is None:
@@ -52,7 +47,7 @@ def test_a_signal_stops_the_server_and_frees_its_port(
     children = descendants(process.pid)
     os.kill(process.pid, sent)  # to the command alone, as a service manager would
     assert process.wait(timeout=120) == 0
-    wait_for(lambda: not answers(port), 60, "the port is freed")
+    wait_until(lambda: not answers(port), 60, "the port is freed")
     assert not [pid for pid in children if alive(pid)]
 
 
@@ -65,11 +60,13 @@ def test_make_serve_exits_cleanly_on_ctrl_c(trained: Project) -> None:
         stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
-        wait_for(lambda: answers(port) or process.poll() is not None, START_SECONDS, "it answers")
+        wait_until(
+            lambda: answers(port) or process.poll() is not None, START_SECONDS, "it answers"
+        )
         assert process.poll() is None
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
         process.wait(timeout=120)
-        wait_for(lambda: not answers(port), 60, "the port is freed")
+        wait_until(lambda: not answers(port), 60, "the port is freed")
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)

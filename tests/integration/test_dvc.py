@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lead_conversion_prediction.config import PROJ_ROOT
+from lead_conversion_prediction.modeling.artifacts import RegistryRecord
 from tests.support import GIT_IDENTITY, SHARED_DIR, project_files
 
 
@@ -51,36 +52,90 @@ def run(command: str, cwd: Path, env: dict[str, str]) -> str:
 
 
 def mlflow_runs(env: dict[str, str]) -> int:
-    import mlflow
     from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
-    experiment = MlflowClient().get_experiment_by_name("lead-conversion")
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("lead-conversion")
     assert experiment is not None
-    return len(MlflowClient().search_runs([experiment.experiment_id]))
+    return len(client.search_runs([experiment.experiment_id]))
 
 
-def test_after_a_full_run_dvc_has_nothing_to_reproduce(
-    repo: tuple[Path, dict[str, str]],
-) -> None:
+def champion(env: dict[str, str]) -> int:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    return int(client.get_model_version_by_alias("lead_model", "champion").version)
+
+
+def newest_version(env: dict[str, str]) -> int:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    return max(int(v.version) for v in client.search_model_versions("name = 'lead_model'"))
+
+
+def record(root: Path) -> RegistryRecord:
+    return RegistryRecord.read(root / "reports" / "registry.json")
+
+
+@pytest.fixture(scope="module")
+def quick_start(repo: tuple[Path, dict[str, str]]) -> tuple[Path, dict[str, str]]:
+    """What `make pipeline` runs in the copy: the pipeline in one process, which records
+    dvc.lock."""
     root, env = repo
-    # What `make pipeline` runs: the pipeline in one process, which records dvc.lock.
     run("lcp pipeline", root, {**env, "LCP_ROOT": str(root)})
-    assert "Data and pipelines are up to date" in run("dvc status", root, env)
-    output = run("dvc repro", root, env)
-    assert "Running stage" not in output
-    assert "didn't change, skipping" in output
+    return root, env
 
 
-def test_an_experiment_with_another_parameter_runs_and_is_tracked(
-    repo: tuple[Path, dict[str, str]],
+def test_the_quick_start_leaves_git_status_clean(
+    quick_start: tuple[Path, dict[str, str]],
 ) -> None:
-    root, env = repo
-    run("git add -A && git commit -qm 'pipeline results'", root, env)
+    root, env = quick_start
+    assert run("git status --porcelain", root, env) == "", "dvc.lock and reports as committed"
+
+
+def test_after_a_full_run_only_the_registration_runs_again(
+    quick_start: tuple[Path, dict[str, str]],
+) -> None:
+    root, env = quick_start
+    status = run("dvc status", root, env)
+    assert "register:" in status and "always changed" in status
+    assert "changed deps" not in status and "changed outs" not in status
+    output = run("dvc repro", root, env)
+    assert output.count("Running stage") == 1 and "Running stage 'register'" in output
+    assert record(root).champion == champion(env)
+
+
+def test_an_experiment_registers_a_challenger_and_never_moves_the_champion(
+    quick_start: tuple[Path, dict[str, str]],
+) -> None:
+    root, env = quick_start
+    before = champion(env)
     runs_before = mlflow_runs(env)
     output = run("dvc exp run -S split.random_state=7", root, env)
     assert "Running stage 'features'" in output and "Running stage 'register'" in output
-    assert mlflow_runs(env) == runs_before + 4  # a pipeline run and one per candidate
+    assert mlflow_runs(env) > runs_before  # a pipeline run and one per candidate
+    assert champion(env) == before
+    assert newest_version(env) > before
+    # -S rewrites params.yaml as DVC writes it: one line changes, the DVC pin does not.
+    diff = run("git diff --unified=0 params.yaml data/raw/raw_data.csv.dvc", root, env)
+    changed = [line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in "+++---"]
+    assert changed == ["-  random_state: 42", "+  random_state: 7"]
+    assert run("git diff --cached --name-only", root, env) == "", "nothing is staged for us"
 
-    diff = run("dvc metrics diff --json", root, env)
-    assert "reports/metrics.json" in diff and "holdout.accuracy" in diff
+    metrics = run("dvc metrics diff --json", root, env)
+    assert "holdout.roc_auc" in metrics and "cv.neg_log_loss.mean" in metrics
+    table = run("dvc metrics diff", root, {**env, "COLUMNS": "120"})
+    assert max(len(line) for line in table.splitlines()) <= 120
+    show = run("dvc exp show --only-changed --no-pager", root, {**env, "COLUMNS": "120"})
+    assert max(len(line) for line in show.splitlines()) <= 120, show
+
+
+def test_after_reverting_params_the_registry_record_tells_the_truth(
+    quick_start: tuple[Path, dict[str, str]],
+) -> None:
+    root, env = quick_start
+    run("git checkout -- params.yaml", root, env)
+    run("dvc repro", root, env)  # outputs come back from the run-cache; register runs
+    assert record(root).champion == champion(env)
+    assert record(root).version == 1, "the first model again: the same version, not a new one"

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.integration
 START_SECONDS = 240  # an idle machine needs about 5 s
 PAGE_MILLISECONDS = 180_000  # an idle machine needs about 7 s
 ERROR_BANNERS = re.compile("Can't load run details|Experiment load error")
-CHROMIUM_NAMES = ("chromium", "chromium-browser")
+# Debian names it chromium; GitHub's Ubuntu runners ship chromium-browser and google-chrome.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 CHROMIUM_FLAGS = [
     "--disable-gpu",
     "--disable-quic",

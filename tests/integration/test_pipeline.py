@@ -74,7 +74,7 @@ def test_the_saved_model_is_the_fitted_best_estimator_and_predicts(paths: Paths)
 
 
 def test_the_holdout_accuracy_is_at_least_075(paths: Paths) -> None:
-    metrics = MetricsReport.read(paths.metrics)
+    metrics = MetricsReport.read(paths.evaluation)
     assert metrics.holdout["accuracy"] >= 0.75
     assert set(metrics.holdout) == set(METRIC_NAMES)
     assert (metrics.rows.test, metrics.rows.train) == (441, 2496)
@@ -207,7 +207,7 @@ def test_the_report_has_every_figure_and_a_card_listing_every_metric(paths: Path
 
     for name in FIGURES:
         assert (paths.figures_dir / name).read_bytes().startswith(b"\x89PNG\r\n\x1a\n"), name
-    metrics = MetricsReport.read(paths.metrics)
+    metrics = MetricsReport.read(paths.evaluation)
     card = paths.model_card.read_text()
     for name, value in metrics.holdout.items():
         interval = metrics.holdout_ci[name]
@@ -218,7 +218,7 @@ def test_the_report_has_every_figure_and_a_card_listing_every_metric(paths: Path
 
 
 def test_the_quality_bar_holds_on_the_holdout(paths: Paths) -> None:
-    metrics = MetricsReport.read(paths.metrics)
+    metrics = MetricsReport.read(paths.evaluation)
     holdout = metrics.holdout
     assert holdout["roc_auc"] >= 0.895 and holdout["accuracy"] >= 0.79
     assert holdout["brier"] <= 0.14 and holdout["ece"] <= 0.05
@@ -229,7 +229,7 @@ def test_the_quality_bar_holds_on_the_holdout(paths: Paths) -> None:
 
 
 def test_every_candidate_is_reported_with_intervals(paths: Paths) -> None:
-    metrics = MetricsReport.read(paths.metrics)
+    metrics = MetricsReport.read(paths.evaluation)
     card = paths.model_card.read_text()
     for name, candidate in metrics.candidates.items():
         for key in ("roc_auc", "brier", "ece", "log_loss", "f1_weighted"):
@@ -247,7 +247,7 @@ def test_the_report_is_attached_to_the_pipeline_run(pipeline_run: PipelineRun) -
     client = MlflowClient(tracking_uri=pipeline_run.tracking_uri)
     record = RegistryRecord.read(pipeline_run.root / "reports" / "registry.json")
     names = {item.path for item in client.list_artifacts(record.parent_run_id)}
-    assert {"figures", "model_card.md", "metrics.json"} <= names
+    assert {"figures", "model_card.md", "evaluation.json"} <= names
     figures = {item.path for item in client.list_artifacts(record.parent_run_id, "figures")}
     assert len(figures) == 7
     metrics = client.get_run(record.parent_run_id).data.metrics

@@ -3,6 +3,10 @@
 Each function builds containers around the project's own command line and returns what it
 writes; no step of the pipeline is implemented here. Requirements are installed before the
 source is added, so a change to the code reuses the installed dependencies.
+
+The arguments every function shares (the checkout and where the raw data comes from) belong to
+the module itself: `dagger call --source . --dvc-remote ../mirror pipeline ...`. Each function
+also takes `--source` (`dagger call pipeline --source . ...`), which wins over the module's.
 """
 
 from dataclasses import dataclass
@@ -19,28 +23,39 @@ WORKDIR = "/app"
 PIP_CACHE = "/root/.cache/pip"
 DVC_REMOTE_MOUNT = "/dvc-remote"
 SHARED_MOUNT = "/shared"
-RAW_DATA_PIN = "data/raw/raw_data.csv.dvc"
+# `make validate`: the course validator's check of the pipeline's own models/model.pkl.
+VALIDATE = ["lcp", "validate", "--model", "models/model.pkl"]
 RUNTIME_REQUIREMENTS = "requirements.txt"
 DEV_REQUIREMENTS = "requirements-dev.txt"
 
-# What `--source` leaves out: everything the host's .gitignore files ignore, so that only the
-# project's own files reach the containers (Dagger does not read .gitignore here).
+# What `--source` leaves out: what the repository's .gitignore files ignore, so that only the
+# project's own files reach the containers (Dagger does not read .gitignore here). Unlike a
+# .gitignore line, an Ignore pattern is anchored at the root: `**/` makes it match at any
+# depth, as the .gitignore lines without a leading slash do.
 SOURCE_IGNORE = [
     ".git",
-    ".venv",
+    # .gitignore
+    "**/.venv",
     "**/__pycache__",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".hypothesis",
-    "*.egg-info",
+    "**/*.egg-info",
+    "**/.pytest_cache",
+    "**/.mypy_cache",
+    "**/.ruff_cache",
+    "**/.hypothesis",
+    "**/mlflow.db",
+    "**/mlruns",
+    "models.tar",
+    "**/dvc_plots",
+    "**/.lcp.lock",
+    "**/*.lcp-tmp",
+    "**/.lcp-commit",
+    # .dvc/.gitignore
     ".dvc/cache",
     ".dvc/tmp",
     ".dvc/config.local",
-    "mlflow.db",
-    "mlruns",
-    "models.tar",
-    "dvc_plots",
+    # dagger/.gitignore (its .venv and __pycache__ are covered above)
+    "dagger/sdk",
+    # The pipeline's outputs (data/, models/ and reports/ .gitignore files)
     "data/raw/raw_data.csv",
     "data/interim/*",
     "!data/interim/.gitignore",
@@ -55,14 +70,19 @@ SOURCE_IGNORE = [
     "reports/registry.json",
     "reports/figures",
     "reports/model_card.md",
-    "dagger/sdk",
-    "dagger/.venv",
+    "reports/evaluation.json",
+    "reports/plots",
 ]
 
 Source = Annotated[
     dagger.Directory,
     Doc("The project checkout (defaults to the repository root)"),
     DefaultPath("/"),
+    Ignore(SOURCE_IGNORE),
+]
+SourceOverride = Annotated[
+    dagger.Directory | None,
+    Doc("The project checkout, instead of the module's --source"),
     Ignore(SOURCE_IGNORE),
 ]
 # The test suite compares the checkout with git (`git ls-files`), so its source keeps .git.
@@ -83,12 +103,12 @@ RemoteUrl = Annotated[
     str,
     Doc(
         "URL of the DVC remote to pull the raw data from; with neither this nor --dvc-remote, "
-        "DVC downloads the raw data from the URL it was imported from"
+        "`lcp fetch` downloads the raw data from the URL it was imported from"
     ),
 ]
 RemoteSecret = Annotated[
     dagger.Secret | None,
-    Doc("Credential of the DVC remote, given to DVC as --remote-secret-variable"),
+    Doc("Credential of the DVC remote, given to `lcp fetch` as --remote-secret-variable"),
 ]
 RemoteSecretVariable = Annotated[
     str,
@@ -115,7 +135,7 @@ SharedData = Annotated[
 
 @dataclass(frozen=True)
 class RawDataRemote:
-    """Where DVC pulls the raw data from, and the credential it needs there."""
+    """Where `lcp fetch` pulls the raw data from, and the credential it needs there."""
 
     directory: dagger.Directory | None = None
     url: str = ""
@@ -127,82 +147,53 @@ class RawDataRemote:
 class LeadPipeline:
     """Prepare the data, train, validate and test the lead conversion model in containers."""
 
+    source: Source
+    dvc_remote: DvcRemote = None
+    remote_url: RemoteUrl = ""
+    remote_secret: RemoteSecret = None
+    remote_secret_variable: RemoteSecretVariable = ""
+
     @function
-    def pipeline(
-        self,
-        source: Source,
-        dvc_remote: DvcRemote = None,
-        remote_url: RemoteUrl = "",
-        remote_secret: RemoteSecret = None,
-        remote_secret_variable: RemoteSecretVariable = "",
-    ) -> dagger.File:
+    def pipeline(self, source: SourceOverride = None) -> dagger.File:
         """Run every stage, chaining prepare-data and train, and return models/models.tar."""
-        remote = _remote(dvc_remote, remote_url, remote_secret, remote_secret_variable)
-        data = self._data_outputs(self._prepared(source, remote))
-        models = self._models(self._trained(source, data))
-        return (
-            self._with_outputs(source, data, models)
-            .with_exec(["lcp", "evaluate"])
-            .with_exec(["lcp", "register"])
-            .with_exec(["lcp", "package"])
-            .with_exec(["lcp", "validate"])
-            .file(f"{WORKDIR}/models/models.tar")
-        )
+        return self._finished(self._source(source)).file(f"{WORKDIR}/models/models.tar")
 
     @function
-    def prepare_data(
-        self,
-        source: Source,
-        dvc_remote: DvcRemote = None,
-        remote_url: RemoteUrl = "",
-        remote_secret: RemoteSecret = None,
-        remote_secret_variable: RemoteSecretVariable = "",
-    ) -> dagger.Directory:
-        """Pull the raw data with DVC, clean and split it: returns data/interim, data/processed."""
-        remote = _remote(dvc_remote, remote_url, remote_secret, remote_secret_variable)
-        return self._data_outputs(self._prepared(source, remote))
+    def report(self, source: SourceOverride = None) -> dagger.Directory:
+        """Run every stage and return reports/: metrics, figures, model card, validation."""
+        return self._finished(self._source(source)).directory(f"{WORKDIR}/reports")
 
     @function
-    def train(
-        self,
-        source: Source,
-        data: PreparedData = None,
-        dvc_remote: DvcRemote = None,
-        remote_url: RemoteUrl = "",
-        remote_secret: RemoteSecret = None,
-        remote_secret_variable: RemoteSecretVariable = "",
-    ) -> dagger.Directory:
+    def prepare_data(self, source: SourceOverride = None) -> dagger.Directory:
+        """Fetch the raw data, clean and split it: returns data/interim and data/processed."""
+        return self._data_outputs(self._prepared(self._source(source)))
+
+    @function
+    def train(self, data: PreparedData = None, source: SourceOverride = None) -> dagger.Directory:
         """Search the candidate models on prepare-data's output and return the models/ folder."""
-        remote = _remote(dvc_remote, remote_url, remote_secret, remote_secret_variable)
+        checkout = self._source(source)
         if data is None:
-            data = self._data_outputs(self._prepared(source, remote))
-        return self._models(self._trained(source, data))
+            data = self._data_outputs(self._prepared(checkout))
+        return self._models(self._trained(checkout, data))
 
     @function
     def predict(
-        self,
-        source: Source,
-        data: PreparedData = None,
-        models: Models = None,
-        dvc_remote: DvcRemote = None,
-        remote_url: RemoteUrl = "",
-        remote_secret: RemoteSecret = None,
-        remote_secret_variable: RemoteSecretVariable = "",
+        self, data: PreparedData = None, models: Models = None, source: SourceOverride = None
     ) -> dagger.File:
         """Check model.pkl's predictions as the course validator does; fails when they fail."""
-        remote = _remote(dvc_remote, remote_url, remote_secret, remote_secret_variable)
+        checkout = self._source(source)
         if data is None:
-            data = self._data_outputs(self._prepared(source, remote))
+            data = self._data_outputs(self._prepared(checkout))
         if models is None:
-            models = self._models(self._trained(source, data))
+            models = self._models(self._trained(checkout, data))
         return (
-            self._with_outputs(source, data, models)
-            .with_exec(["lcp", "validate"])
+            self._with_outputs(checkout, data, models)
+            .with_exec(VALIDATE)
             .file(f"{WORKDIR}/reports/validation.json")
         )
 
     @function
-    def test(self, source: SourceWithGit, shared: SharedData) -> dagger.Container:
+    def test(self, shared: SharedData, source: SourceWithGit) -> dagger.Container:
         """Run the test suite (pytest) against the shared data folder."""
         return (
             self._project(source, dev=True)
@@ -212,13 +203,25 @@ class LeadPipeline:
         )
 
     @function
-    def lint(self, source: Source) -> dagger.Container:
+    def lint(self, source: SourceOverride = None) -> dagger.Container:
         """Check style, formatting and types (ruff, mypy)."""
         return (
-            self._project(source, dev=True)
+            self._project(self._source(source), dev=True)
             .with_exec(["ruff", "check", "."])
             .with_exec(["ruff", "format", "--check", "."])
             .with_exec(["mypy"])
+        )
+
+    def _source(self, override: dagger.Directory | None) -> dagger.Directory:
+        """The function's own --source if given, else the module's."""
+        return self.source if override is None else override
+
+    def _remote(self) -> RawDataRemote:
+        """The module's DVC remote arguments; a secret needs the variable DVC reads it from."""
+        if self.remote_secret is not None and not self.remote_secret_variable:
+            raise ValueError("--remote-secret needs --remote-secret-variable")
+        return RawDataRemote(
+            self.dvc_remote, self.remote_url, self.remote_secret, self.remote_secret_variable
         )
 
     def _python(self, source: dagger.Directory, dev: bool) -> dagger.Container:
@@ -251,10 +254,10 @@ class LeadPipeline:
             .with_exec(["python", "-m", "pip", "install", "--no-deps", "-e", "."])
         )
 
-    def _prepared(self, source: dagger.Directory, remote: RawDataRemote) -> dagger.Container:
-        """The project after `make data features`: the raw data pulled, cleaned and split."""
+    def _prepared(self, source: dagger.Directory) -> dagger.Container:
+        """The project after `make data features`: the raw data fetched, cleaned and split."""
         return (
-            self._with_raw_data(self._project(source), remote)
+            self._with_raw_data(self._project(source), self._remote())
             .with_exec(["lcp", "data"])
             .with_exec(["lcp", "features"])
         )
@@ -262,7 +265,7 @@ class LeadPipeline:
     def _with_raw_data(
         self, container: dagger.Container, remote: RawDataRemote
     ) -> dagger.Container:
-        """Pull the raw data with DVC from the given remote, else from its upstream URL."""
+        """Fetch the raw data as `make data` does: from the given remote, else its URL."""
         # The source has no .git: DVC works without git only when told so.
         container = container.with_exec(["dvc", "config", "--local", "core.no_scm", "true"])
         location = remote.url
@@ -309,14 +312,18 @@ class LeadPipeline:
             .with_directory(f"{WORKDIR}/models", models)
         )
 
+    def _finished(self, source: dagger.Directory) -> dagger.Container:
+        """The project after every stage: evaluated, registered, packaged and validated.
 
-def _remote(
-    directory: dagger.Directory | None,
-    url: str,
-    secret: dagger.Secret | None,
-    secret_variable: str,
-) -> RawDataRemote:
-    """Collect the DVC remote arguments; a secret needs the variable DVC reads it from."""
-    if secret is not None and not secret_variable:
-        raise ValueError("--remote-secret needs --remote-secret-variable")
-    return RawDataRemote(directory, url, secret, secret_variable)
+        Its MLflow store is the container's own, new for each run: the new version is the
+        registry's only one, its challenger, with no champion to compare it with.
+        """
+        data = self._data_outputs(self._prepared(source))
+        models = self._models(self._trained(source, data))
+        return (
+            self._with_outputs(source, data, models)
+            .with_exec(["lcp", "evaluate"])
+            .with_exec(["lcp", "register"])
+            .with_exec(["lcp", "package"])
+            .with_exec(VALIDATE)
+        )
