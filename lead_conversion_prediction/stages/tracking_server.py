@@ -16,6 +16,10 @@ SIGTERM or Ctrl-C. Settings come from the environment:
   the server, so they need no storage credentials.
 - ``LCP_TRACKING_HOST`` (``127.0.0.1``), ``LCP_TRACKING_PORT`` (``5000``),
   ``LCP_TRACKING_WORKERS`` (MLflow's default), ``LCP_AUTH_DEFAULT_PERMISSION`` (``READ``).
+- ``LCP_AUTH_CACHE_SECONDS`` (``60``): how long a worker trusts a checked user and password.
+  Checking a password hash costs tens of milliseconds of CPU by design, and a registration
+  makes hundreds of requests; a password change or a deleted user reaches the other workers
+  within this time. ``0`` checks every request.
 - ``LCP_TRACKING_SERVER_DIR``: the folder of the auth config (``tracking-server``), a file
   readable by its owner only since the database URI in it may hold a password.
 
@@ -37,6 +41,8 @@ from lead_conversion_prediction.exceptions import ConfigError, RegistryError
 from lead_conversion_prediction.utils.secrets import redact_uri
 
 REQUIRED = ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY")
+MIN_PASSWORD = 12  # MLflow's auth app refuses shorter passwords
+DEFAULT_AUTH_CACHE_SECONDS = "60"
 DEFAULT_BACKEND = "postgresql://mlflow@127.0.0.1:5432/mlflow"
 PERMISSIONS = ("READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS")
 AUTH_CONFIG = "basic_auth.ini"
@@ -55,6 +61,7 @@ class ServerSettings:
     default_permission: str
     admin_username: str
     state_dir: Path
+    auth_cache_seconds: int = int(DEFAULT_AUTH_CACHE_SECONDS)
 
     @property
     def url(self) -> str:
@@ -69,6 +76,11 @@ def server_settings(paths: Paths, environ: Mapping[str, str]) -> ServerSettings:
             f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: the "
             "tracking server's basic-auth app takes the admin's password and the Flask "
             "secret key from the environment"
+        )
+    if len(environ["MLFLOW_AUTH_ADMIN_PASSWORD"]) < MIN_PASSWORD:
+        raise ConfigError(
+            f"MLFLOW_AUTH_ADMIN_PASSWORD is shorter than {MIN_PASSWORD} characters: MLflow's "
+            "auth app refuses it"
         )
     backend = environ.get("MLFLOW_BACKEND_STORE_URI") or DEFAULT_BACKEND
     auth = environ.get("LCP_AUTH_DATABASE_URI") or backend
@@ -88,6 +100,9 @@ def server_settings(paths: Paths, environ: Mapping[str, str]) -> ServerSettings:
             f"LCP_AUTH_DEFAULT_PERMISSION: '{permission}' is not one of {', '.join(PERMISSIONS)}"
         )
     workers = environ.get("LCP_TRACKING_WORKERS")
+    cache = environ.get("LCP_AUTH_CACHE_SECONDS") or DEFAULT_AUTH_CACHE_SECONDS
+    if not cache.isdigit():
+        raise ConfigError(f"LCP_AUTH_CACHE_SECONDS: '{cache}' is not a whole number of seconds")
     return ServerSettings(
         backend_store_uri=backend,
         auth_database_uri=auth,
@@ -98,6 +113,7 @@ def server_settings(paths: Paths, environ: Mapping[str, str]) -> ServerSettings:
         default_permission=permission,
         admin_username=environ.get("MLFLOW_AUTH_ADMIN_USERNAME") or "admin",
         state_dir=state.resolve(),
+        auth_cache_seconds=int(cache),
     )
 
 
@@ -133,6 +149,7 @@ def write_auth_config(settings: ServerSettings) -> Path:
         "database_uri": settings.auth_database_uri.replace("%", "%%"),
         "admin_username": settings.admin_username,
         "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
+        "auth_cache_ttl_seconds": str(settings.auth_cache_seconds),
     }
     text = io.StringIO()
     config.write(text)
