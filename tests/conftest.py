@@ -20,7 +20,7 @@ import pytest
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # as the lcp command line does
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-from tests.registry_server import PostgresDatabase, TrackingServer
+from tests.registry_server import Checkout, PostgresDatabase, TrackingServer, make_checkouts
 from tests.support import RAW_MD5, make_project, make_raw_leads, md5_of, shared_file
 
 # The tests that import the Dagger SDK run in the Dagger module's environment.
@@ -124,3 +124,16 @@ def tracking_store(
     for model in ("lead_model", "lead_model.promotion-lock"):
         server.delete_registered_model(model)
     return server.url
+
+
+# The training labels of the checkouts below: the true outcome, one of its two causes alone,
+# and noise: four models of clearly different quality.
+CHECKOUT_LABELS = ("true", "purchases only", "visits only", "shuffled")
+
+
+@pytest.fixture(scope="session")
+def checkouts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Checkout]:
+    """Four checkouts of one small project, split alike, each with a model trained on labels
+    of its own quality (``CHECKOUT_LABELS``), evaluated and validated: ready to register."""
+    made = make_checkouts(tmp_path_factory.mktemp("checkouts"), CHECKOUT_LABELS)
+    return {checkout.labels: checkout for checkout in made}

@@ -7,9 +7,9 @@ loopback port, with basic-auth and an admin password made up here; it dies with 
 When PostgreSQL cannot be started or reached, the tests fail with a message that says so: they
 are never skipped.
 
-The administrative statements (CREATE/DROP ROLE and DATABASE) run with ``psql``: as the
-``postgres`` user when the tests run as root (``runuser``), else through the superuser URI in
-``$LCP_TEST_POSTGRES_ADMIN_URI``.
+The administrative statements (CREATE/DROP ROLE and DATABASE) run with ``psql``: through the
+superuser URI in ``$LCP_TEST_POSTGRES_ADMIN_URI`` when it is set, else as the ``postgres``
+user (``runuser`` as root, ``sudo -n`` otherwise, as on GitHub's runners).
 """
 
 from __future__ import annotations
@@ -57,10 +57,13 @@ def psql(*statements: str) -> None:
         command = ["psql", admin_uri]
     elif os.geteuid() == 0 and shutil.which("runuser"):
         command = ["runuser", "-u", "postgres", "--", "psql"]
+    elif shutil.which("sudo") and _runs(["sudo", "-n", "-u", "postgres", "true"]):
+        command = ["sudo", "-n", "-u", "postgres", "psql"]
     else:
         pytest.fail(
-            f"PostgreSQL: cannot create the test database: run the tests as root (psql as the "
-            f"postgres user) or set {ADMIN_URI_VAR} to a superuser's URI"
+            "PostgreSQL: cannot create the test database: run the tests as root or with "
+            f"`sudo -n -u postgres` allowed (psql as the postgres user), or set {ADMIN_URI_VAR} "
+            "to a superuser's URI"
         )
     arguments = [*command, "--no-psqlrc", "-q", "-v", "ON_ERROR_STOP=1"]
     for statement in statements:
@@ -68,6 +71,14 @@ def psql(*statements: str) -> None:
     result = subprocess.run(arguments, capture_output=True, text=True, timeout=120, check=False)
     if result.returncode != 0:
         pytest.fail(f"PostgreSQL: {' '.join(result.stderr.split())[-500:]}")
+
+
+def _runs(command: list[str]) -> bool:
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
 
 
 @dataclass

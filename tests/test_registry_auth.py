@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.registry_server import PG_HOST, PG_PORT, Checkout, TrackingServer, make_checkouts
+from tests.registry_server import PG_HOST, PG_PORT, Checkout, TrackingServer
 from tests.support import free_port
 
 NAME = "lead_model"
@@ -74,13 +74,11 @@ class Team:
 
 
 @pytest.fixture(scope="module")
-def team(
-    tmp_path_factory: pytest.TempPathFactory, tracking_server: TrackingServer
-) -> Iterator[Team]:
+def team(checkouts: dict[str, Checkout], tracking_server: TrackingServer) -> Iterator[Team]:
     server = tracking_server
     server.delete_registered_model(NAME)
     server.delete_registered_model(f"{NAME}.promotion-lock")
-    weak, strong = make_checkouts(tmp_path_factory.mktemp("team"), ("shuffled", "true"))
+    weak, strong = checkouts["shuffled"], checkouts["true"]
     team = Team(server, weak, strong, [])
     for checkout in (weak, strong):
         result = team.lcp(checkout, "register")

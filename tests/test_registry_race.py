@@ -28,13 +28,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.registry_server import Checkout, TrackingServer, make_checkouts
+from tests.registry_server import Checkout, TrackingServer
 from tests.support import die_with_parent, wait_until
 
 NAME = "lead_model"
 REPETITIONS = 3
-# The training labels of each checkout: the true outcome, one of its two causes alone, noise.
-LABELS = ("true", "purchases only", "visits only", "shuffled")
 
 # Each racer imports everything first, says it is ready, and waits for the start line.
 RACER = """
@@ -53,10 +51,10 @@ cli.run()
 """
 
 
-@pytest.fixture(scope="module")
-def racers(tmp_path_factory: pytest.TempPathFactory) -> list[Checkout]:
+@pytest.fixture
+def racers(checkouts: dict[str, Checkout]) -> list[Checkout]:
     """Four checkouts, one evaluation set, four models of different quality."""
-    return make_checkouts(tmp_path_factory.mktemp("race"), LABELS)
+    return list(checkouts.values())
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,7 @@ def write_auth_config(settings: ServerSettings) -> Path:
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text.getvalue())
-        os.replace(temporary, path)
+        temporary.replace(path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
