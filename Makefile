@@ -47,8 +47,8 @@ export PYSPARK_PYTHON := $(BIN)/python
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install dagger-env spark lock remote fetch data features train evaluate register \
-	package validate pipeline release promote rollback champion predict serve test lint format \
-	bench bench-train bench-score bench-serve notebook clean
+	package validate pipeline release promote rollback champion predict serve tracking-server \
+	unlock postgres test lint format bench bench-train bench-score bench-serve notebook clean
 
 ## Show this help
 help:
@@ -168,8 +168,20 @@ predict: $(INSTALLED)
 serve: $(INSTALLED)
 	lcp serve --port $(PORT)
 
+## The team's MLflow server: PostgreSQL store, basic-auth (settings: README, "The team's registry")
+tracking-server: $(INSTALLED)
+	lcp tracking-server
+
+## Break the registry lock left by a promotion whose process died on another machine
+unlock: $(INSTALLED)
+	lcp unlock
+
+## Start this machine's PostgreSQL cluster if it is installed and not running (the tests use it)
+postgres:
+	scripts/postgres.sh
+
 ## Run the test suite (the Dagger SDK's tests in dagger/.venv; the Spark tests on local Spark)
-test: $(RAW_DATA) $(DAGGER_INSTALLED) $(SPARK_INSTALLED)
+test: $(RAW_DATA) $(DAGGER_INSTALLED) $(SPARK_INSTALLED) postgres
 	pytest
 
 ## Check style, types (ruff, mypy --strict, Dagger module incl.), the CI workflow, notebooks

@@ -74,10 +74,21 @@ def _writing(paths: Paths, command: str) -> Iterator[None]:
         yield
 
 
-def _tracking_uri(option: str | None) -> str:
+def _tracking_uri(option: str | None, check: bool = True) -> str:
+    """The tracking URI to use, checked to answer first (one line when it cannot)."""
     from lead_conversion_prediction.config import default_tracking_uri
 
-    return option or default_tracking_uri()
+    uri = option or default_tracking_uri()
+    if check:
+        from lead_conversion_prediction.modeling.tracking_check import check_tracking_store
+
+        check_tracking_store(uri)
+    return uri
+
+
+def _uses_registry(model: str | None) -> bool:
+    """Whether a --model option names a registry or run URI (the default does)."""
+    return model is None or ":/" in model
 
 
 def _show_version(value: bool) -> None:
@@ -181,11 +192,14 @@ PromoteOption = Annotated[
 @app.command()
 def register(tracking_uri: TrackingOption = None, promote: PromoteOption = False) -> None:
     """Log candidates to MLflow, register the best as the challenger."""
+    import os
+
     from lead_conversion_prediction.stages.register import run_register
 
+    uri = os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
     paths, params = _context()
     with _writing(paths, "register"):
-        run_register(paths, params, tracking_uri=_tracking_uri(tracking_uri), promote=promote)
+        run_register(paths, params, tracking_uri=uri, promote=promote)
 
 
 @app.command()
@@ -226,6 +240,40 @@ def champion(tracking_uri: TrackingOption = None) -> None:
     os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
     for line in champion_report(_context()[1]):
         typer.echo(line)
+
+
+@app.command()
+def unlock(tracking_uri: TrackingOption = None) -> None:
+    """Break the registry lock of the champion's moves, left by a process that is gone.
+
+    A process on the holder's own machine breaks a dead holder's lock by itself; this is for
+    a holder that died on another machine. Make sure it is gone first.
+    """
+    import os
+
+    from lead_conversion_prediction.modeling.registry_lock import break_lock, lock_name
+
+    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    name = _context()[1].registry.model_name
+    holder = break_lock(name)
+    if holder is None:
+        typer.echo(f"{lock_name(name)}: not held")
+    else:
+        typer.echo(f"{lock_name(name)}: broken (it was held by {holder.describe()})")
+
+
+@app.command("tracking-server")
+def tracking_server() -> None:
+    """Run the team's MLflow tracking server: PostgreSQL store, basic-auth, served artifacts.
+
+    Settings come from the environment (see the README): MLFLOW_AUTH_ADMIN_PASSWORD and
+    MLFLOW_FLASK_SERVER_SECRET_KEY are required; MLFLOW_BACKEND_STORE_URI names the database.
+    The command becomes `mlflow server`: Ctrl-C or SIGTERM stops it.
+    """
+    from lead_conversion_prediction.config import Paths
+    from lead_conversion_prediction.stages.tracking_server import run_tracking_server
+
+    run_tracking_server(Paths.from_env())
 
 
 @app.command()
@@ -293,7 +341,7 @@ def validate(
 
     from lead_conversion_prediction.stages.validate import run_validate
 
-    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri, check=_uses_registry(model))
     paths, params = _context()
     with _writing(paths, "validate"):
         run_validate(
@@ -327,14 +375,17 @@ def pipeline(
     data, features, train, evaluate, register, package, validate; then, in a DVC project,
     record the outputs in dvc.lock.
     """
+    import os
+
     from lead_conversion_prediction.stages.pipeline import run_pipeline
 
+    uri = os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
     paths, params = _context()
     with _writing(paths, "pipeline"):
         run_pipeline(
             paths,
             params,
-            _tracking_uri(tracking_uri),
+            uri,
             raw=raw,
             accept_changed=accept_changed_raw,
             record=record,
@@ -473,7 +524,7 @@ def predict(
 
     from lead_conversion_prediction.stages.predict import run_predict
 
-    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri, check=_uses_registry(model))
     paths, params = _context()
     run_predict(
         paths,
@@ -525,6 +576,30 @@ def serve(
     run_serve(model or f"models:/{params.registry.model_name}@champion", host, port)
 
 
+def _registry_failure(error: Exception) -> str | None:
+    """One line for an error of the tracking store (MLflow's, or its HTTP client's), naming the
+    store's URI without its password; None for any other error."""
+    import os
+    import sys
+
+    from lead_conversion_prediction.utils.secrets import redact_uri
+
+    exceptions = sys.modules.get("mlflow.exceptions")
+    requests = sys.modules.get("requests.exceptions")
+    where = redact_uri(os.environ.get("MLFLOW_TRACKING_URI", "the tracking store"))
+    if exceptions is not None and isinstance(error, exceptions.MlflowException):
+        text = " ".join(str(getattr(error, "message", error)).split())[:300]
+        if error.error_code == "PERMISSION_DENIED":
+            user = os.environ.get("MLFLOW_TRACKING_USERNAME", "?")
+            return f"{where}: user '{user}' is not allowed to do that ({text})"
+        if error.error_code == "UNAUTHENTICATED":
+            return f"{where}: the credentials were refused ({text})"
+        return f"{where}: {text}"
+    if requests is not None and isinstance(error, requests.RequestException):
+        return f"{where}: the tracking server failed to answer ({type(error).__name__})"
+    return None
+
+
 def run() -> None:
     """Console entry point: run the app, reporting project errors on one line each (exit 2)."""
     import os
@@ -533,13 +608,21 @@ def run() -> None:
     # download progress bars would fill the logs.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from lead_conversion_prediction.utils.secrets import redact_text
+
     try:
         app()
     except LeadConversionError as error:
         if _state["debug"]:
             raise
         for line in str(error).splitlines():
-            typer.echo(f"error: {line}", err=True)
+            typer.echo(f"error: {redact_text(line)}", err=True)
+        raise SystemExit(2) from None
+    except Exception as error:
+        message = _registry_failure(error)
+        if message is None or _state["debug"]:
+            raise
+        typer.echo(f"error: {redact_text(message)}", err=True)
         raise SystemExit(2) from None
     finally:
         # The process is exiting: spare the final garbage collection of every loaded module's

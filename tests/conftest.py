@@ -21,6 +21,7 @@ import pytest
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # as the lcp command line does
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
+from tests.registry_server import Checkout, PostgresDatabase, TrackingServer, make_checkouts
 from tests.support import RAW_MD5, make_project, make_raw_leads, md5_of, shared_file
 
 if TYPE_CHECKING:
@@ -98,3 +99,56 @@ def spark() -> Iterator[SparkSession]:
     with spark_session("local[2]", CHUNK_ROWS) as session:
         session.conf.set("spark.sql.shuffle.partitions", "4")
         yield session
+
+
+@pytest.fixture(scope="session")
+def tracking_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrackingServer]:
+    """The team's registry: `lcp tracking-server` on a throw-away PostgreSQL database, with
+    basic-auth, for the whole session; stopped and its database dropped afterwards."""
+    database = PostgresDatabase().create()
+    server = TrackingServer(tmp_path_factory.mktemp("tracking-server"), database)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        database.drop()
+
+
+REGISTRY_STORES = ("sqlite", "server")
+
+
+@pytest.fixture(params=REGISTRY_STORES)
+def tracking_store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A registry store, empty of the lead model, and the environment of its clients: a SQLite
+    file of this test, or the tracking server (as its admin). Returns the tracking URI.
+
+    A test that needs one store only says ``@pytest.mark.parametrize("tracking_store",
+    ["sqlite"], indirect=True)``.
+    """
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    if request.param == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        return uri
+    server: TrackingServer = request.getfixturevalue("tracking_server")
+    for name, value in server.client_environment().items():
+        monkeypatch.setenv(name, value)
+    for model in ("lead_model", "lead_model.promotion-lock"):
+        server.delete_registered_model(model)
+    return server.url
+
+
+# The training labels of the checkouts below: the true outcome, one of its two causes alone,
+# and noise: four models of clearly different quality.
+CHECKOUT_LABELS = ("true", "purchases only", "visits only", "shuffled")
+
+
+@pytest.fixture(scope="session")
+def checkouts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Checkout]:
+    """Four checkouts of one small project, split alike, each with a model trained on labels
+    of its own quality (``CHECKOUT_LABELS``), evaluated and validated: ready to register."""
+    made = make_checkouts(tmp_path_factory.mktemp("checkouts"), CHECKOUT_LABELS)
+    return {checkout.labels: checkout for checkout in made}

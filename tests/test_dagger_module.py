@@ -557,6 +557,32 @@ def test_a_remote_url_is_made_the_default_and_its_secret_reaches_only_the_fetch(
     assert "not-a-real-token" not in repr([step.args for step in chain])
 
 
+def test_a_tracking_server_reaches_the_register_step_alone_its_password_as_a_secret(
+    module: LeadPipeline,
+) -> None:
+    password = dag.set_secret("tracking-password", "not-a-real-password")
+    server = {
+        "tracking_uri": "https://mlflow.example.internal",
+        "tracking_username": "ci",
+        "tracking_password": password,
+    }
+    for result in (module.pipeline(**server), module.report(**server)):
+        runs = execs(result)
+        told = [step for step in runs if "MLFLOW_TRACKING_URI" in step.env or step.secrets]
+        assert [step.args for step in told] == [stage("register")]
+        (register,) = told
+        assert register.env["MLFLOW_TRACKING_URI"] == "https://mlflow.example.internal"
+        assert register.env["MLFLOW_TRACKING_USERNAME"] == "ci"
+        assert register.secrets == {"MLFLOW_TRACKING_PASSWORD": password}
+        assert [step.args for step in runs] == [step.args for step in execs(module.pipeline())]
+        built = [step.args for step in steps(result) if step.name != "setSecret"]
+        assert "not-a-real-password" not in repr(built)
+    # Without a server, no step is told of one: each run has a store of its own.
+    assert not [step for step in execs(module.pipeline()) if "MLFLOW_TRACKING_URI" in step.env]
+    with pytest.raises(ValueError, match="need --tracking-uri"):
+        module.pipeline(tracking_password=password)
+
+
 def test_a_secret_without_its_variable_name_is_refused(source: dagger.Directory) -> None:
     module = make_module(source=source, remote_secret=dag.set_secret("token", "x"))
     with pytest.raises(ValueError, match="remote-secret-variable"):

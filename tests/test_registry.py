@@ -3,6 +3,10 @@
 Registration never moves the champion but for the first validated version; promotion
 compares on the same evaluation set and needs a real lead; a rollback goes back one move;
 an identical model is not registered twice; every version carries its lineage.
+
+Each rule runs against both stores (``tracking_store``): a SQLite file, and the team's tracking
+server on PostgreSQL with basic-auth. The comparison's refusals, which only read tags and score
+the holdout, run on SQLite alone (``ONE_STORE``) to keep the suite's time down.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from lead_conversion_prediction.stages.register import run_register
 from tests.support import make_raw_leads, new_project, run_stage
 
 NAME = "lead_model"
+ONE_STORE = pytest.mark.parametrize("tracking_store", ["sqlite"], indirect=True)
 
 
 def champion() -> Any:
@@ -81,7 +86,9 @@ class Registry:
 
 
 @pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+def registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tracking_store: str
+) -> Iterator[Registry]:
     import mlflow
 
     root = new_project(tmp_path / "project")
@@ -90,10 +97,8 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Regist
     score = raw["purchases"] / 10 + raw["n_visits"] / 20
     raw["lead_indicator"] = (score > score.median()).astype(float)
     raw.to_csv(root / "data" / "raw" / "raw_data.csv", index=False)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("LCP_ROOT", raising=False)
-    project = Registry(root, uri)
+    project = Registry(root, tracking_store)
     project.run()
     yield project
     mlflow.set_tracking_uri("")  # back to what the environment says
@@ -183,6 +188,7 @@ def test_promotion_needs_a_real_lead_and_a_rollback_goes_back(registry: Registry
     assert any(line.endswith("rollback from version 1") for line in report)
 
 
+@ONE_STORE
 def test_promotion_is_refused_on_another_evaluation_set(registry: Registry) -> None:
     registry.register()
     registry.change(split__random_state=7)
@@ -193,6 +199,7 @@ def test_promotion_is_refused_on_another_evaluation_set(registry: Registry) -> N
     assert int(champion().version) == 1
 
 
+@ONE_STORE
 def test_promotion_is_refused_for_another_promotion_metric(registry: Registry) -> None:
     registry.register()
     registry.change(train__random_state=7)
@@ -203,6 +210,7 @@ def test_promotion_is_refused_for_another_promotion_metric(registry: Registry) -
         run_promote(registry.paths, registry.params(), version=other.version)
 
 
+@ONE_STORE
 def test_the_release_path_promotes_only_a_real_lead(registry: Registry) -> None:
     registry.register()
     registry.change(train__random_state=7)

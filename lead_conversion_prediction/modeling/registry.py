@@ -3,6 +3,13 @@
 Every registered version gets the alias ``challenger``; the alias ``champion`` moves only
 through :func:`move_champion`, which also appends the move to the registered model's history
 (one tag per move: ``champion.history.<n>``), so that a rollback knows where to go back to.
+The callers that read the champion, compare and move it hold the registry lock
+(``registry_lock.py``), so that read-compare-set is atomic across processes and machines.
+
+A version is registered in two steps: created with its lineage tags and the tag
+``lcp.registration`` = ``in progress``, then, once its report and metrics are attached, marked
+``complete`` and given the challenger alias. A registration that fails is deleted (or, when
+even that fails, marked ``failed``); only complete versions are ever promoted.
 """
 
 from __future__ import annotations
@@ -13,11 +20,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from loguru import logger
+
 from lead_conversion_prediction.exceptions import RegistryError
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 HISTORY_PREFIX = "champion.history."
+REGISTRATION_TAG = "lcp.registration"
+IN_PROGRESS, COMPLETE, FAILED = "in progress", "complete", "failed"
 
 
 @dataclass(frozen=True)
@@ -54,8 +65,10 @@ def _alias(name: str, alias: str) -> Any | None:
 
     try:
         return client().get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
 
 
 def get_version(name: str, version: int) -> Any:
@@ -64,30 +77,91 @@ def get_version(name: str, version: int) -> Any:
 
     try:
         return client().get_model_version(name, str(version))
-    except MlflowException:
-        raise RegistryError(f"models:/{name}/{version}: no such version") from None
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise RegistryError(f"models:/{name}/{version}: no such version") from None
+        raise
+
+
+def registration_state(version: Any) -> str:
+    """``complete``, ``in progress`` or ``failed`` (versions from before the tag: complete)."""
+    return str(version.tags.get(REGISTRATION_TAG, COMPLETE))
 
 
 def find_version(name: str, tag: str, value: str) -> Any | None:
-    """The first version of ``name`` whose tag ``tag`` is ``value``, or None."""
+    """The first version of ``name`` whose tag ``tag`` is ``value``, or None; failed ones
+    (and those of a process of this host that died while registering) do not count."""
     from mlflow.exceptions import MlflowException
 
     try:
         found = client().search_model_versions(f"name = '{name}' and tag.`{tag}` = '{value}'")
-    except MlflowException:
-        return None
-    return min(found, key=lambda version: int(version.version)) if found else None
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+    alive = [version for version in found if not _failed(version)]
+    return min(alive, key=lambda version: int(version.version)) if alive else None
+
+
+def _failed(version: Any) -> bool:
+    """Whether a version's registration failed, marking it so when its process died here."""
+    state = registration_state(version)
+    if state == FAILED:
+        return True
+    if state == IN_PROGRESS and _owner_is_dead_here(version.tags):
+        client().set_model_version_tag(version.name, version.version, REGISTRATION_TAG, FAILED)
+        return True
+    return False
+
+
+def _owner_is_dead_here(tags: Mapping[str, str]) -> bool:
+    import os
+    import socket
+
+    pid = tags.get("lcp.pid", "")
+    if tags.get("lcp.host") != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def register_version(model_uri: str, name: str, tags: Mapping[str, str], description: str) -> Any:
-    """Register ``model_uri`` as a new version of ``name``, as the challenger."""
+    """Register ``model_uri`` as a new version of ``name``, its registration in progress."""
     import mlflow
 
-    version = mlflow.register_model(model_uri, name, tags=dict(tags))
-    registry = client()
-    registry.update_model_version(name, version.version, description=description)
-    registry.set_registered_model_alias(name, CHALLENGER, version.version)
+    version = mlflow.register_model(model_uri, name, tags={**tags, REGISTRATION_TAG: IN_PROGRESS})
+    client().update_model_version(name, version.version, description=description)
     return version
+
+
+def complete_version(name: str, version: int) -> None:
+    """Mark a version's registration complete and make it the challenger."""
+    registry = client()
+    registry.set_model_version_tag(name, str(version), REGISTRATION_TAG, COMPLETE)
+    registry.set_registered_model_alias(name, CHALLENGER, str(version))
+
+
+def abandon_version(name: str, version: int) -> None:
+    """Delete a version whose registration failed; mark it failed when even that fails."""
+    from mlflow.exceptions import MlflowException
+
+    registry = client()
+    try:
+        registry.delete_model_version(name, str(version))
+        logger.warning("register: version {} deleted: its registration failed", version)
+        return
+    except MlflowException:
+        pass
+    try:
+        registry.set_model_version_tag(name, str(version), REGISTRATION_TAG, FAILED)
+        logger.warning("register: version {} marked failed", version)
+    except MlflowException:
+        logger.warning("register: version {} is left 'in progress': it is never promoted", version)
 
 
 def tag_version(name: str, version: int, tags: Mapping[str, str]) -> None:
@@ -108,8 +182,10 @@ def history(name: str) -> list[ChampionMove]:
 
     try:
         tags = client().get_registered_model(name).tags
-    except MlflowException:
-        return []
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return []
+        raise
     moves = [
         ChampionMove(**json.loads(value))
         for key, value in tags.items()
@@ -119,7 +195,11 @@ def history(name: str) -> list[ChampionMove]:
 
 
 def move_champion(name: str, version: int, reason: str) -> ChampionMove:
-    """Give ``version`` the champion alias and record the move in the history."""
+    """Give ``version`` the champion alias and record the move in the history.
+
+    The caller holds the registry lock (``registry_lock.registry_lock``) across its reading of
+    the champion, its comparison and this move.
+    """
     import getpass
     import socket
 

@@ -4,6 +4,9 @@
 moves the alias only when the challenger's lead is real; both versions must have been
 evaluated on that very set, with the same promotion metric. ``lcp rollback`` gives the alias
 back to the version that held it before. Every move is kept in the registry's history.
+
+Both hold the registry lock (``modeling/registry_lock.py``) from their reading of the
+champion to its move, so that a concurrent promotion elsewhere can never slip in between.
 """
 
 from __future__ import annotations
@@ -27,12 +30,19 @@ def promotion_decision(
     """Whether ``version`` may replace ``champion``, and why, on this checkout's evaluation set."""
     from lead_conversion_prediction.modeling.evaluate import positive_probability
     from lead_conversion_prediction.modeling.promotion import compare, evaluation_set_md5
-    from lead_conversion_prediction.modeling.registry import get_version
+    from lead_conversion_prediction.modeling.registry import (
+        COMPLETE,
+        get_version,
+        registration_state,
+    )
     from lead_conversion_prediction.schema import features_and_target, read_raw_leads
     from lead_conversion_prediction.scoring.model import load_registered_model
 
     name = params.registry.model_name
     challenger = get_version(name, version)
+    state = registration_state(challenger)
+    if state != COMPLETE:
+        return False, f"refused: version {version}'s registration is {state}, not complete"
     holdout = read_raw_leads(paths.test_split)
     here = evaluation_set_md5(holdout)
     metric = params.promotion.metric
@@ -66,13 +76,20 @@ def promotion_decision(
 
 def run_promote(paths: Paths, params: Params, version: int | None = None) -> ChampionMove:
     """Compare a challenger (by default the latest) with the champion; promote it if better."""
+    from lead_conversion_prediction.modeling.registry_lock import registry_lock
+
+    name = params.registry.model_name
+    with registry_lock(name, "lcp promote"):
+        return _promote(paths, params, name, version)
+
+
+def _promote(paths: Paths, params: Params, name: str, version: int | None) -> ChampionMove:
     from lead_conversion_prediction.modeling.registry import (
         challenger_version,
         champion_version,
         move_champion,
     )
 
-    name = params.registry.model_name
     if version is None:
         latest = challenger_version(name)
         if latest is None:
@@ -95,13 +112,20 @@ def run_promote(paths: Paths, params: Params, version: int | None = None) -> Cha
 
 def run_rollback(params: Params) -> ChampionMove:
     """Give the champion alias back to the version that held it before the current one."""
+    from lead_conversion_prediction.modeling.registry_lock import registry_lock
+
+    name = params.registry.model_name
+    with registry_lock(name, "lcp rollback"):
+        return _rollback(name)
+
+
+def _rollback(name: str) -> ChampionMove:
     from lead_conversion_prediction.modeling.registry import (
         champion_version,
         history,
         move_champion,
     )
 
-    name = params.registry.model_name
     champion = champion_version(name)
     moves = history(name)
     if champion is None or not moves or moves[-1].version != int(champion.version):

@@ -28,6 +28,7 @@ from lead_conversion_prediction.modeling.artifacts import (
 )
 from lead_conversion_prediction.stages._io import load_candidate_models, read_holdout
 from lead_conversion_prediction.utils.logging import log_stage
+from lead_conversion_prediction.utils.secrets import redact_uri
 
 # The SHA-256 of the lead_model.joblib a version was registered from: the same model gives
 # the same bytes, so it identifies the model, and tells whether the workspace is the champion.
@@ -112,25 +113,26 @@ def registering(
                     "validation_accuracy": f"{validation.accuracy:.6f}",
                 },
             )
-            mlflow.set_tags({"registered_version": version, "new_version": new})
-            record = RegistryRecord(
-                model_name=name,
-                version=version,
-                new_version=new,
-                champion=_champion_number(name),
-                promoted=False,
-                decision="pending: the report is not attached yet",
-                promotion_metric=params.promotion.metric,
-                evaluation_set_md5=lineage["evaluation_set_md5"],
-                tracking_uri=tracking_uri,
-                experiment=params.registry.experiment,
-                parent_run_id=parent.info.run_id,
-                runs={candidate: item.run_id for candidate, item in logged.items()},
-            )
-            record.write(paths.registry_record)  # true to the registry from now on
-            yield record
-            metrics = attach_report(paths)
-            describe(name, version, chosen, metrics, lineage)
+            with _completing(name, version, new):
+                mlflow.set_tags({"registered_version": version, "new_version": new})
+                record = RegistryRecord(
+                    model_name=name,
+                    version=version,
+                    new_version=new,
+                    champion=_champion_number(name),
+                    promoted=False,
+                    decision="pending: the report is not attached yet",
+                    promotion_metric=params.promotion.metric,
+                    evaluation_set_md5=lineage["evaluation_set_md5"],
+                    tracking_uri=redact_uri(tracking_uri),
+                    experiment=params.registry.experiment,
+                    parent_run_id=parent.info.run_id,
+                    runs={candidate: item.run_id for candidate, item in logged.items()},
+                )
+                record.write(paths.registry_record)  # true to the registry from now on
+                yield record
+                metrics = attach_report(paths)
+                describe(name, version, chosen, metrics, lineage)
             promoted, decision = decide_champion(paths, params, version, promote)
             mlflow.set_tags({"promoted": promoted})
         record = record.model_copy(
@@ -142,18 +144,40 @@ def registering(
 
 
 def register_chosen(name: str, model_uri: str, tags: dict[str, str]) -> tuple[int, bool]:
-    """Register the chosen model, unless an identical one is registered already."""
-    from lead_conversion_prediction.modeling.registry import find_version, register_version
+    """Register the chosen model, unless an identical one is registered already.
 
-    existing = find_version(name, WORKSPACE_TAG, tags[WORKSPACE_TAG])
-    if existing is not None:
-        logger.info(
-            "register: the same model is version {} already; not registered again",
-            existing.version,
-        )
-        return int(existing.version), False
-    version = register_version(model_uri, name, tags, description=f"{tags['candidate']}")
+    The look-up and the registration hold the registry lock: two runs of one model at the same
+    moment register it once.
+    """
+    from lead_conversion_prediction.modeling.registry import find_version, register_version
+    from lead_conversion_prediction.modeling.registry_lock import registry_lock
+
+    with registry_lock(name, "lcp register"):
+        existing = find_version(name, WORKSPACE_TAG, tags[WORKSPACE_TAG])
+        if existing is not None:
+            logger.info(
+                "register: the same model is version {} already; not registered again",
+                existing.version,
+            )
+            return int(existing.version), False
+        version = register_version(model_uri, name, tags, description=f"{tags['candidate']}")
     return int(version.version), True
+
+
+@contextmanager
+def _completing(name: str, version: int, new: bool) -> Iterator[None]:
+    """Mark a new version complete (and challenger) when the block ends; when it fails, delete
+    the version, or mark it failed: nothing stays half-registered."""
+    from lead_conversion_prediction.modeling.registry import abandon_version, complete_version
+
+    try:
+        yield
+    except BaseException:
+        if new:
+            abandon_version(name, version)
+        raise
+    if new:
+        complete_version(name, version)
 
 
 def describe(
@@ -182,11 +206,34 @@ def describe(
 
 def decide_champion(paths: Paths, params: Params, version: int, promote: bool) -> tuple[bool, str]:
     """Make ``version`` champion when there is none, or on request when its lead is real."""
-    from lead_conversion_prediction.modeling.registry import champion_version, move_champion
-    from lead_conversion_prediction.stages.promote import promotion_decision
+    from lead_conversion_prediction.modeling.registry import champion_version
+    from lead_conversion_prediction.modeling.registry_lock import registry_lock
 
     name = params.registry.model_name
     champion = champion_version(name)
+    if champion is not None and not promote:
+        return _decide(paths, params, name, version, promote)  # the alias cannot move
+    command = "lcp register --promote" if promote else "lcp register"
+    with registry_lock(name, command):
+        return _decide(paths, params, name, version, promote)
+
+
+def _decide(
+    paths: Paths, params: Params, name: str, version: int, promote: bool
+) -> tuple[bool, str]:
+    from lead_conversion_prediction.modeling.registry import (
+        COMPLETE,
+        champion_version,
+        get_version,
+        move_champion,
+        registration_state,
+    )
+    from lead_conversion_prediction.stages.promote import promotion_decision
+
+    champion = champion_version(name)
+    state = registration_state(get_version(name, version))
+    if state != COMPLETE:
+        return False, f"version {version}'s registration is {state}: it cannot be champion"
     if champion is None:
         move_champion(name, version, "the first validated version")
         return True, f"version {version} is the first champion"

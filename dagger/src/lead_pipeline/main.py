@@ -49,6 +49,7 @@ SOURCE_IGNORE = [
     "**/.lcp.lock",
     "**/*.lcp-tmp",
     "**/.lcp-commit",
+    "tracking-server",
     # .dvc/.gitignore
     ".dvc/cache",
     ".dvc/tmp",
@@ -116,6 +117,23 @@ RemoteSecretVariable = Annotated[
         "Environment variable DVC reads the credential from, e.g. AZURE_STORAGE_CONNECTION_STRING"
     ),
 ]
+TrackingUri = Annotated[
+    str,
+    Doc(
+        "The team's MLflow tracking server to register on (MLFLOW_TRACKING_URI); without it, "
+        "the run registers in a store of its own, new for each run"
+    ),
+]
+TrackingUsername = Annotated[
+    str, Doc("The tracking server's user (MLFLOW_TRACKING_USERNAME); needs --tracking-uri")
+]
+TrackingPassword = Annotated[
+    dagger.Secret | None,
+    Doc(
+        "The user's password (MLFLOW_TRACKING_PASSWORD), e.g. env:MLFLOW_TRACKING_PASSWORD; "
+        "given to the register step alone"
+    ),
+]
 PreparedData = Annotated[
     dagger.Directory | None,
     Doc("The output of prepare-data (data/interim and data/processed); prepared when omitted"),
@@ -143,6 +161,15 @@ class RawDataRemote:
     secret_variable: str = ""
 
 
+@dataclass(frozen=True)
+class TrackingServer:
+    """The MLflow tracking server the register step uses, and its credentials."""
+
+    uri: str = ""
+    username: str = ""
+    password: dagger.Secret | None = None
+
+
 @object_type
 class LeadPipeline:
     """Prepare the data, train, validate and test the lead conversion model in containers."""
@@ -154,14 +181,28 @@ class LeadPipeline:
     remote_secret_variable: RemoteSecretVariable = ""
 
     @function
-    def pipeline(self, source: SourceOverride = None) -> dagger.File:
+    def pipeline(
+        self,
+        source: SourceOverride = None,
+        tracking_uri: TrackingUri = "",
+        tracking_username: TrackingUsername = "",
+        tracking_password: TrackingPassword = None,
+    ) -> dagger.File:
         """Run every stage, chaining prepare-data and train, and return models/models.tar."""
-        return self._finished(self._source(source)).file(f"{WORKDIR}/models/models.tar")
+        tracking = TrackingServer(tracking_uri, tracking_username, tracking_password)
+        return self._finished(self._source(source), tracking).file(f"{WORKDIR}/models/models.tar")
 
     @function
-    def report(self, source: SourceOverride = None) -> dagger.Directory:
+    def report(
+        self,
+        source: SourceOverride = None,
+        tracking_uri: TrackingUri = "",
+        tracking_username: TrackingUsername = "",
+        tracking_password: TrackingPassword = None,
+    ) -> dagger.Directory:
         """Run every stage and return reports/: metrics, figures, model card, validation."""
-        return self._finished(self._source(source)).directory(f"{WORKDIR}/reports")
+        tracking = TrackingServer(tracking_uri, tracking_username, tracking_password)
+        return self._finished(self._source(source), tracking).directory(f"{WORKDIR}/reports")
 
     @function
     def prepare_data(self, source: SourceOverride = None) -> dagger.Directory:
@@ -312,18 +353,45 @@ class LeadPipeline:
             .with_directory(f"{WORKDIR}/models", models)
         )
 
-    def _finished(self, source: dagger.Directory) -> dagger.Container:
+    def _finished(
+        self, source: dagger.Directory, tracking: TrackingServer | None = None
+    ) -> dagger.Container:
         """The project after every stage: evaluated, registered, packaged and validated.
 
-        Its MLflow store is the container's own, new for each run: the new version is the
-        registry's only one, its challenger, with no champion to compare it with.
+        Without a tracking server, its MLflow store is the container's own, new for each run:
+        the new version is the registry's only one. With one, the version is registered there,
+        as a challenger (the champion moves only when the registry has none).
         """
         data = self._data_outputs(self._prepared(source))
         models = self._models(self._trained(source, data))
+        evaluated = self._with_outputs(source, data, models).with_exec(["lcp", "evaluate"])
         return (
-            self._with_outputs(source, data, models)
-            .with_exec(["lcp", "evaluate"])
-            .with_exec(["lcp", "register"])
+            self._registered(evaluated, tracking or TrackingServer())
             .with_exec(["lcp", "package"])
             .with_exec(VALIDATE)
         )
+
+    def _registered(
+        self, container: dagger.Container, tracking: TrackingServer
+    ) -> dagger.Container:
+        """`lcp register`, on the tracking server when one is given: its address, user and
+        password reach this step alone (the password as a secret, never in the query)."""
+        if not tracking.uri:
+            if tracking.username or tracking.password is not None:
+                raise ValueError("--tracking-username and --tracking-password need --tracking-uri")
+            return container.with_exec(["lcp", "register"])
+        variables = {"MLFLOW_TRACKING_URI": tracking.uri}
+        if tracking.username:
+            variables["MLFLOW_TRACKING_USERNAME"] = tracking.username
+        for name, value in variables.items():
+            container = container.with_env_variable(name, value)
+        if tracking.password is not None:
+            container = container.with_secret_variable(
+                "MLFLOW_TRACKING_PASSWORD", tracking.password
+            )
+        container = container.with_exec(["lcp", "register"])
+        if tracking.password is not None:
+            container = container.without_secret_variable("MLFLOW_TRACKING_PASSWORD")
+        for name in variables:
+            container = container.without_env_variable(name)
+        return container
