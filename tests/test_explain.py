@@ -12,6 +12,7 @@ from lead_conversion_prediction.exceptions import ConfigError
 from lead_conversion_prediction.features import build_preprocessor
 from lead_conversion_prediction.modeling.explain import (
     explain,
+    explain_matrix,
     input_membership,
     input_of,
     margin,
@@ -43,6 +44,21 @@ def test_tree_contributions_add_up_to_the_margin(make_leads: Callable[..., pd.Da
     expected = margin(model[-1], model[:-1].transform(X))
     np.testing.assert_allclose(contributions.margin, expected, atol=1e-4)
     assert np.ptp(contributions.base) == 0  # one base value: the expected margin
+
+
+def test_a_scoring_models_bare_array_is_explained_as_its_frame(
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    from lead_conversion_prediction.scoring.model import hand_arrays
+
+    model, X = small_xgboost_model(make_leads)
+    expected = explain(model, X)
+    hand_arrays(model)  # as scoring loads it: the preprocessing hands XGBoost an array
+    matrix = model[:-1].transform(X)
+    assert isinstance(matrix, np.ndarray)
+    got = explain_matrix(model, matrix)
+    assert got.inputs == expected.inputs
+    np.testing.assert_array_equal(got.values, expected.values)
 
 
 def test_linear_contributions_are_relative_to_the_typical_lead(

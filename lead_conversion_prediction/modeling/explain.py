@@ -67,9 +67,13 @@ def explain(model: Any, X: pd.DataFrame) -> Contributions:
     return explain_matrix(model, model[:-1].transform(X))
 
 
-def explain_matrix(model: Any, matrix: pd.DataFrame) -> Contributions:
-    """:func:`explain` for rows already turned into the model matrix by ``model[:-1]``."""
+def explain_matrix(model: Any, matrix: pd.DataFrame | np.ndarray) -> Contributions:
+    """:func:`explain` for rows already turned into the model matrix by ``model[:-1]``: a
+    frame, or the bare array that a scoring model's preprocessing hands XGBoost
+    (``scoring.model.hand_arrays``), its columns then named by the preprocessing."""
     preprocessor, classifier = model[:-1], model[-1]
+    if not isinstance(matrix, pd.DataFrame):
+        matrix = pd.DataFrame(matrix, columns=preprocessor.get_feature_names_out())
     columns = [str(name) for name in matrix.columns]
     inputs = tuple(str(name) for name in preprocessor.feature_names_in_)
     values, base = column_contributions(classifier, matrix, preprocessor)

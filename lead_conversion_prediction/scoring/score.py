@@ -85,7 +85,7 @@ class Reasons:
         return cls.of_matrix(model, model[:-1].transform(X), k)
 
     @classmethod
-    def of_matrix(cls, model: Any, matrix: pd.DataFrame, k: int) -> Reasons:
+    def of_matrix(cls, model: Any, matrix: pd.DataFrame | np.ndarray, k: int) -> Reasons:
         """The reasons of rows already in the model matrix (``model[:-1]``'s output)."""
         from lead_conversion_prediction.modeling.explain import explain_matrix, top_reasons
 
