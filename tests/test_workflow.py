@@ -122,7 +122,9 @@ def test_the_raw_data_comes_through_lcp_fetch_with_no_remote_and_no_secret(
     workflow: dict[Any, Any],
 ) -> None:
     text = WORKFLOW.read_text(encoding="utf-8")
-    assert "secrets." not in text and "DVC_REMOTE" not in text
+    assert "DVC_REMOTE" not in text
+    # The one secret is the team registry's password, given to the Dagger calls alone.
+    assert set(re.findall(r"secrets\.\w+", text)) == {"secrets.MLFLOW_TRACKING_PASSWORD"}
     assert "iterative/setup-dvc" not in text
     runs = [step.get("run", "") for job in workflow["jobs"] for step in steps(workflow, job)]
     assert not [run for run in runs if re.search(r"\bdvc (pull|remote)", run)]
@@ -130,12 +132,17 @@ def test_the_raw_data_comes_through_lcp_fetch_with_no_remote_and_no_secret(
     assert recipe.splitlines()[1].strip() == "lcp fetch"
 
 
+REGISTRY_FLAGS = "${{ steps.registry.outputs.flags }}"
+
+
 def dagger_call(step: dict[str, Any]) -> tuple[str, dict[str, str], list[str]]:
     """The function a dagger-for-github step calls, its flags, and what follows them."""
     config = json.loads((PROJ_ROOT / "dagger.json").read_text(encoding="utf-8"))
     assert f"v{step['with']['version']}" == config["engineVersion"]
     assert step["with"]["verb"] == "call" and "module" not in step["with"]
-    function, *rest = step["with"]["args"].split()
+    # The registry's flags: none without the repository's variables (see the registry test).
+    args = step["with"]["args"].replace(REGISTRY_FLAGS, "")
+    function, *rest = args.split()
     export = rest.index("export")
     flags = dict(zip(rest[:export:2], rest[1:export:2], strict=True))
     return function, flags, rest[export:]
@@ -168,6 +175,33 @@ def test_the_train_job_runs_the_modules_pipeline_and_report_and_uploads_them(
     assert Path(model).name == "model.pkl" and "*" not in model  # one file: the artifact's root
     assert bundle == "models.tar" and folder == "report"
     assert "model.pkl" in steps(workflow, "train")[order[-1]]["run"]
+
+
+def test_both_dagger_calls_get_the_registry_flags_and_only_the_password_secret(
+    workflow: dict[Any, Any],
+) -> None:
+    choose = position(workflow, "train", "--tracking-uri $TRACKING_URI")
+    step = steps(workflow, "train")[choose]
+    assert step["id"] == "registry"
+    assert step["env"] == {
+        "TRACKING_URI": "${{ vars.MLFLOW_TRACKING_URI }}",
+        "TRACKING_USERNAME": "${{ vars.MLFLOW_TRACKING_USERNAME }}",
+    }
+    calls = using(workflow, "train", DAGGER)
+    assert all(REGISTRY_FLAGS in call["with"]["args"] for call in calls)
+    assert all(
+        call["env"] == {"MLFLOW_TRACKING_PASSWORD": "${{ secrets.MLFLOW_TRACKING_PASSWORD }}"}
+        for call in calls
+    )
+    assert choose < position(workflow, "train", DAGGER)
+    # No other step of any job sees a secret.
+    others = [
+        step
+        for job in workflow["jobs"]
+        for step in steps(workflow, job)
+        if step not in calls and "secrets." in json.dumps(step)
+    ]
+    assert others == []
 
 
 def test_the_validate_job_verifies_the_bundle_then_installs_xgboost_and_runs_the_validator(

@@ -23,7 +23,8 @@ in the workflow                 here
 ``${{ }}``                      ``runner.temp``, ``runner.os``, ``github.workspace``,
                                 ``github.sha``, ``github.ref``, ``github.repository``,
                                 ``github.workflow``, ``github.event_name``, ``secrets.NAME``
-                                (empty: there are no secrets here), ``steps.ID.outputs.NAME``.
+                                (empty: there are no secrets here), ``vars.NAME`` (the run's
+                                ``variables``, none by default), ``steps.ID.outputs.NAME``.
                                 Any other expression, and ``if:``, fail the test.
 ``actions/checkout``            ``git clone`` of that clone into the workspace (or ``path:``).
                                 ``repository:`` the course validator's: a folder laid out like
@@ -85,7 +86,7 @@ import pytest
 import yaml
 
 from lead_conversion_prediction.config import PROJ_ROOT
-from tests.integration.test_dagger_replay import DaggerCall, Done, Replay, ReplayError
+from tests.integration.test_dagger_replay import DaggerCall, Done, Replay, ReplayError, build
 from tests.support import GIT_IDENTITY, UpstreamServer, point_pin_at, shared_file
 
 pytestmark = pytest.mark.integration
@@ -234,6 +235,7 @@ class WorkflowRun:
     origin: Path
     env: dict[str, str]
     upstream: UpstreamServer | None = None
+    variables: dict[str, str] = field(default_factory=dict)  # the repository's `vars`
     steps_done: list[StepDone] = field(default_factory=list)
 
     @property
@@ -296,6 +298,8 @@ class WorkflowRun:
                 return known[expression]
             if re.fullmatch(r"secrets\.\w+", expression):
                 return ""
+            if found := re.fullmatch(r"vars\.(\w+)", expression):
+                return self.variables.get(found[1], "")
             if found := re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expression):
                 return job.outputs.get(found[1], {}).get(found[2], "")
             raise StepError(
@@ -709,3 +713,58 @@ def test_an_expression_the_runner_cannot_evaluate_fails_loudly(tmp_path: Path) -
     )
     with pytest.raises(StepError, match=r"step 'who': .*github\.actor"):
         run.run()
+
+
+def registry_calls(tmp_path: Path, variables: dict[str, str]) -> list[DaggerCall]:
+    """The train job's two Dagger calls as the workflow's registry step makes them with the
+    repository's ``variables``: that step, then the calls' ``args:`` as GitHub expands them."""
+    workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+    train = workflow["jobs"]["train"]["steps"]
+    (choose,) = [step for step in train if step.get("id") == "registry"]
+    calls = [step for step in train if step.get("uses", "").startswith("dagger/")]
+    shown = tmp_path / "args"
+    show = "\n".join(f"echo '{call['with']['args']}' >> '{shown}'" for call in calls)
+    run = probe_run(tmp_path, {"train": {"steps": [choose, {"name": "show", "run": show}]}})
+    run.variables = variables
+    try:
+        run.run()
+    except StepError as error:
+        pytest.fail(str(error), pytrace=False)
+    lines = shown.read_text(encoding="utf-8").splitlines()
+    return [DaggerCall.parse(shlex.split(line)) for line in lines]
+
+
+def test_without_the_repositorys_registry_the_calls_keep_their_own_store(tmp_path: Path) -> None:
+    calls = registry_calls(tmp_path, {})
+    assert [(call.function, call.arguments) for call in calls] == [
+        ("pipeline", {"source": "."}),
+        ("report", {"source": "."}),
+    ]
+
+
+def test_the_repositorys_registry_reaches_both_calls_with_the_password_as_a_secret(
+    tmp_path: Path,
+) -> None:
+    uri = "https://mlflow.example.internal:5000"
+    variables = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_USERNAME": "ci-bot"}
+    calls = registry_calls(tmp_path, variables)
+    assert [call.function for call in calls] == ["pipeline", "report"]
+    for call in calls:
+        assert call.arguments == {
+            "tracking-uri": uri,
+            "tracking-username": "ci-bot",
+            "tracking-password": "env:MLFLOW_TRACKING_PASSWORD",
+            "source": ".",
+        }
+        # The module takes these flags, with the password read from the step's environment
+        # (the repository secret there) as the Dagger CLI reads it.
+        exported, _ = build(call, PROJ_ROOT, {"MLFLOW_TRACKING_PASSWORD": "not-logged"})
+        assert exported is not None
+
+
+def test_a_registry_variable_with_other_than_url_characters_stops_the_job(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(pytest.fail.Exception, match="URL characters only"):
+        registry_calls(tmp_path, {"MLFLOW_TRACKING_URI": "https://x.example $(touch owned)"})
+    assert not (tmp_path / "owned").exists()
