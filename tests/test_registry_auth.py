@@ -4,6 +4,7 @@
 - A user with READ permission on the registered model loads the champion (``lcp predict
   --model models:/lead_model@champion``) but ``lcp register``, ``lcp promote`` and
   ``lcp rollback`` fail with one line and exit 2, and the registry stays as it was.
+- ``lcp serve`` run by that user serves the server's champion.
 - A wrong password, an unreachable server and a missing database each give one line naming
   the URI without its password, and exit 2.
 - No password or secret key appears in any output, run parameter or tag, ``reports/`` file, or
@@ -189,6 +190,53 @@ def test_a_wrong_password_an_unreachable_server_or_a_missing_database_is_one_lin
     assert f"postgresql://{role}@{PG_HOST}:{PG_PORT}/lcp_no_such_database" in line, line
     for secret in (wrong, password):
         assert secret not in server.stderr + server.stdout
+
+
+def test_lcp_serve_as_a_reader_serves_the_servers_champion(team: Team, tmp_path: Path) -> None:
+    import json
+    import urllib.request
+
+    from tests.support import die_with_parent, stop_group, wait_until
+
+    champion = team.state()[0]
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = team.strong.environment(team.server, user=READER, password=READER_PASSWORD)
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lead_conversion_prediction", "serve", "--port", str(port)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/ping", timeout=10):
+                return True
+        except OSError:
+            return False
+
+    record = {"lead_id": 7, "purchases": 3, "time_spent": 120.5, "n_visits": 4,
+              "customer_group": 2, "onboarding": True}  # fmt: skip
+    try:
+        wait_until(answers, 600, "lcp serve", process, log)
+        request = urllib.request.Request(
+            f"{url}/invocations",
+            data=json.dumps({"dataframe_records": [record]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            (prediction,) = json.loads(response.read())["predictions"]
+    finally:
+        stop_group(process)
+        team.outputs.append(log.read_text(errors="replace"))
+    assert prediction["model"] == f"models:/{NAME}/{champion}"
+    assert 0.0 < prediction["conversion_probability"] < 1.0
 
 
 def test_no_secret_is_printed_logged_or_recorded(
