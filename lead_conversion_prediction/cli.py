@@ -128,7 +128,7 @@ def main(
 
 @app.command()
 def fetch() -> None:
-    """Get the pinned raw data: DVC remote, else its upstream URL.
+    """Get the pinned raw data: DVC remote, else upstream URL.
 
     The download is checked against the md5 that data/raw/raw_data.csv.dvc pins.
     """
@@ -142,7 +142,7 @@ def fetch() -> None:
 
 @app.command()
 def data(raw: RawOption = None, accept_changed_raw: AcceptChangedOption = False) -> None:
-    """Check, validate and clean the raw leads into data/interim/."""
+    """Check, validate and clean raw leads into data/interim/."""
     from lead_conversion_prediction.stages.data import run_data
 
     paths, params = _context()
@@ -152,7 +152,7 @@ def data(raw: RawOption = None, accept_changed_raw: AcceptChangedOption = False)
 
 @app.command()
 def features() -> None:
-    """Split the leads and fit the preprocessing into data/processed/."""
+    """Split leads and fit the preprocessing: data/processed/."""
     from lead_conversion_prediction.stages.features import run_features
 
     paths, params = _context()
@@ -162,7 +162,7 @@ def features() -> None:
 
 @app.command()
 def train() -> None:
-    """Search the candidate models and keep the best in models/."""
+    """Search the candidate models; keep the best in models/."""
     from lead_conversion_prediction.stages.train import run_train
 
     paths, params = _context()
@@ -172,7 +172,7 @@ def train() -> None:
 
 @app.command()
 def evaluate() -> None:
-    """Write the holdout metrics, figures and model card into reports/."""
+    """Write holdout metrics, figures, model card to reports/."""
     from lead_conversion_prediction.stages.evaluate import run_evaluate
 
     paths, params = _context()
@@ -191,7 +191,7 @@ PromoteOption = Annotated[
 
 @app.command()
 def register(tracking_uri: TrackingOption = None, promote: PromoteOption = False) -> None:
-    """Log candidates to MLflow, register the best as the challenger."""
+    """Log candidates to MLflow, register the challenger."""
     import os
 
     from lead_conversion_prediction.stages.register import run_register
@@ -210,7 +210,7 @@ def promote(
     ] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Make a version champion if its lead over the champion is real."""
+    """Make a version champion if its lead is real."""
     import os
 
     from lead_conversion_prediction.stages.promote import run_promote
@@ -244,7 +244,7 @@ def champion(tracking_uri: TrackingOption = None) -> None:
 
 @app.command()
 def unlock(tracking_uri: TrackingOption = None) -> None:
-    """Break the registry lock of the champion's moves, left by a process that is gone.
+    """Break the registry lock left by a process that is gone.
 
     A process on the holder's own machine breaks a dead holder's lock by itself; this is for
     a holder that died on another machine. Make sure it is gone first.
@@ -264,7 +264,7 @@ def unlock(tracking_uri: TrackingOption = None) -> None:
 
 @app.command("tracking-server")
 def tracking_server() -> None:
-    """Run the team's MLflow tracking server: PostgreSQL store, basic-auth, served artifacts.
+    """Run the team's MLflow server: PostgreSQL, basic-auth.
 
     Settings come from the environment (see the README): MLFLOW_AUTH_ADMIN_PASSWORD and
     MLFLOW_FLASK_SERVER_SECRET_KEY are required; MLFLOW_BACKEND_STORE_URI names the database.
@@ -278,7 +278,7 @@ def tracking_server() -> None:
 
 @app.command()
 def package() -> None:
-    """Bundle model.pkl, the pipeline and the columns in models.tar."""
+    """Bundle model.pkl, the pipeline and columns: models.tar."""
     from lead_conversion_prediction.stages.package import run_package
 
     paths, _ = _context()
@@ -336,7 +336,7 @@ def validate(
     ] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Check a model's classifier as the course validator does."""
+    """Check a classifier as the course validator does."""
     import os
 
     from lead_conversion_prediction.stages.validate import run_validate
@@ -400,7 +400,7 @@ def verify(
         typer.Argument(help="A models folder or a models.tar bundle.", show_default="models/"),
     ] = None,
 ) -> None:
-    """Check a models folder or a models.tar against its SHA256SUMS."""
+    """Check a models folder or models.tar against SHA256SUMS."""
     from lead_conversion_prediction.config import Paths
     from lead_conversion_prediction.stages.verify import run_verify
 
@@ -562,7 +562,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 5001,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Serve a registered model over HTTP (MLflow scoring server).
+    """Serve a registered model over HTTP (MLflow's server).
 
     The model is the whole Pipeline, so requests hold raw lead records; its files are checked
     against the digest recorded when it was logged before it is loaded.

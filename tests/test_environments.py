@@ -31,7 +31,10 @@ DEV_LOCK = PROJ_ROOT / "requirements-dev.lock"
 DAGGER_LOCK = PROJ_ROOT / "requirements-dagger.lock"
 SPARK_LOCK = PROJ_ROOT / "requirements-spark.lock"
 LOCKS = {RUNTIME: RUNTIME_LOCK, DEV: DEV_LOCK, DAGGER: DAGGER_LOCK}
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)(?:\s*;.*?)?(?:\s*\\)?$")
+# name[extras]==version: an extra adds packages the lock lists under their own names.
+PIN = re.compile(
+    r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[A-Za-z0-9,._ -]+\])?==(\S+?)(?:\s*;.*?)?(?:\s*\\)?$"
+)
 
 
 def canonical(name: str) -> str:

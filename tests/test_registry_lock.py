@@ -1,0 +1,44 @@
+"""The registry lock's acquisition: the answers a store gives to racing creators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import ErrorCode
+
+from lead_conversion_prediction.modeling.registry_lock import _acquire, _me
+
+
+class Store:
+    """A registry whose creates answer with the given errors first, then succeed."""
+
+    def __init__(self, *errors: str) -> None:
+        self.errors = list(errors)
+        self.created: list[str] = []
+
+    def create_registered_model(self, name: str, **_: Any) -> None:
+        if self.errors:
+            raise MlflowException("refused", error_code=ErrorCode.Value(self.errors.pop(0)))
+        self.created.append(name)
+
+    def get_registered_model(self, name: str) -> Any:
+        raise MlflowException(
+            f"{name} not found", error_code=ErrorCode.Value("RESOURCE_DOES_NOT_EXIST")
+        )
+
+
+def test_a_lock_released_while_the_store_reads_it_again_is_taken_on_the_next_try() -> None:
+    # MLflow's SQL store answers a taken name by reading the model again; if its holder
+    # deleted it in between, the create fails with RESOURCE_DOES_NOT_EXIST.
+    store = Store("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST")
+    _acquire(store, "lead_model.promotion-lock", _me("test"), wait=30)
+    assert store.created == ["lead_model.promotion-lock"]
+
+
+def test_another_refusal_of_the_store_stops_at_once() -> None:
+    store = Store("PERMISSION_DENIED")
+    with pytest.raises(MlflowException, match="refused"):
+        _acquire(store, "lead_model.promotion-lock", _me("test"), wait=30)
+    assert store.created == []
