@@ -202,18 +202,8 @@ class UpstreamServer:
 
 
 def point_pin_at(root: Path, url: str) -> None:
-    """Make the raw data's DVC pin in ``root`` import from ``url``, and commit the change.
-
-    The pin's own checksum covers the URL, so it is recomputed as DVC would write it.
-    """
-    import yaml
-
-    pin = root / PIN
-    text = pin.read_text(encoding="utf-8")
-    content = yaml.safe_load(text)
-    text = text.replace(content["deps"][0]["path"], url)
-    pin.write_text(text, encoding="utf-8")
-    pin.write_text(text.replace(content["md5"], pin_checksum(root)), encoding="utf-8")
+    """Make the raw data's DVC pin in ``root`` import from ``url``, and commit the change."""
+    rewrite_pin(Path(root), url)
     subprocess.run(
         ["git", "commit", "-qam", "upstream stand-in"],
         cwd=root,
@@ -222,28 +212,28 @@ def point_pin_at(root: Path, url: str) -> None:
     )
 
 
-def pin_checksum(root: Path) -> str:
-    """The raw data pin's own md5 in ``root``, as DVC computes it: in the project's environment
-    when the one running this has no DVC (the Dagger SDK's)."""
+def rewrite_pin(root: Path, url: str) -> None:
+    """Point the pin in ``root`` at ``url`` and write it as DVC writes it, its own checksum
+    recomputed (the checksum covers the URL): in the project's environment when the one
+    running this has no DVC (the Dagger SDK's)."""
     try:
         from dvc.repo import Repo
         from dvc.stage.utils import compute_md5
     except ModuleNotFoundError:
-        script = (
-            "import sys; from tests.support import pin_checksum; print(pin_checksum(sys.argv[1]))"
-        )
+        script = "import sys; from tests.support import rewrite_pin; rewrite_pin(*sys.argv[1:])"
         python = PROJ_ROOT / ".venv" / "bin" / "python"
-        done = subprocess.run(
-            [str(python), "-c", script, str(root)],
+        subprocess.run(
+            [str(python), "-c", script, str(root), url],
             cwd=PROJ_ROOT,
             capture_output=True,
-            text=True,
             check=True,
         )
-        return done.stdout.strip()
+        return
     with Repo(str(root)) as repo:
         (stage,) = repo.stage.collect(str(Path(root) / PIN))
-        return str(compute_md5(stage))
+        stage.deps[0].def_path = url
+        stage.md5 = compute_md5(stage)
+        stage.dump()
 
 
 def small_train_params(params: Params) -> Params:
