@@ -1,4 +1,4 @@
-"""The registry lock's acquisition: the answers a store gives to racing creators."""
+"""Racing clients of a shared store: the registry lock, and the experiment both create."""
 
 from __future__ import annotations
 
@@ -42,3 +42,24 @@ def test_another_refusal_of_the_store_stops_at_once() -> None:
     with pytest.raises(MlflowException, match="refused"):
         _acquire(store, "lead_model.promotion-lock", _me("test"), wait=30)
     assert store.created == []
+
+
+def test_an_experiment_another_run_creates_meanwhile_is_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import mlflow
+    from mlflow.entities import Experiment
+
+    from lead_conversion_prediction.modeling.tracking import configure_tracking
+
+    theirs = Experiment("7", "lead-conversion", "somewhere", "active")
+    answers = iter([None, theirs])
+
+    def taken(*_: Any, **__: Any) -> str:
+        raise MlflowException("taken", error_code=ErrorCode.Value("RESOURCE_ALREADY_EXISTS"))
+
+    monkeypatch.setattr(mlflow, "get_experiment_by_name", lambda name: next(answers))
+    monkeypatch.setattr(mlflow, "create_experiment", taken)
+    monkeypatch.setattr(mlflow, "set_experiment", lambda experiment_id: None)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert configure_tracking(uri, "lead-conversion") == "7"

@@ -56,13 +56,21 @@ def configure_tracking(tracking_uri: str, experiment: str) -> str:
     working directory of the run.
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     mlflow.set_tracking_uri(tracking_uri)
     existing = mlflow.get_experiment_by_name(experiment)
     if existing is None:
-        experiment_id = mlflow.create_experiment(
-            experiment, artifact_location=local_artifact_location(tracking_uri, experiment)
-        )
+        try:
+            experiment_id = mlflow.create_experiment(
+                experiment, artifact_location=local_artifact_location(tracking_uri, experiment)
+            )
+        except MlflowException as error:
+            # Another run on a shared store created it since we looked: use that one.
+            existing = mlflow.get_experiment_by_name(experiment)
+            if error.error_code != "RESOURCE_ALREADY_EXISTS" or existing is None:
+                raise
+            experiment_id = existing.experiment_id
     else:
         experiment_id = existing.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
