@@ -381,3 +381,18 @@ def stop_group(process: subprocess.Popen[Any], grace: float = 60) -> None:
                 return
             time.sleep(0.1)
     raise AssertionError(f"process group {process.pid} still runs after SIGKILL")
+
+
+def start_serve(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``lcp serve --port PORT`` with ``env``, its output in ``log`` (a pipe nobody reads would
+    block it once full), in a session of its own that dies with the test run."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lead_conversion_prediction", "serve", "--port", str(port)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )

@@ -196,22 +196,13 @@ def test_lcp_serve_as_a_reader_serves_the_servers_champion(team: Team, tmp_path:
     import json
     import urllib.request
 
-    from tests.support import die_with_parent, stop_group, wait_until
+    from tests.support import start_serve, stop_group, wait_until
 
     champion = team.state()[0]
     port = free_port()
     log = tmp_path / "serve.log"
     env = team.strong.environment(team.server, user=READER, password=READER_PASSWORD)
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lead_conversion_prediction", "serve", "--port", str(port)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+    process = start_serve(port, env, log)
     url = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:

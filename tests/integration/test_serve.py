@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ import pandas as pd
 import pytest
 
 from tests.integration.conftest import PipelineRun
-from tests.support import die_with_parent, free_port, stop_group, wait_until
+from tests.support import free_port, start_serve, stop_group, wait_until
 
 COLUMNS = ["purchases", "time_spent", "n_visits", "customer_group", "onboarding"]
 START_SECONDS = 240  # an idle machine needs a few seconds; a busy one many times more
@@ -36,20 +34,12 @@ def server(pipeline_run: PipelineRun, tmp_path_factory: pytest.TempPathFactory) 
     port = free_port()
     # The server's output goes to a file: a pipe nobody reads would block it once full.
     log = tmp_path_factory.mktemp("serve") / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lead_conversion_prediction", "serve", "--port", str(port)],
-            env={
-                **os.environ,
-                "LCP_ROOT": str(pipeline_run.root),
-                "MLFLOW_TRACKING_URI": pipeline_run.tracking_uri,
-            },
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+    env = {
+        **os.environ,
+        "LCP_ROOT": str(pipeline_run.root),
+        "MLFLOW_TRACKING_URI": pipeline_run.tracking_uri,
+    }
+    process = start_serve(port, env, log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: answers(f"{url}/ping"), START_SECONDS, "lcp serve", process, log)
