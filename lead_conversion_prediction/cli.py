@@ -74,8 +74,11 @@ def _writing(paths: Paths, command: str) -> Iterator[None]:
         yield
 
 
-def _tracking_uri(option: str | None, check: bool = True) -> str:
-    """The tracking URI to use, checked to answer first (one line when it cannot)."""
+def _use_tracking_store(option: str | None, check: bool = True) -> str:
+    """The tracking URI to use, checked to answer first (one line when it cannot), and set as
+    ``MLFLOW_TRACKING_URI`` for the command and the processes it starts."""
+    import os
+
     from lead_conversion_prediction.config import default_tracking_uri
 
     uri = option or default_tracking_uri()
@@ -83,6 +86,7 @@ def _tracking_uri(option: str | None, check: bool = True) -> str:
         from lead_conversion_prediction.modeling.tracking_check import check_tracking_store
 
         check_tracking_store(uri)
+    os.environ["MLFLOW_TRACKING_URI"] = uri
     return uri
 
 
@@ -192,11 +196,10 @@ PromoteOption = Annotated[
 @app.command()
 def register(tracking_uri: TrackingOption = None, promote: PromoteOption = False) -> None:
     """Log candidates to MLflow, register the challenger."""
-    import os
 
     from lead_conversion_prediction.stages.register import run_register
 
-    uri = os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    uri = _use_tracking_store(tracking_uri)
     paths, params = _context()
     with _writing(paths, "register"):
         run_register(paths, params, tracking_uri=uri, promote=promote)
@@ -211,33 +214,30 @@ def promote(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Make a version champion if its lead is real."""
-    import os
 
     from lead_conversion_prediction.stages.promote import run_promote
 
-    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    _use_tracking_store(tracking_uri)
     run_promote(*_context(), version=version)
 
 
 @app.command()
 def rollback(tracking_uri: TrackingOption = None) -> None:
     """Give the champion alias back to the previous champion."""
-    import os
 
     from lead_conversion_prediction.stages.promote import run_rollback
 
-    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    _use_tracking_store(tracking_uri)
     run_rollback(_context()[1])
 
 
 @app.command()
 def champion(tracking_uri: TrackingOption = None) -> None:
     """Show the champion: its metrics, lineage and history."""
-    import os
 
     from lead_conversion_prediction.stages.promote import champion_report
 
-    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    _use_tracking_store(tracking_uri)
     for line in champion_report(_context()[1]):
         typer.echo(line)
 
@@ -249,11 +249,10 @@ def unlock(tracking_uri: TrackingOption = None) -> None:
     A process on the holder's own machine breaks a dead holder's lock by itself; this is for
     a holder that died on another machine. Make sure it is gone first.
     """
-    import os
 
     from lead_conversion_prediction.modeling.registry_lock import break_lock, lock_name
 
-    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    _use_tracking_store(tracking_uri)
     name = _context()[1].registry.model_name
     holder = break_lock(name)
     if holder is None:
@@ -337,11 +336,10 @@ def validate(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Check a classifier as the course validator does."""
-    import os
 
     from lead_conversion_prediction.stages.validate import run_validate
 
-    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri, check=_uses_registry(model))
+    _use_tracking_store(tracking_uri, check=_uses_registry(model))
     paths, params = _context()
     with _writing(paths, "validate"):
         run_validate(
@@ -375,11 +373,10 @@ def pipeline(
     data, features, train, evaluate, register, package, validate; then, in a DVC project,
     record the outputs in dvc.lock.
     """
-    import os
 
     from lead_conversion_prediction.stages.pipeline import run_pipeline
 
-    uri = os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    uri = _use_tracking_store(tracking_uri)
     paths, params = _context()
     with _writing(paths, "pipeline"):
         run_pipeline(
@@ -520,11 +517,10 @@ def predict(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Score raw leads: probability, label, rank, reasons."""
-    import os
 
     from lead_conversion_prediction.stages.predict import run_predict
 
-    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri, check=_uses_registry(model))
+    _use_tracking_store(tracking_uri, check=_uses_registry(model))
     paths, params = _context()
     run_predict(
         paths,
@@ -567,11 +563,10 @@ def serve(
     The model is the whole Pipeline, so requests hold raw lead records; its files are checked
     against the digest recorded when it was logged before it is loaded.
     """
-    import os
 
     from lead_conversion_prediction.stages.serve import run_serve
 
-    os.environ["MLFLOW_TRACKING_URI"] = _tracking_uri(tracking_uri)
+    _use_tracking_store(tracking_uri)
     params = _context()[1]
     run_serve(model or f"models:/{params.registry.model_name}@champion", host, port)
 
