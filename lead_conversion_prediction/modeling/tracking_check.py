@@ -86,6 +86,7 @@ def _reason(error: BaseException) -> str:
     text = " ".join(str(cause).split())
     for marker in ("FATAL:", "Failed to establish a new connection:", "error:"):
         if marker in text:
-            text = text.rsplit(marker, 1)[1].strip()
+            # The tail of nested reprs, such as `...refused"))`, closes what was cut off.
+            text = text.rsplit(marker, 1)[1].strip().rstrip("\"')")
     text = text.split(" (Background on this error")[0]
     return redact_text(text)[:300] or type(error).__name__
