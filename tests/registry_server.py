@@ -271,9 +271,9 @@ def make_checkouts(base: Path, labels: tuple[str, ...]) -> list[Checkout]:
     import yaml
 
     from lead_conversion_prediction.config import Paths, load_params
-    from tests.support import make_raw_leads, new_project, run_stage
+    from tests.support import REGISTRY_CANDIDATES, make_raw_leads, new_project, run_stage
 
-    template = new_project(base / "template")
+    template = new_project(base / "template", REGISTRY_CANDIDATES)
     raw = make_raw_leads(n=1000, seed=11)
     raw["lead_indicator"] = outcome(raw, "true", 0)
     raw.to_csv(template / "data" / "raw" / "raw_data.csv", index=False)

@@ -37,7 +37,7 @@ from lead_conversion_prediction.stages.promote import (
     run_rollback,
 )
 from lead_conversion_prediction.stages.register import run_register
-from tests.support import make_raw_leads, new_project, run_stage
+from tests.support import REGISTRY_CANDIDATES, make_raw_leads, new_project, run_stage
 
 NAME = "lead_model"
 ONE_STORE = pytest.mark.parametrize("tracking_store", ["sqlite"], indirect=True)
@@ -91,7 +91,7 @@ def registry(
 ) -> Iterator[Registry]:
     import mlflow
 
-    root = new_project(tmp_path / "project")
+    root = new_project(tmp_path / "project", REGISTRY_CANDIDATES)
     raw = make_raw_leads(n=600, seed=11)
     # A learnable outcome: more purchases and visits, more conversions.
     score = raw["purchases"] / 10 + raw["n_visits"] / 20

@@ -26,7 +26,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -382,21 +381,25 @@ def test_the_source_copy_leaves_out_nested_environments_and_stores(tmp_path: Pat
     )
 
 
-def test_the_pipeline_with_a_mirror_produces_the_model_bundle(tmp_path: Path) -> None:
+def test_prepare_data_with_a_mirror_pulls_the_raw_data_from_it(tmp_path: Path) -> None:
+    """The mirror mode (``--dvc-remote``): the whole pipeline is replayed in the workflow run
+    (tests/integration/test_workflow_run.py), from the upstream URL; here the fetch from a
+    mounted mirror and the data stages that follow it."""
     mirror = SHARED_DIR / "dvc-remote"
     if not mirror.is_dir():
         pytest.fail(f"{mirror} is missing: the replay pulls the raw data from that mirror")
-    bundle = tmp_path / "models.tar"
-    words = ["--dvc-remote", str(mirror), "pipeline", "export", "--path", str(bundle)]
+    exported = tmp_path / "data"
+    words = ["--dvc-remote", str(mirror), "prepare-data", "export", "--path", str(exported)]
     log = tmp_path / "replay.log"
     run = Replay(DaggerCall.parse(words), PROJ_ROOT, tmp_path, container_env(), log)
     try:
-        assert run.run() == bundle
+        assert run.run() == exported
     except ReplayError as error:
         raise AssertionError(f"{error}\n{log.read_text(encoding='utf-8')[-3000:]}") from None
 
     lcp = [command.args for command in run.commands if command.args[0] == "lcp"]
-    assert lcp[0] == ("lcp", "fetch") and lcp[-1][:2] == ("lcp", "validate")
+    assert [args[:2] for args in lcp] == [("lcp", "fetch"), ("lcp", "data"), ("lcp", "features")]
     assert "origin=DVC remote 'mirror'" in log.read_text(encoding="utf-8")
-    with tarfile.open(bundle) as archive:
-        assert {"model.pkl", "lead_model.joblib", "columns_list.json"} <= set(archive.getnames())
+    kept = {path.relative_to(exported).as_posix() for path in exported.rglob("*.csv")}
+    expected = {f"data/{name}.csv" for name in ("interim/leads", "processed/X_train")}
+    assert expected <= kept, kept
