@@ -27,13 +27,17 @@ MODEL_DIGEST_TAG = "model_sha256"
 PROVENANCE_ENV = "LCP_MODEL_PROVENANCE"
 # What MLflow adds to a registered model's files when it downloads them (name and version).
 _ADDED_BY_THE_REGISTRY = ("registered_model_meta",)
+# What Python adds when `mlflow.pyfunc.load_model` imports the model's code where it is
+# stored (a local store's files): bytecode caches. lcp never runs the model's stored code (it
+# reads the skops Pipeline, checked by its own SHA-256), so they do not change what it loads.
+_ADDED_BY_PYTHON = ("__pycache__",)
 
 
 def model_digest(folder: Path) -> str:
     """The digest of a logged model's files, as recorded when it was logged."""
     from lead_conversion_prediction.utils.storage import directory_digest
 
-    return directory_digest(folder, exclude=_ADDED_BY_THE_REGISTRY)
+    return directory_digest(folder, exclude=_ADDED_BY_THE_REGISTRY, skip_folders=_ADDED_BY_PYTHON)
 
 
 def read_pipeline(path: Path, sha256: str, trusted: list[str]) -> Any:

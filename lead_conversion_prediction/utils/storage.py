@@ -247,16 +247,21 @@ def load_artifact(path: Path) -> Any:
     return joblib.load(io.BytesIO(verify_artifact(path)))
 
 
-def directory_digest(folder: Path, exclude: Iterable[str] = ()) -> str:
+def directory_digest(
+    folder: Path, exclude: Iterable[str] = (), skip_folders: Iterable[str] = ()
+) -> str:
     """One SHA-256 for a folder: of each file's relative path and SHA-256, in order.
 
-    Files whose relative path is in ``exclude`` are left out.
+    Files whose relative path is in ``exclude``, and those in a folder named in
+    ``skip_folders`` at any depth, are left out.
     """
-    left_out = set(exclude)
+    left_out, skipped = set(exclude), set(skip_folders)
     lines = sorted(
-        f"{path.relative_to(folder).as_posix()}  {file_digest(path)}\n"
+        f"{relative.as_posix()}  {file_digest(path)}\n"
         for path in folder.rglob("*")
-        if path.is_file() and path.relative_to(folder).as_posix() not in left_out
+        if path.is_file()
+        and (relative := path.relative_to(folder)).as_posix() not in left_out
+        and not skipped.intersection(relative.parts[:-1])
     )
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -90,14 +91,18 @@ def test_a_tampered_bundle_is_refused(project: Project, change: str, problem: st
     assert problem in one_error(project.lcp("verify", str(bundle)))
 
 
-def test_a_tampered_registered_model_is_neither_scored_nor_served(project: Project) -> None:
+def champion_folder(project: Project) -> Path:
+    """Where the local store keeps the champion's files."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{project.store}")
     version = client.get_model_version_by_alias("lead_model", "champion")
     model_id = str(version.source).removeprefix("models:/")
-    location = client.get_logged_model(model_id).artifact_location
-    pipeline = Path(location.removeprefix("file://")) / "artifacts" / "pipeline.skops"
+    return Path(client.get_logged_model(model_id).artifact_location.removeprefix("file://"))
+
+
+def test_a_tampered_registered_model_is_neither_scored_nor_served(project: Project) -> None:
+    pipeline = champion_folder(project) / "artifacts" / "pipeline.skops"
     original = pipeline.read_bytes()
     try:
         pipeline.write_bytes(original[:-10] + b"0123456789")
@@ -111,3 +116,38 @@ def test_a_tampered_registered_model_is_neither_scored_nor_served(project: Proje
         assert "files differ from the digest recorded" in one_error(served)
     finally:
         pipeline.write_bytes(original)
+
+
+def test_the_plain_mlflow_load_leaves_the_champion_usable_but_changed_code_is_refused(
+    project: Project,
+) -> None:
+    """`mlflow.pyfunc.load_model` imports the model's code where a local store keeps it, so
+    Python writes its bytecode cache there: lcp still scores that champion. A change to the
+    stored code itself is refused."""
+    import shutil
+
+    folder = champion_folder(project)
+    load = (
+        "import mlflow; mlflow.pyfunc.load_model('models:/lead_model@champion'); print('loaded')"
+    )
+    leads = project.root / "data" / "processed" / "test.csv"
+    predict = ("predict", "-i", str(leads), "-o", str(project.root / "s.csv"))
+    code = folder / "registered_model.py"
+    original = code.read_bytes()
+    try:
+        env = {**project.env, "PYTHONDONTWRITEBYTECODE": ""}  # Python's default: it writes
+        loaded = subprocess.run(
+            [sys.executable, "-c", load], env=env, capture_output=True, text=True, check=False
+        )
+        assert loaded.stdout.strip() == "loaded", loaded.stderr[-2000:]
+        assert list(folder.rglob("__pycache__/*.pyc")), "the load wrote bytecode beside the code"
+        scored = project.lcp(*predict, "--model", "models:/lead_model@champion")
+        assert scored.returncode == 0, scored.stderr[-2000:]
+
+        code.write_bytes(original + b"\n# changed\n")
+        refused = project.lcp(*predict, "--model", "models:/lead_model@champion")
+        assert "files differ from the digest recorded" in one_error(refused)
+    finally:
+        code.write_bytes(original)
+        for cache in list(folder.rglob("__pycache__")):
+            shutil.rmtree(cache)
