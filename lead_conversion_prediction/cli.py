@@ -196,7 +196,6 @@ PromoteOption = Annotated[
 @app.command()
 def register(tracking_uri: TrackingOption = None, promote: PromoteOption = False) -> None:
     """Log candidates to MLflow, register the challenger."""
-
     from lead_conversion_prediction.stages.register import run_register
 
     uri = _use_tracking_store(tracking_uri)
@@ -214,7 +213,6 @@ def promote(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Make a version champion if its lead is real."""
-
     from lead_conversion_prediction.stages.promote import run_promote
 
     _use_tracking_store(tracking_uri)
@@ -224,7 +222,6 @@ def promote(
 @app.command()
 def rollback(tracking_uri: TrackingOption = None) -> None:
     """Give the champion alias back to the previous champion."""
-
     from lead_conversion_prediction.stages.promote import run_rollback
 
     _use_tracking_store(tracking_uri)
@@ -234,7 +231,6 @@ def rollback(tracking_uri: TrackingOption = None) -> None:
 @app.command()
 def champion(tracking_uri: TrackingOption = None) -> None:
     """Show the champion: its metrics, lineage and history."""
-
     from lead_conversion_prediction.stages.promote import champion_report
 
     _use_tracking_store(tracking_uri)
@@ -249,7 +245,6 @@ def unlock(tracking_uri: TrackingOption = None) -> None:
     A process on the holder's own machine breaks a dead holder's lock by itself; this is for
     a holder that died on another machine. Make sure it is gone first.
     """
-
     from lead_conversion_prediction.modeling.registry_lock import break_lock, lock_name
 
     _use_tracking_store(tracking_uri)
@@ -336,7 +331,6 @@ def validate(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Check a classifier as the course validator does."""
-
     from lead_conversion_prediction.stages.validate import run_validate
 
     _use_tracking_store(tracking_uri, check=_uses_registry(model))
@@ -373,7 +367,6 @@ def pipeline(
     data, features, train, evaluate, register, package, validate; then, in a DVC project,
     record the outputs in dvc.lock.
     """
-
     from lead_conversion_prediction.stages.pipeline import run_pipeline
 
     uri = _use_tracking_store(tracking_uri)
@@ -517,7 +510,6 @@ def predict(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Score raw leads: probability, label, rank, reasons."""
-
     from lead_conversion_prediction.stages.predict import run_predict
 
     _use_tracking_store(tracking_uri, check=_uses_registry(model))
@@ -563,7 +555,6 @@ def serve(
     The model is the whole Pipeline, so requests hold raw lead records; its files are checked
     against the digest recorded when it was logged before it is loaded.
     """
-
     from lead_conversion_prediction.stages.serve import run_serve
 
     _use_tracking_store(tracking_uri)

@@ -148,11 +148,11 @@ def _acquire(registry: Any, name: str, me: Holder, wait: float) -> None:
             )
             return
         except MlflowException as error:
-            if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-                # MLflow's SQL store answers a taken name by reading that model again: when its
-                # holder released it in between, the create fails as "not found". Free now.
-                continue
-            if error.error_code != "RESOURCE_ALREADY_EXISTS" and not _transient(error):
+            # A taken name; or "not found": MLflow's SQL store answers a taken name by reading
+            # that model again, and its holder may have released it in between. Either way,
+            # try again (within the wait).
+            taken = ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST")
+            if error.error_code not in taken and not _transient(error):
                 raise
         holder = read_holder(registry, name)
         if holder is not None and holder.token == me.token:
