@@ -63,3 +63,26 @@ def test_an_experiment_another_run_creates_meanwhile_is_used(
     monkeypatch.setattr(mlflow, "set_experiment", lambda experiment_id: None)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert configure_tracking(uri, "lead-conversion") == "7"
+
+
+def test_rows_another_run_logs_at_the_same_moment_are_linked_on_a_second_try(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    import mlflow
+    import pandas as pd
+
+    from lead_conversion_prediction.config import Paths
+    from lead_conversion_prediction.modeling.tracking import log_datasets
+
+    linked: list[str] = []
+    broken = iter([True])
+
+    def log_input(dataset: Any, context: str) -> None:
+        if next(broken, False):
+            raise MlflowException('duplicate key value violates unique constraint "dataset_pk"')
+        linked.append(dataset.name)
+
+    monkeypatch.setattr(mlflow, "log_input", log_input)
+    rows = pd.DataFrame({"date_part": ["2024-01-02"], "lead_indicator": [1.0]})
+    log_datasets(rows, rows, Paths(tmp_path))
+    assert linked == ["train", "holdout"]

@@ -205,7 +205,14 @@ def log_datasets(train: pd.DataFrame, holdout: pd.DataFrame, paths: Any) -> None
                 name=name,
                 targets=TARGET,
             )
-        mlflow.log_input(dataset, context=context)
+        try:
+            mlflow.log_input(dataset, context=context)
+        except mlflow.exceptions.MlflowException:
+            # A run of another checkout logged the same rows at the same moment: the store's
+            # look-up-then-insert of a dataset is not atomic, and the loser's insert breaks its
+            # unique key. The dataset exists now, so a second try links it; another error
+            # comes back again and is raised.
+            mlflow.log_input(dataset, context=context)
 
 
 def lead_signature() -> Any:
