@@ -146,6 +146,8 @@ def test_the_best_first_order_is_a_stable_sort_from_the_highest_down(
     assert best_first(probability).tolist() == expected.tolist()
     ids = rng.integers(0, len(probability) // 3 + 1, len(probability))  # repeated ids too
     assert best_first(probability, ids).tolist() == np.lexsort((ids, -probability)).tolist()
+    ids.sort()  # in file order, as most files hold them
+    assert best_first(probability, ids).tolist() == np.lexsort((ids, -probability)).tolist()
 
 
 def test_cells_a_spreadsheet_would_run_are_neutralised() -> None:

@@ -304,24 +304,31 @@ def best_first(probability: np.ndarray, ids: np.ndarray | None = None) -> np.nda
     """Row positions from the highest probability down; ties by ``ids`` when given, then in
     input order.
 
-    Probabilities that float32 holds exactly (XGBoost's) are sorted by their bits, 16 at a
-    time from the least significant (numpy sorts 16-bit keys by counting, stably), after a
-    stable sort by id: three times faster than comparing them. The bits of a non-negative
-    float order as its value, and their complement from the highest down. Others are compared.
+    Probabilities that float32 holds exactly (XGBoost's) are sorted as one 64-bit key per row:
+    the complement of the float's bits (a non-negative float's bits order as its value) above
+    the row's place among the ties (its position in ``ids`` order). Every key differs, so
+    numpy's plain sort (vectorised) gives the stable order: five times faster than sorting
+    positions by two keys. Others are compared.
     """
     values = np.asarray(probability, dtype=np.float64) + 0.0  # -0.0 becomes 0.0
     index_type = _index_type(len(values))
     narrow = values.astype(np.float32)
-    if not np.array_equal(narrow, values) or (values < 0).any():  # NaN is never equal
+    exact = np.array_equal(narrow, values) and not (values < 0).any()  # NaN is never equal
+    if not exact or len(values) >= 1 << 32:
         compared = (
             np.argsort(-values, kind="stable") if ids is None else np.lexsort((ids, -values))
         )
         return compared.astype(index_type, copy=False)
-    keys = ~narrow.view(np.uint32)
-    order = np.arange(len(values)) if ids is None else np.argsort(ids, kind="stable")
-    for shift in (0, 16):  # the low 16 bits, then the high
-        order = order[np.argsort((keys[order] >> shift).astype(np.uint16), kind="stable")]
-    return order.astype(index_type, copy=False)
+    by_id = None
+    if ids is not None and (np.diff(ids) < 0).any():  # ids out of order: ties go by id
+        by_id = np.argsort(ids, kind="stable")
+        place = ranks_of(by_id).astype(np.uint64) - np.uint64(1)
+    else:
+        place = np.arange(len(values), dtype=np.uint64)
+    keys = (~narrow.view(np.uint32)).astype(np.uint64) << np.uint64(32) | place
+    keys.sort()
+    order = (keys & np.uint64(0xFFFFFFFF)).astype(index_type)
+    return order if by_id is None else by_id[order].astype(index_type, copy=False)
 
 
 def ranks_of(order: np.ndarray) -> np.ndarray:

@@ -24,8 +24,8 @@ from lead_conversion_prediction.config import Params, Paths
 from lead_conversion_prediction.exceptions import ConfigError, DataContractError
 from lead_conversion_prediction.schema import (
     SCORING_COLUMNS,
-    build_schema,
     physical_lines,
+    ready_contract,
     with_physical_lines,
 )
 from lead_conversion_prediction.scoring import CHUNK_ROWS, SPARK_MASTER, STDIO, Engine, OnError
@@ -195,7 +195,7 @@ def score_file(
     ahead and scored two at a time (the heavy work releases the GIL); results are taken in
     file order.
     """
-    build_schema(SCORING_COLUMNS)  # the contract's checks (and pandera) ready before the clock
+    ready_contract(SCORING_COLUMNS)  # the contract's checks (and pandera) ready before the clock
     started = time.perf_counter()
     input_format = input_format or InputFormat.of(input_path)
     output_format = output_format or OutputFormat.of(output_path)
