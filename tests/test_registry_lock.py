@@ -1,4 +1,5 @@
-"""Racing clients of a shared store: the registry lock, and the experiment both create."""
+"""Racing clients of a shared store: the registry lock, the experiment both create, and the
+dataset both log."""
 
 from __future__ import annotations
 

@@ -319,12 +319,11 @@ def best_first(probability: np.ndarray, ids: np.ndarray | None = None) -> np.nda
             np.argsort(-values, kind="stable") if ids is None else np.lexsort((ids, -values))
         )
         return compared.astype(index_type, copy=False)
+    place = np.arange(len(values), dtype=np.uint64)
     by_id = None
     if ids is not None and (np.diff(ids) < 0).any():  # ids out of order: ties go by id
         by_id = np.argsort(ids, kind="stable")
-        place = ranks_of(by_id).astype(np.uint64) - np.uint64(1)
-    else:
-        place = np.arange(len(values), dtype=np.uint64)
+        place[by_id] = place.copy()  # each row's place in id order
     keys = (~narrow.view(np.uint32)).astype(np.uint64) << np.uint64(32) | place
     keys.sort()
     order = (keys & np.uint64(0xFFFFFFFF)).astype(index_type)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -124,8 +125,6 @@ def test_the_plain_mlflow_load_leaves_the_champion_usable_but_changed_code_is_re
     """`mlflow.pyfunc.load_model` imports the model's code where a local store keeps it, so
     Python writes its bytecode cache there: lcp still scores that champion. A change to the
     stored code itself is refused."""
-    import shutil
-
     folder = champion_folder(project)
     load = (
         "import mlflow; mlflow.pyfunc.load_model('models:/lead_model@champion'); print('loaded')"
