@@ -255,6 +255,26 @@ def test_skipped_rows_go_to_the_rejects_file_with_their_reason(
     }
 
 
+def test_a_chunk_or_a_file_with_no_good_row_is_skipped_whole(
+    model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads(n=12).astype({"n_visits": "object"})
+    leads.loc[:4, "n_visits"] = "-1"  # the whole first chunk
+    rejects = tmp_path / "rejects.csv"
+    options = ScoringOptions(threshold=0.5, skip_bad_rows=True, chunk_rows=5)
+    source = write_csv(tmp_path / "leads.csv", leads)
+    report = score_file(model, source, str(tmp_path / "s.csv"), options, rejects=rejects)
+    assert (report.rows_scored, report.rows_rejected) == (7, 5)
+    assert pd.read_csv(tmp_path / "s.csv")["lead_id"].tolist() == leads["lead_id"][5:].tolist()
+
+    leads.loc[:, "n_visits"] = "-1"
+    source = write_csv(tmp_path / "all-bad.csv", leads)
+    report = score_file(model, source, str(tmp_path / "none.csv"), options, rejects=rejects)
+    assert (report.rows_scored, report.rows_rejected) == (0, 12)
+    assert pd.read_csv(tmp_path / "none.csv").empty
+    assert pd.read_csv(rejects)["line"].tolist() == list(range(2, 14))
+
+
 def test_each_rejected_row_names_its_own_cell(
     model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
 ) -> None:

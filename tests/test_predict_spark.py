@@ -152,6 +152,24 @@ def test_spark_and_local_scoring_agree_row_for_row(
 
 
 @pytest.mark.usefixtures("small_parts")
+def test_batches_with_no_good_row_are_skipped_as_locally(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    leads = make_leads(n=100, seed=4).astype({"n_visits": "object"})
+    leads.loc[:49, "n_visits"] = "-1"  # whole Arrow batches of 16 rows
+    source = tmp_path / "leads.csv"
+    leads.to_csv(source, index=False)
+    options = ScoringOptions(threshold=0.5, skip_bad_rows=True, chunk_rows=16)
+    local = score_locally(model, source, options)
+    on_spark = score_on_spark(spark, model, source, options)
+    assert_same_scores(local, on_spark)
+    assert (on_spark.report.rows_scored, on_spark.report.rows_rejected) == (50, 50)
+
+
+@pytest.mark.usefixtures("small_parts")
 def test_sorted_output_is_best_first_with_the_local_ranks(
     spark: SparkSession,
     model: LoadedModel,

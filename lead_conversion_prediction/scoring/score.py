@@ -204,8 +204,9 @@ def score_chunk(
     # for the model, half the preprocessing time.
     X = good.loc[:, list(MODEL_INPUT_COLUMNS)].astype("float64")
     report.missing.update({str(k): int(v) for k, v in X.isna().sum().items() if v})
-    coder = loaded.model[0].named_transformers_["categorical"]["code"]
-    report.unseen.update(coder.count_unseen(X[list(coder.feature_names_in_)]))
+    if len(X):  # a chunk may have no row left to score
+        coder = loaded.model[0].named_transformers_["categorical"]["code"]
+        report.unseen.update(coder.count_unseen(X[list(coder.feature_names_in_)]))
     report.unseen = +report.unseen  # drop the zero counts
     rejected = None
     if bad.any():
