@@ -311,6 +311,8 @@ def _parse_column(values: pd.Series, field: Field) -> tuple[pd.Series, np.ndarra
     """Convert one column to its type; return it, the unparseable cells and the problem."""
     present = values.notna().to_numpy()
     none = np.zeros(len(values), dtype=bool)
+    if field.kind == "integer" and pd.api.types.is_signed_integer_dtype(values):
+        return values.astype("Int64"), none, ""  # read as integers: whole and in range
     if field.kind in ("integer", "number"):
         parsed = _to_number(values)
         unparsed = present & parsed.isna().to_numpy()
