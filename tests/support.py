@@ -82,6 +82,18 @@ def make_raw_leads(n: int = 60, seed: int = 0) -> pd.DataFrame:
     )
 
 
+def ragged_csv(path: Path, leads: pd.DataFrame, extra: dict[int, str]) -> str:
+    """Leads as CSV, with the data rows at ``extra`` given another field (or ``""``: one less)."""
+    rows = [leads.iloc[:0].to_csv(index=False, lineterminator="\n")]
+    for row in range(len(leads)):
+        body = leads.iloc[[row]].to_csv(index=False, header=False, lineterminator="\n")[:-1]
+        if row in extra:
+            body = f"{body},{extra[row]}" if extra[row] else body.rsplit(",", 1)[0]
+        rows.append(body + "\n")
+    path.write_text("".join(rows))
+    return str(path)
+
+
 def fit_small_model(n: int = 200, seed: int = 1) -> Any:
     """A lead model Pipeline (the real preprocessing, a logistic regression) on a small frame."""
     from sklearn.linear_model import LogisticRegression

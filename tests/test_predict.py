@@ -32,7 +32,7 @@ from lead_conversion_prediction.scoring.score import (
     score_leads,
 )
 from lead_conversion_prediction.stages.predict import score_file
-from tests.support import fit_small_model, save_verified
+from tests.support import fit_small_model, ragged_csv, save_verified
 
 INPUTS = ["purchases", "time_spent", "n_visits", "customer_group", "onboarding"]
 
@@ -273,6 +273,60 @@ def test_a_chunk_or_a_file_with_no_good_row_is_skipped_whole(
     assert (report.rows_scored, report.rows_rejected) == (0, 12)
     assert pd.read_csv(tmp_path / "none.csv").empty
     assert pd.read_csv(rejects)["line"].tolist() == list(range(2, 14))
+
+
+def test_rows_with_more_or_fewer_fields_are_rejected_with_their_lines(
+    model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads(n=30).astype({"n_visits": "object"})
+    leads.loc[2, "source"] = "sign\nup"  # a quoted line break: one more physical line
+    leads.loc[12, "n_visits"] = "-1"
+    source = ragged_csv(tmp_path / "leads.csv", leads, {4: "x", 17: "", 25: "y"})
+    rejects = tmp_path / "rejects.csv"
+    options = ScoringOptions(threshold=0.5, skip_bad_rows=True, chunk_rows=10)
+    report = score_file(model, source, str(tmp_path / "s.csv"), options, rejects=rejects)
+    assert (report.rows_scored, report.rows_rejected) == (26, 4)
+    assert report.rejected_for == {"row": 3, "column 'n_visits'": 1}
+    header = len(leads.columns)
+    rejected = pd.read_csv(rejects, keep_default_na=False)
+    assert rejected["line"].tolist() == [7, 15, 20, 28]  # rows 4, 12, 17, 25, after the break
+    assert rejected["reason"].tolist() == [
+        f"row: {header + 1} fields where the header has {header}",
+        "column 'n_visits': value -1 is below 0",
+        f"row: {header - 1} fields where the header has {header}",
+        f"row: {header + 1} fields where the header has {header}",
+    ]
+    assert rejected.loc[1, "n_visits"] == "'-1"  # as written, neutralised
+    assert rejected.loc[0, "lead_id"] == ""  # the cells of a ragged row cannot be told apart
+    scored = pd.read_csv(tmp_path / "s.csv")
+    assert scored["lead_id"].tolist() == leads["lead_id"].drop([4, 12, 17, 25]).tolist()
+
+
+def test_the_first_bad_row_stops_the_run_ragged_or_not(
+    model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads(n=30).astype({"n_visits": "object"})
+    leads.loc[12, "n_visits"] = "-1"
+    options = ScoringOptions(threshold=0.5, chunk_rows=10)
+    target = tmp_path / "s.csv"
+    header = len(leads.columns)
+    source = ragged_csv(tmp_path / "first.csv", leads, {25: "x", 4: "y"})
+    with pytest.raises(DataContractError) as caught:
+        score_file(model, source, str(target), options)
+    assert str(caught.value) == (
+        f"{source}: {header + 1} fields where the header has {header} at lines 6, 27"
+    )
+    source = ragged_csv(tmp_path / "later.csv", leads, {25: "x"})
+    with pytest.raises(DataContractError) as caught:
+        score_file(model, source, str(target), options)
+    assert str(caught.value) == f"{source}: column 'n_visits': value -1 is below 0 at line 14"
+    source = ragged_csv(tmp_path / "only.csv", leads.drop(12), {27: ""})
+    with pytest.raises(DataContractError) as caught:
+        score_file(model, source, str(target), options)
+    assert str(caught.value) == (
+        f"{source}: {header - 1} fields where the header has {header} at line 29"
+    )
+    assert not target.exists()
 
 
 def test_each_rejected_row_names_its_own_cell(

@@ -32,7 +32,7 @@ from lead_conversion_prediction.scoring.score import (
 )
 from lead_conversion_prediction.stages.predict import check_spark_options, score_file
 from lead_conversion_prediction.stages.predict_spark import REJECTS_FOLDER, score_dataset
-from tests.support import fit_small_model
+from tests.support import fit_small_model, ragged_csv
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -170,6 +170,38 @@ def test_batches_with_no_good_row_are_skipped_as_locally(
 
 
 @pytest.mark.usefixtures("small_parts")
+def test_rows_with_more_or_fewer_fields_are_rejected_as_locally(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    leads = make_leads(n=120, seed=5).astype({"n_visits": "object"})
+    leads.loc[60, "n_visits"] = "-1"
+    ragged = {3: "x", 40: "", 41: "", 61: "y", 119: ""}  # one shifts every field it asks for
+    source = Path(ragged_csv(tmp_path / "leads.csv", leads, ragged))
+    options = ScoringOptions(threshold=0.5, skip_bad_rows=True, chunk_rows=16)
+    local = score_locally(model, source, options)
+    on_spark = score_on_spark(spark, model, source, options)
+    assert_same_scores(local, on_spark)
+    assert on_spark.rejects is not None
+    assert on_spark.rejects["line"].tolist() == ["5", "42", "43", "62", "63", "121"]
+    assert on_spark.report.rejected_for == {"row": 5, "column 'n_visits'": 1}
+    fields = len(leads.columns)
+    for name, extra, error in (
+        ("first", {30: "x"}, f"{fields + 1} fields where the header has {fields} at line 32"),
+        ("later", {70: "x"}, "column 'n_visits': value -1 is below 0 at line 62"),
+    ):
+        source = Path(ragged_csv(tmp_path / f"{name}.csv", leads, extra))
+        with pytest.raises(DataContractError) as locally:
+            score_file(model, str(source), str(tmp_path / "l.csv"), ScoringOptions(threshold=0.5))
+        with pytest.raises(DataContractError) as on_spark_:
+            score_on_spark(spark, model, source, ScoringOptions(threshold=0.5))
+        assert str(on_spark_.value) == str(locally.value) == f"{source}: {error}"
+    assert spark.conf.get("spark.sql.csv.parser.columnPruning.enabled") == "true"
+
+
+@pytest.mark.usefixtures("small_parts")
 def test_sorted_output_is_best_first_with_the_local_ranks(
     spark: SparkSession,
     model: LoadedModel,
@@ -274,7 +306,7 @@ HEADER = b"lead_id,purchases,time_spent,n_visits,customer_group,onboarding\n"
         (lambda folder: write_bytes(folder / "leads.csv", HEADER), DataContractError,
          "file has a header but no data rows"),
         (lambda folder: write_bytes(folder / "leads.csv", HEADER + b"1,2,3\n"),
-         DataContractError, "cannot be read"),
+         DataContractError, "3 fields where the header has 6 at line 2"),
     ],
     ids=["missing", "json", "not-parquet", "other-schema", "empty", "header-only", "ragged"],
 )  # fmt: skip

@@ -12,7 +12,7 @@ import csv
 import io
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -22,8 +22,10 @@ from lead_conversion_prediction.scoring import STDIO
 from lead_conversion_prediction.utils.files import reading
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.csv as pacsv
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -159,6 +161,51 @@ def neutralise_formulas(values: pd.Series) -> pd.Series:
     return text.where(~risky, "'" + text).where(values.notna())
 
 
+@dataclass
+class RaggedRows:
+    """Rows of a CSV file with more or fewer fields than its header, set aside while it is read.
+
+    Their cells cannot be told apart, so they are never scored: they break the contract as a
+    whole row. ``records`` are their 0-based positions among the file's data rows (a quoted
+    line break does not start a row), in file order; ``fields``, how many fields each has.
+    """
+
+    columns: list[str] = field(default_factory=list)  # the named columns the file holds
+    expected: int = 0
+    records: list[int] = field(default_factory=list)
+    fields: list[int] = field(default_factory=list)
+
+    def note(self, row: pacsv.InvalidRow) -> str:
+        """Arrow's handler of an invalid row: note it, and read on without it."""
+        if row.number is None:  # only a reader on several threads loses count
+            return "error"
+        self.expected = row.expected_columns
+        self.records.append(row.number - 2)  # Arrow counts the header as row 1
+        self.fields.append(row.actual_columns)
+        return "skip"
+
+    def positions(self, read: np.ndarray) -> np.ndarray:
+        """The positions in the file of rows given by their positions among the rows read."""
+        import numpy as np
+
+        read_before = np.asarray(self.records, dtype=np.int64) - np.arange(len(self.records))
+        return read + np.searchsorted(read_before, read, side="right")
+
+    def reasons(self) -> list[str]:
+        """Each row's reason, as a rejects file gives it."""
+        return [f"row: {self.problem(count)}" for count in self.fields]
+
+    def error(self, file: str) -> DataContractError:
+        """The one-line error naming the first of these rows."""
+        return DataContractError(
+            file, self.problem(self.fields[0]), rows=self.records[:5], n_bad=len(self.records)
+        )
+
+    def problem(self, count: int) -> str:
+        """What is wrong with a row of ``count`` fields."""
+        return f"{count} field{'s' * (count != 1)} where the header has {self.expected}"
+
+
 class UnparsedCellError(Exception):
     """A cell of a CSV file does not parse as its column's type: read the file as text."""
 
@@ -169,17 +216,19 @@ def read_chunks(
     chunk_rows: int,
     columns: Iterable[str],
     typed: bool = False,
+    ragged: RaggedRows | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Yield the named columns of a CSV or Parquet file, ``chunk_rows`` at a time.
 
     CSV cells are read as text, or ``typed`` as the contract's types (a cell that does not
-    parse then raises :class:`UnparsedCellError`). Named columns absent from the file are left
-    out; the contract says which are required.
+    parse then raises :class:`UnparsedCellError`). CSV rows with more or fewer fields than the
+    header go to ``ragged``, or without it stop the reading. Named columns absent from the file
+    are left out; the contract says which are required.
     """
     import pyarrow as pa
 
     try:
-        yield from READERS[source_format](source, chunk_rows, set(columns), typed)
+        yield from READERS[source_format](source, chunk_rows, set(columns), typed, ragged)
     except pa.ArrowInvalid as error:
         message = str(error).splitlines()[0]
         if "UTF8" in message or "UTF-8" in message:
@@ -190,7 +239,7 @@ def read_chunks(
 
 
 def _csv_chunks(
-    source: str, chunk_rows: int, columns: set[str], typed: bool
+    source: str, chunk_rows: int, columns: set[str], typed: bool, ragged: RaggedRows | None
 ) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -202,13 +251,22 @@ def _csv_chunks(
     try:
         header = _peek_header(stream, source)
         wanted = [name for name in header if name in columns]
+        if ragged is not None:
+            ragged.columns = wanted
         types = {
             name: arrow_types.get(FIELDS[name].kind, pa.string()) if typed else pa.string()
             for name in wanted
         }
+        # One reading thread, so that Arrow counts the rows it sets aside; a streaming reader
+        # parses on one thread anyway.
         reader = pacsv.open_csv(
             stream,
-            read_options=pacsv.ReadOptions(block_size=max(1 << 20, chunk_rows * 64)),
+            read_options=pacsv.ReadOptions(
+                block_size=max(1 << 20, chunk_rows * 64), use_threads=False
+            ),
+            parse_options=pacsv.ParseOptions(
+                invalid_row_handler=ragged.note if ragged is not None else None
+            ),
             convert_options=pacsv.ConvertOptions(
                 include_columns=wanted, column_types=types, strings_can_be_null=True
             ),
@@ -250,7 +308,7 @@ def _peek_header(stream: IO[bytes], source: str) -> list[str]:
 
 
 def _parquet_chunks(
-    source: str, chunk_rows: int, columns: set[str], typed: bool
+    source: str, chunk_rows: int, columns: set[str], typed: bool, ragged: RaggedRows | None
 ) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
@@ -263,7 +321,9 @@ def _parquet_chunks(
         yield batch.to_pandas()
 
 
-READERS: dict[InputFormat, Callable[[str, int, set[str], bool], Iterator[pd.DataFrame]]] = {
+READERS: dict[
+    InputFormat, Callable[[str, int, set[str], bool, RaggedRows | None], Iterator[pd.DataFrame]]
+] = {
     InputFormat.csv: _csv_chunks,
     InputFormat.parquet: _parquet_chunks,
 }

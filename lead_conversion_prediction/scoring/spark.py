@@ -24,6 +24,7 @@ import numpy as np
 from lead_conversion_prediction.exceptions import DataContractError
 from lead_conversion_prediction.scoring.io import (
     OutputColumn,
+    RaggedRows,
     neutralise_formulas,
     neutralise_text,
     output_schema,
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
     from lead_conversion_prediction.scoring.model import LoadedModel
 
+# The text of a CSV row with more or fewer fields than the header (Spark's corrupt record).
+MALFORMED = "_lcp_malformed_row"
 # Columns of the tagged records (the input's own columns keep their names).
 KIND = "_kind"  # one of SCORED, REJECTED, REPORT
 ROW = "_row"  # monotonically_increasing_id() of the input row (of its batch's first, in a report)
@@ -94,7 +97,9 @@ class PartitionScorer:
     """The function ``mapInArrow`` runs on each partition: batches of rows in, tagged out.
 
     ``columns`` are the input columns, in order, that batches hold besides ``ROW``;
-    ``large_text`` says whether Spark exchanges text as Arrow ``large_string``.
+    ``large_text`` says whether Spark exchanges text as Arrow ``large_string``. A CSV input's
+    batches also hold ``MALFORMED``: rows with another number of fields than the header's
+    ``header_fields`` are rejected whole, or stop the run, as local scoring does.
     """
 
     model: Broadcast[LoadedModel]
@@ -102,6 +107,7 @@ class PartitionScorer:
     file: str
     columns: tuple[str, ...]
     large_text: bool = False
+    header_fields: int | None = None
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow as pa
@@ -112,19 +118,36 @@ class PartitionScorer:
         silence_pyspark_pandas_warning()  # in this Python worker
         loaded = self.model.value
         for batch in batches:
-            rows = batch.column(ROW).to_numpy()
-            chunk = pa.Table.from_batches([batch]).drop_columns([ROW]).to_pandas()
+            every_row = batch.column(ROW).to_numpy()
+            table = pa.Table.from_batches([batch]).drop_columns([ROW])
+            ragged, whole = self._ragged(table, every_row)
+            if self.header_fields is not None:
+                table = table.drop_columns([MALFORMED])
+            rows = every_row[whole]
+            chunk = (table if whole.all() else table.filter(pa.array(whole))).to_pandas()
             try:
                 scored = score_chunk(loaded, chunk, self.options, self.file, 0, header=False)
             except DataContractError as error:  # fail mode: the first breach stops the run
+                bad_rows = [int(rows[position]) for position in error.rows]
                 breach = {
                     "column": error.column,
                     "problem": error.problem,
-                    "rows": [int(rows[position]) for position in error.rows],
+                    "rows": bad_rows,
                     "n_bad": error.n_bad,
                 }
-                yield self._report(rows, ScoringReport(), len(chunk), breach)
+                if ragged.records and bad_rows and ragged.records[0] < bad_rows[0]:
+                    breach = self._ragged_breach(ragged)
+                yield self._report(every_row, ScoringReport(), len(every_row), breach)
                 return
+            if ragged.records and not self.options.skip_bad_rows:
+                breach = self._ragged_breach(ragged)
+                yield self._report(every_row, ScoringReport(), len(every_row), breach)
+                return
+            if ragged.records:
+                reasons = np.array(ragged.reasons(), dtype=object)
+                yield self._records(REJECTED, np.asarray(ragged.records), {REASON: reasons})
+                scored.report.rows_rejected += len(ragged.records)
+                scored.report.rejected_for["row"] += len(ragged.records)
             kept = np.ones(len(chunk), dtype=bool)
             if scored.rejected is not None:
                 kept[scored.rejected.index.to_numpy()] = False
@@ -136,7 +159,31 @@ class PartitionScorer:
                     for name, column in scored.reasons.columns().items()
                 }
             yield self._records(SCORED, rows[kept], values)
-            yield self._report(rows, scored.report, len(chunk))
+            yield self._report(every_row, scored.report, len(every_row))
+
+    def _ragged(self, table: pa.Table, rows: np.ndarray) -> tuple[RaggedRows, np.ndarray]:
+        """The batch's rows with another number of fields than the header (their ids as
+        ``records``), and the mask of the others."""
+        import csv
+
+        ragged = RaggedRows(expected=self.header_fields or 0)
+        if self.header_fields is None:
+            return ragged, np.ones(len(rows), dtype=bool)
+        texts = table.column(MALFORMED).to_numpy(zero_copy_only=False)
+        malformed = np.array([text is not None for text in texts], dtype=bool)
+        for text, row in zip(texts[malformed], rows[malformed], strict=True):
+            ragged.records.append(int(row))
+            ragged.fields.append(len(next(csv.reader([text]), [])))
+        return ragged, ~malformed
+
+    @staticmethod
+    def _ragged_breach(ragged: RaggedRows) -> dict[str, Any]:
+        return {
+            "column": None,
+            "problem": ragged.problem(ragged.fields[0]),
+            "rows": ragged.records[:5],
+            "n_bad": len(ragged.records),
+        }
 
     def _records(self, kind: int, rows: np.ndarray, values: Mapping[str, Any]) -> pa.RecordBatch:
         """Tagged records of one kind: the given columns filled, the others empty."""
@@ -198,7 +245,8 @@ class PartitionScorer:
 def score_partitions(frame: DataFrame, scorer: PartitionScorer) -> DataFrame:
     """Tagged records of every row of ``frame`` (its ``scorer.columns`` and ``ROW``)."""
     schema = tagged_schema(scorer.columns, scorer.options.explain)
-    return frame.select(*scorer.columns, ROW).mapInArrow(scorer, schema)
+    malformed = [MALFORMED] if scorer.header_fields is not None else []
+    return frame.select(*scorer.columns, *malformed, ROW).mapInArrow(scorer, schema)
 
 
 def report_counts(report: ScoringReport) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from lead_conversion_prediction.scoring.concurrency import map_in_order, read_ah
 from lead_conversion_prediction.scoring.io import (
     InputFormat,
     OutputFormat,
+    RaggedRows,
     UnparsedCellError,
     read_chunks,
     write_rejects,
@@ -42,6 +43,7 @@ from lead_conversion_prediction.scoring.model import LoadedModel, load_scoring_m
 from lead_conversion_prediction.scoring.score import (
     CallList,
     Reasons,
+    ScoredChunk,
     ScoringOptions,
     ScoringReport,
     count_repeats,
@@ -215,7 +217,10 @@ def score_file(
     report, lead_ids, probability, rejected, reasons = scored
     report.duplicate_ids = count_repeats(lead_ids)
     if rejected and rejects is not None:
-        rejects_frame = pd.concat(rejected, ignore_index=True)
+        position = "line" if input_format == InputFormat.csv else "row"
+        rejects_frame = pd.concat(rejected, ignore_index=True).sort_values(
+            position, kind="stable", ignore_index=True
+        )
         if lines:
             starts = physical_lines(Path(input_path), rejects_frame["line"] - 2)
             rejects_frame["line"] = [starts[line - 2] for line in rejects_frame["line"]]
@@ -264,11 +269,16 @@ def _score_chunks(
     (``explain``) reasons.
 
     Each chunk's ids, probabilities and reasons go to temporary files as they come, so memory
-    stays flat while the file is read, whatever its length.
+    stays flat while the file is read, whatever its length. CSV rows with more or fewer fields
+    than the header are set aside by the reader: they stop the run or are rejected too, and
+    the others' line numbers count them.
     """
     header = input_format == InputFormat.csv
     wanted = (*SCORING_COLUMNS, "source", "date_part")
-    chunks = read_ahead(read_chunks(input_path, input_format, options.chunk_rows, wanted, typed))
+    ragged = RaggedRows()
+    chunks = read_ahead(
+        read_chunks(input_path, input_format, options.chunk_rows, wanted, typed, ragged)
+    )
 
     def numbered() -> Iterator[tuple[pd.DataFrame, int]]:
         offset = 0
@@ -285,9 +295,12 @@ def _score_chunks(
         tempfile.TemporaryFile() as codes,
         tempfile.TemporaryFile() as contributions,
     ):
-        for scored in map_in_order(
-            lambda item: score_chunk(loaded, item[0], options, input_path, item[1], header),
-            numbered(),
+        for scored in _in_file_order(
+            map_in_order(
+                lambda item: score_chunk(loaded, item[0], options, input_path, item[1], header),
+                numbered(),
+            ),
+            ragged,
         ):
             if typed and scored.rejected is not None:
                 raise UnparsedCellError("rows are rejected: keep their cells as written")
@@ -302,6 +315,22 @@ def _score_chunks(
             report.merge(scored.report)
             if progress is not None:
                 progress(scored.report.rows_scored + scored.report.rows_rejected)
+        if ragged.records:
+            if not options.skip_bad_rows:
+                raise ragged.error(input_path)
+            for frame in rejected:
+                frame["line"] = ragged.positions(frame["line"].to_numpy() - 2) + 2
+            rejected.append(
+                pd.DataFrame(
+                    {
+                        **dict.fromkeys(ragged.columns),  # its cells cannot be told apart
+                        "line": np.asarray(ragged.records) + 2,
+                        "reason": ragged.reasons(),
+                    }
+                )
+            )
+            report.rows_rejected += len(ragged.records)
+            report.rejected_for["row"] += len(ragged.records)
         if report.rows_scored + report.rows_rejected == 0:
             raise DataContractError(input_path, "file has a header but no data rows")
         reasons = None
@@ -318,3 +347,19 @@ def _score_chunks(
         probabilities.seek(0)
         lead_ids, probability = np.fromfile(ids, np.int64), np.fromfile(probabilities, np.float64)
         return report, lead_ids, probability, rejected, reasons
+
+
+def _in_file_order(scored: Iterator[ScoredChunk], ragged: RaggedRows) -> Iterator[ScoredChunk]:
+    """``scored``, with a breach of the contract naming its rows' places in the file, or the
+    row set aside by the reader before it: the first bad row of the file stops the run."""
+    try:
+        yield from scored
+    except DataContractError as error:
+        if not error.rows or not error.header or not ragged.records:
+            raise
+        rows = [int(row) for row in ragged.positions(np.asarray(error.rows))]
+        if ragged.records[0] < rows[0]:
+            raise ragged.error(error.file) from None
+        raise DataContractError(
+            error.file, error.problem, error.column, rows, error.n_bad, error.header
+        ) from None

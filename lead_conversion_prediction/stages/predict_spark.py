@@ -32,6 +32,7 @@ from lead_conversion_prediction.scoring.io import InputFormat
 from lead_conversion_prediction.scoring.model import LoadedModel, use_cores
 from lead_conversion_prediction.scoring.score import ScoringOptions, ScoringReport
 from lead_conversion_prediction.scoring.spark import (
+    MALFORMED,
     POSITION,
     PartitionScorer,
     best_first,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 
 REJECTS_FOLDER = "_rejects"  # inside the output: Spark and Arrow readers skip names with _
 _READ_COLUMNS = (*SCORING_COLUMNS, "source", "date_part")
+_CSV_COLUMN_PRUNING = "spark.sql.csv.parser.columnPruning.enabled"
 _CSV_NAMES = (".csv",)
 _PARQUET_NAMES = (".parquet", ".pq")
 
@@ -136,9 +138,16 @@ def score_dataset(
         check_explain(loaded, options.explain)
     use_cores(loaded.model, 1)  # a Spark task has one core
     model = spark.sparkContext.broadcast(loaded)
-    scorer = PartitionScorer(model, options, input_path, columns, _large_text(spark))
+    header_fields = len(frame.columns) - 1 if MALFORMED in frame.columns else None
+    scorer = PartitionScorer(
+        model, options, input_path, columns, _large_text(spark), header_fields
+    )
     temporary = output.sibling(f".{output.name}.{uuid.uuid4().hex[:12]}.tmp")
     cached: list[DataFrame] = []
+    # A CSV row is parsed whole, so that one with more or fewer fields is told apart (Spark
+    # otherwise reads only the fields it is asked for); the session's setting comes back after.
+    pruning = spark.conf.get(_CSV_COLUMN_PRUNING)
+    spark.conf.set(_CSV_COLUMN_PRUNING, "false")
     try:
         tagged = score_partitions(with_row_ids(frame), scorer).persist()
         cached.append(tagged)
@@ -173,6 +182,10 @@ def score_dataset(
         for frame_ in cached:
             frame_.unpersist()
         model.unpersist()
+        if pruning is None:
+            spark.conf.unset(_CSV_COLUMN_PRUNING)
+        else:
+            spark.conf.set(_CSV_COLUMN_PRUNING, pruning)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -220,16 +233,27 @@ def read_leads(spark: SparkSession, location: str, source_format: InputFormat) -
     reader = spark.read
     try:
         if source_format == InputFormat.csv:
-            frame = reader.csv(location, header=True, inferSchema=False, mode="FAILFAST")
+            # Every header field as text, and a row with more or fewer fields kept whole in
+            # MALFORMED: Spark would otherwise read the fields it is asked for by position,
+            # and score a shifted row.
+            from pyspark.sql.types import StringType, StructField, StructType
+
+            names = reader.csv(location, header=True, inferSchema=False).columns
+            if names:
+                text = [StructField(name, StringType()) for name in [*names, MALFORMED]]
+                frame = reader.schema(StructType(text)).csv(
+                    location, header=True, mode="PERMISSIVE", columnNameOfCorruptRecord=MALFORMED
+                )
         else:
             frame = reader.parquet(location)
+            names = frame.columns
     except _spark_error_types() as error:
         raise DataContractError(
             location, f"cannot be read as {source_format.value} ({_cause(error)})"
         ) from None
-    if not frame.columns:
+    if not names:
         raise DataContractError(location, "file is empty (no header row)")
-    check_columns(frame.columns, location, SCORING_COLUMNS)
+    check_columns(names, location, SCORING_COLUMNS)
     return frame
 
 
