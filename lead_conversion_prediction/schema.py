@@ -366,7 +366,7 @@ def _to_number(values: pd.Series) -> pd.Series:
 
 
 def _to_boolean(values: pd.Series) -> pd.Series:
-    """Nullable booleans from text such as true/false, 1/0, yes/no (any case)."""
+    """Nullable booleans from true/false or 1/0 text (any case, spaces around ignored)."""
     arrow = _arrow_text(values)
     if arrow is not None:
         import pyarrow as pa
