@@ -228,7 +228,7 @@ def read_csv_text(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise DataContractError(path, "file is empty (no header row)") from None
     except pd.errors.ParserError as error:
-        raise DataContractError(path, f"not a valid CSV file ({error})") from None
+        raise _parser_error(path, str(error)) from None
     if frame.empty:
         raise DataContractError(path, "file has a header but no data rows")
     return frame
@@ -295,6 +295,23 @@ def check_leads(
     order = {str(name): position for position, name in enumerate(frame.columns)}
     breaches.sort(key=lambda breach: (order.get(breach.column, -1), int(breach.rows[0])))
     return typed, breaches
+
+
+def _parser_error(path: Path, message: str) -> DataContractError:
+    """pandas' parser error as one line: a row with another number of fields than the header
+    is named as ``lcp predict`` names it."""
+    import re
+
+    ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if ragged is None:
+        return DataContractError(path, f"not a valid CSV file ({' '.join(message.split())})")
+    expected, line, count = (int(number) for number in ragged.groups())
+    return DataContractError(path, field_count_problem(count, expected), rows=[line - 2])
+
+
+def field_count_problem(count: int, expected: int) -> str:
+    """What is wrong with a CSV row of ``count`` fields under a header of ``expected``."""
+    return f"{count} field{'s' * (count != 1)} where the header has {expected}"
 
 
 def ready_contract(required: Iterable[str]) -> None:

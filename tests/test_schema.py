@@ -104,6 +104,8 @@ def test_a_wrong_delimiter_is_hinted(
         (b"", "file is empty"),
         (b"lead_id,lead_indicator,date_part\n", "header but no data rows"),
         (b"lead_id,source\n1,sign\xffup\n", "not UTF-8 text"),
+        (b"lead_id,source\n1,signup\n2,signup,x\n", "3 fields where the header has 2 at line 3"),
+        (b'lead_id,source\n1,"signup\n', "not a valid CSV file"),
     ],
 )
 def test_file_level_problems_are_one_line_errors(

@@ -203,7 +203,9 @@ class RaggedRows:
 
     def problem(self, count: int) -> str:
         """What is wrong with a row of ``count`` fields."""
-        return f"{count} field{'s' * (count != 1)} where the header has {self.expected}"
+        from lead_conversion_prediction.schema import field_count_problem
+
+        return field_count_problem(count, self.expected)
 
 
 class UnparsedCellError(Exception):
