@@ -88,6 +88,16 @@ def score_on_spark(
     return Scored(pd.read_parquet(target), rejects, report)
 
 
+def scored_both_ways(
+    spark: SparkSession, model: LoadedModel, source: Path, options: ScoringOptions
+) -> tuple[Scored, Scored]:
+    """The same input scored locally and on Spark, checked to give the same scores."""
+    local = score_locally(model, source, options)
+    on_spark = score_on_spark(spark, model, source, options)
+    assert_same_scores(local, on_spark)
+    return local, on_spark
+
+
 def assert_same_scores(local: Scored, spark: Scored) -> None:
     assert list(spark.scores.columns) == [column.name for column in OUTPUT_SCHEMA]
     for column in ("lead_id", "predicted_label", "rank"):
@@ -142,9 +152,7 @@ def test_spark_and_local_scoring_agree_row_for_row(
     bad_leads(make_leads).to_csv(source, index=False)
     assert spark.read.csv(str(source), header=True).rdd.getNumPartitions() > 3
     options = ScoringOptions(threshold=0.5, skip_bad_rows=True, chunk_rows=30)
-    local = score_locally(model, source, options)
-    on_spark = score_on_spark(spark, model, source, options)
-    assert_same_scores(local, on_spark)
+    local, on_spark = scored_both_ways(spark, model, source, options)
     assert on_spark.rejects is not None
     assert on_spark.rejects["line"].tolist() == ["7", "11", "15", "172", "335"]
     assert on_spark.report.duplicate_ids == local.report.duplicate_ids > 0
@@ -163,9 +171,7 @@ def test_batches_with_no_good_row_are_skipped_as_locally(
     source = tmp_path / "leads.csv"
     leads.to_csv(source, index=False)
     options = ScoringOptions(threshold=0.5, skip_bad_rows=True, chunk_rows=16)
-    local = score_locally(model, source, options)
-    on_spark = score_on_spark(spark, model, source, options)
-    assert_same_scores(local, on_spark)
+    _, on_spark = scored_both_ways(spark, model, source, options)
     assert (on_spark.report.rows_scored, on_spark.report.rows_rejected) == (50, 50)
 
 
@@ -181,9 +187,7 @@ def test_rows_with_more_or_fewer_fields_are_rejected_as_locally(
     ragged = {3: "x", 40: "", 41: "", 61: "y", 119: ""}  # one shifts every field it asks for
     source = Path(ragged_csv(tmp_path / "leads.csv", leads, ragged))
     options = ScoringOptions(threshold=0.5, skip_bad_rows=True, chunk_rows=16)
-    local = score_locally(model, source, options)
-    on_spark = score_on_spark(spark, model, source, options)
-    assert_same_scores(local, on_spark)
+    _, on_spark = scored_both_ways(spark, model, source, options)
     assert on_spark.rejects is not None
     assert on_spark.rejects["line"].tolist() == ["5", "42", "43", "62", "63", "121"]
     assert on_spark.report.rejected_for == {"row": 5, "column 'n_visits'": 1}
@@ -211,10 +215,8 @@ def test_sorted_output_is_best_first_with_the_local_ranks(
     source = tmp_path / "leads.csv"
     bad_leads(make_leads).to_csv(source, index=False)
     options = ScoringOptions(threshold=0.5, sort=True, skip_bad_rows=True)
-    local = score_locally(model, source, options)
-    on_spark = score_on_spark(spark, model, source, options)
+    _, on_spark = scored_both_ways(spark, model, source, options)
     assert on_spark.scores["rank"].tolist() == list(range(1, len(on_spark.scores) + 1))
-    assert_same_scores(local, on_spark)
 
 
 @pytest.mark.usefixtures("small_parts")
@@ -229,9 +231,7 @@ def test_parquet_input_numbers_rejected_rows_as_local_scoring_does(
     leads.loc[[3, 200], "n_visits"] = -1
     leads.to_parquet(source, index=False, row_group_size=40)
     options = ScoringOptions(threshold=0.5, skip_bad_rows=True, training_source_only=True)
-    local = score_locally(model, source, options)
-    on_spark = score_on_spark(spark, model, source, options)
-    assert_same_scores(local, on_spark)
+    _, on_spark = scored_both_ways(spark, model, source, options)
     assert on_spark.rejects is not None and on_spark.rejects["row"].tolist()[:2] == ["3", "4"]
 
 
