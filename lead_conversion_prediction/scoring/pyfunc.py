@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lead_conversion_prediction.exceptions import ArtifactError
@@ -72,9 +73,8 @@ def answer(model: Any, leads: pd.DataFrame, provenance: str) -> pd.DataFrame:
         breach = breaches[0]
         rows = ", ".join(str(int(row)) for row in breach.rows[:5])
         raise ValueError(f"{breach.reason} (record {rows}, counting from 0)")
-    probability = positive_probability(
-        model, typed.loc[:, list(MODEL_INPUT_COLUMNS)].astype(float)
-    )
+    inputs = typed.loc[:, list(MODEL_INPUT_COLUMNS)].astype(float)
+    probability = positive_probability(model, inputs) if len(inputs) else np.zeros(0)
     scores = pd.DataFrame({"conversion_probability": probability, "model": provenance})
     if ID_COLUMN in typed:
         scores.insert(0, ID_COLUMN, typed[ID_COLUMN].astype("Int64"))

@@ -68,6 +68,12 @@ def test_pandas_frames_of_integer_decimal_or_missing_counts_are_scored(
     assert scores["conversion_probability"].between(0, 1).all()
 
 
+def test_no_leads_get_an_empty_answer(pipeline_run: PipelineRun, leads: pd.DataFrame) -> None:
+    scores = predict(pipeline_run, leads.head(0))
+    assert scores.empty
+    assert list(scores.columns) == ["lead_id", "conversion_probability", "model"]
+
+
 def test_mlflow_keeps_no_telemetry_id_for_the_projects_commands(pipeline_run: PipelineRun) -> None:
     assert pipeline_run.home.is_dir()
     assert not (pipeline_run.home / ".config" / "mlflow").exists()
