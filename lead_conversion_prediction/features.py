@@ -79,9 +79,11 @@ class CategoryCoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):  # t
 
     def count_unseen(self, X: Any) -> dict[str, int]:
         """Return, per column, how many present values are levels not seen in ``fit``."""
+        names = self.get_feature_names_out()
+        if len(X) == 0:  # scikit-learn refuses to check no rows
+            return {str(name): 0 for name in names}
         codes = self._codes(X)
         unseen = (~np.isnan(codes) & ~self._known(codes)).sum(axis=0)
-        names = self.get_feature_names_out()
         return {str(name): int(count) for name, count in zip(names, unseen, strict=True)}
 
     def _codes(self, X: Any) -> np.ndarray:

@@ -10,6 +10,7 @@ Columns the contract does not know are kept as read; the stages drop what they d
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -300,8 +301,6 @@ def check_leads(
 def _parser_error(path: Path, message: str) -> DataContractError:
     """pandas' parser error as one line: a row with another number of fields than the header
     is named as ``lcp predict`` names it."""
-    import re
-
     ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
     if ragged is None:
         return DataContractError(path, f"not a valid CSV file ({' '.join(message.split())})")

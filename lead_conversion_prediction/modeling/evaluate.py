@@ -44,6 +44,8 @@ _EPS = float(np.finfo(np.float64).eps)
 
 def positive_probability(model: Any, X: pd.DataFrame) -> np.ndarray:
     """Return the model's probability of the positive class (converted), within [0, 1]."""
+    if X is not None and len(X) == 0:  # scikit-learn refuses to transform no rows
+        return np.zeros(0)
     probabilities = np.asarray(model.predict_proba(X))[:, 1]
     # Regression objectives of XGBoost can stray slightly outside [0, 1].
     return np.clip(probabilities.astype(np.float64), 0.0, 1.0)

@@ -191,6 +191,11 @@ class RaggedRows:
         read_before = np.asarray(self.records, dtype=np.int64) - np.arange(len(self.records))
         return read + np.searchsorted(read_before, read, side="right")
 
+    def before(self, rows: list[int]) -> bool:
+        """Whether the first of these rows comes before the first of ``rows``: the first bad
+        row of a file stops the run."""
+        return bool(self.records) and bool(rows) and self.records[0] < rows[0]
+
     def reasons(self) -> list[str]:
         """Each row's reason, as a rejects file gives it."""
         return [f"row: {self.problem(count)}" for count in self.fields]

@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from lead_conversion_prediction.exceptions import ArtifactError
@@ -73,8 +72,9 @@ def answer(model: Any, leads: pd.DataFrame, provenance: str) -> pd.DataFrame:
         breach = breaches[0]
         rows = ", ".join(str(int(row)) for row in breach.rows[:5])
         raise ValueError(f"{breach.reason} (record {rows}, counting from 0)")
-    inputs = typed.loc[:, list(MODEL_INPUT_COLUMNS)].astype(float)
-    probability = positive_probability(model, inputs) if len(inputs) else np.zeros(0)
+    probability = positive_probability(
+        model, typed.loc[:, list(MODEL_INPUT_COLUMNS)].astype(float)
+    )
     scores = pd.DataFrame({"conversion_probability": probability, "model": provenance})
     if ID_COLUMN in typed:
         scores.insert(0, ID_COLUMN, typed[ID_COLUMN].astype("Int64"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -118,6 +118,12 @@ class ScoringReport:
     duplicate_ids: int = 0
     seconds: float = 0.0
 
+    def reject(self, reasons: Iterable[str]) -> None:
+        """Count rejected rows, each under its reason's subject (``column 'x'``, ``row``)."""
+        subjects = [reason.split(":")[0] for reason in reasons]
+        self.rows_rejected += len(subjects)
+        self.rejected_for.update(subjects)
+
     def merge(self, other: ScoringReport) -> None:
         """Add the counts of another part of the same file."""
         self.rows_scored += other.rows_scored
@@ -204,26 +210,23 @@ def score_chunk(
     # for the model, half the preprocessing time.
     X = good.loc[:, list(MODEL_INPUT_COLUMNS)].astype("float64")
     report.missing.update({str(k): int(v) for k, v in X.isna().sum().items() if v})
-    if len(X):  # a chunk may have no row left to score
-        coder = loaded.model[0].named_transformers_["categorical"]["code"]
-        report.unseen.update(coder.count_unseen(X[list(coder.feature_names_in_)]))
+    coder = loaded.model[0].named_transformers_["categorical"]["code"]
+    report.unseen.update(coder.count_unseen(X[list(coder.feature_names_in_)]))
     report.unseen = +report.unseen  # drop the zero counts
     rejected = None
     if bad.any():
         numbers = np.flatnonzero(bad) + offset + (2 if header else 1)
         position = "line" if header else "row"
         rejected = chunk.loc[bad].assign(**{position: numbers, "reason": reasons[bad]})
-        report.rejected_for.update(reason.split(":")[0] for reason in reasons[bad])
+        report.reject(reasons[bad])
     report.rows_scored = len(good)
-    report.rows_rejected = int(bad.sum())
     explained = None
-    probability = np.zeros(0)
     if len(good) and options.explain:
         # The preprocessing once, for both the probabilities and the reasons.
         matrix = loaded.model[:-1].transform(X)
         probability = positive_probability(loaded.model[-1], matrix)
         explained = Reasons.of_matrix(loaded.model, matrix, options.explain)
-    elif len(good):
+    else:
         probability = positive_probability(loaded.model, X)
     return ScoredChunk(
         ids=good[ID_COLUMN].to_numpy(dtype=np.int64),

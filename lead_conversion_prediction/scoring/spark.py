@@ -128,26 +128,21 @@ class PartitionScorer:
             try:
                 scored = score_chunk(loaded, chunk, self.options, self.file, 0, header=False)
             except DataContractError as error:  # fail mode: the first breach stops the run
-                bad_rows = [int(rows[position]) for position in error.rows]
-                breach = {
-                    "column": error.column,
-                    "problem": error.problem,
-                    "rows": bad_rows,
-                    "n_bad": error.n_bad,
-                }
-                if ragged.records and bad_rows and ragged.records[0] < bad_rows[0]:
-                    breach = self._ragged_breach(ragged)
+                breach = _breach(error, rows)
+                if ragged.before(breach["rows"]):
+                    breach = _breach(ragged.error(self.file))
                 yield self._report(every_row, ScoringReport(), len(every_row), breach)
                 return
             if ragged.records and not self.options.skip_bad_rows:
-                breach = self._ragged_breach(ragged)
+                breach = _breach(ragged.error(self.file))
                 yield self._report(every_row, ScoringReport(), len(every_row), breach)
                 return
             if ragged.records:
-                reasons = np.array(ragged.reasons(), dtype=object)
-                yield self._records(REJECTED, np.asarray(ragged.records), {REASON: reasons})
-                scored.report.rows_rejected += len(ragged.records)
-                scored.report.rejected_for["row"] += len(ragged.records)
+                reasons = ragged.reasons()
+                yield self._records(
+                    REJECTED, np.asarray(ragged.records), {REASON: np.array(reasons, dtype=object)}
+                )
+                scored.report.reject(reasons)
             kept = np.ones(len(chunk), dtype=bool)
             if scored.rejected is not None:
                 kept[scored.rejected.index.to_numpy()] = False
@@ -175,15 +170,6 @@ class PartitionScorer:
             ragged.records.append(int(row))
             ragged.fields.append(len(next(csv.reader([text]), [])))
         return ragged, ~malformed
-
-    @staticmethod
-    def _ragged_breach(ragged: RaggedRows) -> dict[str, Any]:
-        return {
-            "column": None,
-            "problem": ragged.problem(ragged.fields[0]),
-            "rows": ragged.records[:5],
-            "n_bad": len(ragged.records),
-        }
 
     def _records(self, kind: int, rows: np.ndarray, values: Mapping[str, Any]) -> pa.RecordBatch:
         """Tagged records of one kind: the given columns filled, the others empty."""
@@ -240,6 +226,13 @@ class PartitionScorer:
             for column in reason_columns(self.options.explain)
         ]
         return pa.schema([*fixed, *reasons, *((name, text) for name in self.columns)])
+
+
+def _breach(error: DataContractError, ids: np.ndarray | None = None) -> dict[str, Any]:
+    """A breach of the contract as a batch report carries it: its rows as row ids (``ids``
+    by position in the batch, or already ids)."""
+    rows = [int(row if ids is None else ids[row]) for row in error.rows]
+    return {"column": error.column, "problem": error.problem, "rows": rows, "n_bad": error.n_bad}
 
 
 def score_partitions(frame: DataFrame, scorer: PartitionScorer) -> DataFrame:

@@ -320,17 +320,17 @@ def _score_chunks(
                 raise ragged.error(input_path)
             for frame in rejected:
                 frame["line"] = ragged.positions(frame["line"].to_numpy() - 2) + 2
+            why = ragged.reasons()
             rejected.append(
                 pd.DataFrame(
                     {
                         **dict.fromkeys(ragged.columns),  # its cells cannot be told apart
                         "line": np.asarray(ragged.records) + 2,
-                        "reason": ragged.reasons(),
+                        "reason": why,
                     }
                 )
             )
-            report.rows_rejected += len(ragged.records)
-            report.rejected_for["row"] += len(ragged.records)
+            report.reject(why)
         if report.rows_scored + report.rows_rejected == 0:
             raise DataContractError(input_path, "file has a header but no data rows")
         reasons = None
@@ -358,7 +358,7 @@ def _in_file_order(scored: Iterator[ScoredChunk], ragged: RaggedRows) -> Iterato
         if not error.rows or not error.header or not ragged.records:
             raise
         rows = [int(row) for row in ragged.positions(np.asarray(error.rows))]
-        if ragged.records[0] < rows[0]:
+        if ragged.before(rows):
             raise ragged.error(error.file) from None
         raise DataContractError(
             error.file, error.problem, error.column, rows, error.n_bad, error.header
