@@ -232,12 +232,23 @@ def read_csv_text(path: Path) -> pd.DataFrame:
         raise _parser_error(path, str(error)) from None
     if frame.empty:
         raise DataContractError(path, "file has a header but no data rows")
+    # pandas renames a repeated name ("purchases.1"): the contract checks the header as written.
+    check_columns(pd.read_csv(path, header=None, nrows=1, dtype="str").iloc[0], path)
     return frame
 
 
-def check_columns(columns: Iterable[str], file: Path | str, required: Iterable[str]) -> None:
-    """Raise a :class:`DataContractError` naming the required columns that are absent."""
+def check_columns(columns: Iterable[str], file: Path | str, required: Iterable[str] = ()) -> None:
+    """Raise a :class:`DataContractError` naming a contract column the header gives more than
+    once, letter case aside as Spark reads names (which one holds the values is anyone's
+    guess), or the required columns that are absent."""
     present = list(columns)
+    lowered = [name.lower() for name in present]
+    repeated = [name for name in present if name in FIELDS and lowered.count(name) > 1]
+    if repeated:
+        name = repeated[0]
+        times = lowered.count(name)
+        aside = "" if present.count(name) == times else " (letter case aside)"
+        raise DataContractError(file, f"the header names column '{name}' {times} times{aside}")
     missing = [name for name in required if name not in present]
     if missing:
         hint = " (is the delimiter a comma?)" if len(present) == 1 else ""

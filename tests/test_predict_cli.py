@@ -76,8 +76,21 @@ def test_the_summary_and_warnings_are_logged(
             b"lead_id,purchases,time_spent,n_visits,customer_group,onboarding\n1,2,3\xff,4,5,True\n",
             "not UTF-8 text",
         ),
+        (
+            b"lead_id,purchases,time_spent,n_visits,customer_group,onboarding,purchases\n"
+            b"1,2,3,4,5,True,7\n",
+            "the header names column 'purchases' 2 times",
+        ),
     ],
-    ids=["empty", "header-only", "missing-column", "renamed-column", "delimiter", "bytes"],
+    ids=[
+        "empty",
+        "header-only",
+        "missing-column",
+        "renamed-column",
+        "delimiter",
+        "bytes",
+        "repeated-column",
+    ],
 )
 def test_file_level_problems_exit_2_with_one_line_and_leave_the_output_alone(
     model_path: Path, tmp_path: Path, content: bytes, message: str
@@ -283,3 +296,18 @@ def test_a_header_cell_over_128_kb_is_one_line(model_path: Path, tmp_path: Path)
     message = one_error(predict(model_path, "-i", str(source), "-o", str(tmp_path / "s.csv")))
     assert message.startswith(f"error: {source}: ")
     assert len(message) < 400
+
+
+def test_a_parquet_file_that_repeats_a_column_is_one_line(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(make_leads(n=5), preserve_index=False)
+    source = tmp_path / "leads.parquet"
+    pq.write_table(table.append_column("n_visits", pa.array([9.0] * 5)), source)
+    result = predict(model_path, "-i", str(source), "-o", str(tmp_path / "s.csv"))
+    assert result.returncode == 2
+    assert last_line(result) == f"error: {source}: the header names column 'n_visits' 2 times"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["leads.parquet"]

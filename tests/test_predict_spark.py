@@ -31,7 +31,11 @@ from lead_conversion_prediction.scoring.score import (
     rank_descending,
 )
 from lead_conversion_prediction.stages.predict import check_spark_options, score_file
-from lead_conversion_prediction.stages.predict_spark import REJECTS_FOLDER, score_dataset
+from lead_conversion_prediction.stages.predict_spark import (
+    REJECTS_FOLDER,
+    header_as_written,
+    score_dataset,
+)
 from tests.support import fit_small_model, ragged_csv
 
 if TYPE_CHECKING:
@@ -289,6 +293,16 @@ def write_bytes(path: Path, content: bytes) -> Path:
 
 
 HEADER = b"lead_id,purchases,time_spent,n_visits,customer_group,onboarding\n"
+SWAPPED = b"lead_id,time_spent,purchases,n_visits,customer_group,onboarding\n"
+ROW = b"1,2,3.5,4,5,True\n"
+
+
+def two_files(folder: Path, second_header: bytes) -> Path:
+    """A folder of CSV files: a larger one (Spark takes its header) and a smaller one."""
+    (folder / "leads").mkdir()
+    write_bytes(folder / "leads" / "a.csv", HEADER + ROW * 3)
+    write_bytes(folder / "leads" / "b.csv", second_header + ROW)
+    return folder / "leads"
 
 
 @pytest.mark.parametrize(
@@ -307,8 +321,16 @@ HEADER = b"lead_id,purchases,time_spent,n_visits,customer_group,onboarding\n"
          "file has a header but no data rows"),
         (lambda folder: write_bytes(folder / "leads.csv", HEADER + b"1,2,3\n"),
          DataContractError, "3 fields where the header has 6 at line 2"),
+        (lambda folder: write_bytes(folder / "leads.csv", HEADER.strip() + b",Purchases\n"),
+         DataContractError, "the header names column 'purchases' 2 times"),
+        (lambda folder: two_files(folder, SWAPPED),
+         DataContractError, "b.csv: its header has 'time_spent' where the first file has "
+         "'purchases'; the files must share one header"),
+        (lambda folder: two_files(folder, b"lead_id,purchases\n"),
+         DataContractError, "b.csv: its header has 2 names where the first file has 6"),
     ],
-    ids=["missing", "json", "not-parquet", "other-schema", "empty", "header-only", "ragged"],
+    ids=["missing", "json", "not-parquet", "other-schema", "empty", "header-only", "ragged",
+         "repeated-column", "folder-reordered", "folder-shorter"],
 )  # fmt: skip
 def test_bad_input_is_one_error_and_leaves_no_output(
     spark: SparkSession,
@@ -325,6 +347,33 @@ def test_bad_input_is_one_error_and_leaves_no_output(
     assert message in str(raised.value) and str(source) in str(raised.value)
     assert len(str(raised.value).splitlines()) == 1
     assert sorted(path.name for path in tmp_path.iterdir()) == before
+
+
+def test_a_folder_of_csv_files_is_scored_as_one_file_is(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    leads = make_leads(n=120, seed=5)
+    (tmp_path / "leads").mkdir()
+    leads.iloc[:70].to_csv(tmp_path / "leads" / "a.csv", index=False)
+    leads.iloc[70:].to_csv(tmp_path / "leads" / "b.csv", index=False)
+    leads.to_csv(tmp_path / "all.csv", index=False)
+    local = score_locally(model, tmp_path / "all.csv", ScoringOptions(0.5))
+    on_spark = score_on_spark(spark, model, tmp_path / "leads", ScoringOptions(0.5))
+    by_id = [
+        frame.scores.drop(columns="model").sort_values("lead_id") for frame in (local, on_spark)
+    ]
+    pd.testing.assert_frame_equal(by_id[1].reset_index(drop=True), by_id[0].reset_index(drop=True))
+    assert on_spark.report.warnings() == local.report.warnings()
+
+
+def test_a_header_is_read_as_written_where_spark_renames_repeats() -> None:
+    names = ["lead_id", "purchases1", "x2", "Purchases3", "n_visits4", "y9"]
+    assert header_as_written(names) == [
+        "lead_id", "purchases", "x2", "Purchases", "n_visits4", "y9"
+    ]  # fmt: skip
 
 
 def test_an_existing_output_is_replaced_only_when_asked(

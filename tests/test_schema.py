@@ -89,6 +89,21 @@ def test_a_missing_required_column_is_named(
         read_raw_leads(path)
 
 
+def test_a_header_that_repeats_a_contract_column_is_refused(
+    tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads()
+    path = write(tmp_path, leads.assign(xx_one=leads["time_spent"] + 1, xx_two=0))
+    header, rows = path.read_text().split("\n", 1)
+    # pandas alone would read the first and call the second "time_spent.1"
+    path.write_text(header.replace("xx_one", "time_spent") + "\n" + rows)
+    with pytest.raises(DataContractError, match=r"the header names column 'time_spent' 2 times$"):
+        read_raw_leads(path)
+    # a column the contract does not read may repeat
+    path.write_text(header.replace("xx_one", "notes").replace("xx_two", "notes") + "\n" + rows)
+    assert len(read_raw_leads(path)) == len(leads)
+
+
 def test_a_wrong_delimiter_is_hinted(
     tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
 ) -> None:

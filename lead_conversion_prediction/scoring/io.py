@@ -251,12 +251,13 @@ def _csv_chunks(
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from lead_conversion_prediction.schema import FIELDS
+    from lead_conversion_prediction.schema import FIELDS, check_columns
 
     arrow_types = {"integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
     stream = _open_binary(source)
     try:
         header = _peek_header(stream, source)
+        check_columns(header, source)
         wanted = [name for name in header if name in columns]
         if ragged is not None:
             ragged.columns = wanted
@@ -319,10 +320,13 @@ def _parquet_chunks(
 ) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
+    from lead_conversion_prediction.schema import check_columns
+
     if source == STDIO:
         raise DataContractError(source, "Parquet cannot be read from stdin; give a file")
     with reading(source, hint=""):
         parquet = pq.ParquetFile(source)
+    check_columns(parquet.schema_arrow.names, source)
     wanted = [name for name in parquet.schema_arrow.names if name in columns]
     for batch in parquet.iter_batches(batch_size=chunk_rows, columns=wanted):
         yield batch.to_pandas()

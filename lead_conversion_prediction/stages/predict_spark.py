@@ -240,9 +240,15 @@ def read_leads(spark: SparkSession, location: str, source_format: InputFormat) -
 
             names = reader.csv(location, header=True, inferSchema=False).columns
             if names:
+                # enforceSchema off: a file of a folder whose header is not the first file's
+                # fails its task, where Spark would read its fields by position.
                 text = [StructField(name, StringType()) for name in [*names, MALFORMED]]
                 frame = reader.schema(StructType(text)).csv(
-                    location, header=True, mode="PERMISSIVE", columnNameOfCorruptRecord=MALFORMED
+                    location,
+                    header=True,
+                    enforceSchema=False,
+                    mode="PERMISSIVE",
+                    columnNameOfCorruptRecord=MALFORMED,
                 )
         else:
             frame = reader.parquet(location)
@@ -253,8 +259,24 @@ def read_leads(spark: SparkSession, location: str, source_format: InputFormat) -
         ) from None
     if not names:
         raise DataContractError(location, "file is empty (no header row)")
-    check_columns(names, location, SCORING_COLUMNS)
+    check_columns(header_as_written(names), location, SCORING_COLUMNS)
     return frame
+
+
+def header_as_written(names: list[str]) -> list[str]:
+    """A CSV header as the file gives it: Spark appends its position to each name that the
+    header repeats (letter case aside), ``purchases13`` for a second ``purchases``."""
+    positions: dict[str, list[int]] = {}
+    for position, name in enumerate(names):
+        base = name.removesuffix(str(position))
+        if base != name:
+            positions.setdefault(base.lower(), []).append(position)
+    written = list(names)
+    for repeats in positions.values():
+        if len(repeats) > 1:
+            for position in repeats:
+                written[position] = names[position].removesuffix(str(position))
+    return written
 
 
 def _reading(function: Any, frame: DataFrame, location: str) -> Any:
@@ -265,7 +287,30 @@ def _reading(function: Any, frame: DataFrame, location: str) -> Any:
     except _spark_error_types() as error:
         if not any(mark in _messages(error)[0] for mark in ("FAILED_READ_FILE", "MALFORMED")):
             raise
+        other = _other_header(error)
+        if other is not None:
+            raise DataContractError(location, other) from None
         raise DataContractError(location, f"cannot be read ({_cause(error)})") from None
+
+
+def _other_header(error: BaseException) -> str | None:
+    """The problem of a CSV file whose header is not the first file's, from Spark's error."""
+    java = getattr(error, "java_exception", None)
+    while java is not None:
+        message = str(java.getMessage())
+        file = re.search(r"CSV file: (\S+)", message)
+        if file is not None and "CSV header" in message:
+            names = re.search(r"Expected: (.*) but found: (.*)", message)
+            lengths = re.search(r"Header length: (\d+), schema size: (\d+)", message)
+            if names is not None:
+                detail = f"'{names.group(2)}' where the first file has '{names.group(1)}'"
+            elif lengths is not None:
+                detail = f"{lengths.group(1)} names where the first file has {lengths.group(2)}"
+            else:
+                detail = "other names than the first file's"
+            return f"{file.group(1)}: its header has {detail}; the files must share one header"
+        java = java.getCause()
+    return None
 
 
 def _spark_error_types() -> tuple[type[Exception], ...]:
