@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -457,11 +458,16 @@ def _pandera_breaches(
 
 
 def _show(value: object) -> str:
-    """Render a cell for a message: text quoted, numbers short (2.0 -> 2)."""
+    """Render a cell for a message: text quoted, numbers as written (2.0 -> 2, whole numbers
+    in full, decimals from Spark's unsigned integers too)."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, bool | str):
         return repr(value)
+    if isinstance(value, Decimal) and value.is_finite():
+        value = int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        value = int(value)
     if isinstance(value, int | float):
-        return f"{value:g}"
+        return str(value)
     return repr(value)

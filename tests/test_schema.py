@@ -1,4 +1,5 @@
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ def test_unpadded_dates_are_read(tmp_path: Path, make_leads: Callable[..., pd.Da
         (
             "lead_id",
             "9223372036854775808",
-            "value 9.22337e+18 is too large for an integer",
+            "value 9223372036854775808 is too large for an integer",
         ),
         ("onboarding", "yes", "value 'yes' is not true or false"),
         ("onboarding", "maybe", "value 'maybe' is not true or false"),
@@ -156,3 +157,21 @@ def test_validate_leads_accepts_frames_typed_by_pandas(
     leads["date_part"] = pd.to_datetime(leads["date_part"], format="%Y-%m-%d")
     typed = validate_leads(leads, "frame")
     assert len(typed) == len(leads)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [
+        ("lead_id", np.uint64(2**63 + 1), "value 9223372036854775809 is too large"),
+        ("lead_id", Decimal(2**63 + 1), "value 9223372036854775809 is too large"),
+        ("customer_group", Decimal("2.50"), "value 2.5 is not a whole number"),
+        ("customer_group", 1234567.0, "value 1234567 is above 9"),
+    ],
+    ids=["uint64", "spark-decimal", "decimal-fraction", "float"],
+)
+def test_numbers_in_messages_are_shown_as_written(column: str, value: object, shown: str) -> None:
+    # Spark hands unsigned 64-bit Parquet integers over as decimals
+    frame = pd.DataFrame({"lead_id": [1], "customer_group": [1]})
+    frame[column] = pd.Series([value], dtype=np.asarray([value]).dtype)
+    with pytest.raises(DataContractError, match=f"column '{column}': {shown}"):
+        validate_leads(frame, "leads.parquet", required=("lead_id",))
