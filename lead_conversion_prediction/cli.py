@@ -405,8 +405,8 @@ def predict(
             "--input",
             "-i",
             metavar="PATH",
-            help="Raw leads: .csv or .parquet, or - for stdin. Spark: any location it reads "
-            "(a file, folder or glob; file://, hdfs://, s3a://...).",
+            help="Raw leads: .csv (gzipped too) or .parquet, or - for stdin. Spark: any "
+            "location it reads (a file, folder or glob; file://, hdfs://, s3a://...).",
         ),
     ],
     output_path: Annotated[

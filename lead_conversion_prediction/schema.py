@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from lead_conversion_prediction.exceptions import DataContractError
-from lead_conversion_prediction.utils.files import reading
+from lead_conversion_prediction.utils.files import open_binary, reading
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -205,10 +205,12 @@ def physical_lines(path: Path, rows: Iterable[int]) -> dict[int, int]:
     """The line each data row (0-based) starts on in a CSV file with a header (line 1)."""
     import contextlib
     import csv
+    import io
 
     wanted = set(rows)
     found: dict[int, int] = {row: row + 2 for row in wanted}  # if the file cannot be re-read
-    with path.open(encoding="utf-8", newline="") as stream, contextlib.suppress(csv.Error):
+    text = io.TextIOWrapper(open_binary(path), encoding="utf-8", newline="")
+    with text as stream, contextlib.suppress(csv.Error):
         reader = csv.reader(stream)
         next(reader, None)
         start = reader.line_num + 1

@@ -1,5 +1,6 @@
 """`lcp predict` as users run it: files, stdin and stdout, and every class of bad input."""
 
+import gzip
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -239,18 +240,20 @@ def test_a_stale_rejects_file_is_removed_by_a_clean_run(
     assert not rejects.exists()
 
 
+@pytest.mark.parametrize("name", ["leads.csv", "leads.csv.gz"])
 def test_line_numbers_count_line_breaks_inside_quoted_fields(
-    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame], name: str
 ) -> None:
     leads = make_leads(n=12).astype({"customer_code": "object", "n_visits": "object"})
     leads.loc[2, "customer_code"] = "two\nlines"
     leads.loc[5, "customer_code"] = "three\nmore\nlines"
     leads.loc[9, "n_visits"] = "-4"  # data row 9: line 11 without the breaks, 14 with them
-    source = tmp_path / "leads.csv"
-    leads.to_csv(source, index=False)
+    text = leads.to_csv(index=False)
+    assert text.splitlines()[13].startswith("9,")
+    source = tmp_path / name
+    source.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
     message = one_error(predict(model_path, "-i", str(source), "-o", str(tmp_path / "s.csv")))
     assert message.endswith("column 'n_visits': value -4 is below 0 at line 14")
-    assert source.read_text().splitlines()[13].startswith("9,")
     skipped = predict(
         model_path, "-i", str(source), "-o", str(tmp_path / "s.csv"), "--on-error", "skip"
     )
@@ -311,3 +314,21 @@ def test_a_parquet_file_that_repeats_a_column_is_one_line(
     assert result.returncode == 2
     assert last_line(result) == f"error: {source}: the header names column 'n_visits' 2 times"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["leads.parquet"]
+
+
+def test_a_gzip_file_is_scored_as_its_text_is(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    text = make_leads(n=40).to_csv(index=False).encode()
+    (tmp_path / "leads.csv").write_bytes(text)
+    # told by its first bytes, whatever its name
+    (tmp_path / "export.csv").write_bytes(gzip.compress(text))
+    plain = predict(model_path, "-i", str(tmp_path / "leads.csv"), "-o", str(tmp_path / "a.csv"))
+    packed = predict(model_path, "-i", str(tmp_path / "export.csv"), "-o", str(tmp_path / "b.csv"))
+    assert plain.returncode == packed.returncode == 0, packed.stderr
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(gzip.compress(text)[:-20])
+    message = one_error(predict(model_path, "-i", str(cut), "-o", str(tmp_path / "a.csv")))
+    assert message.startswith(f"error: {cut}: not a whole gzip file (")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()

@@ -6,6 +6,7 @@ several ranges, so that every count and rank crosses partition boundaries.
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -367,6 +368,18 @@ def test_a_folder_of_csv_files_is_scored_as_one_file_is(
     ]
     pd.testing.assert_frame_equal(by_id[1].reset_index(drop=True), by_id[0].reset_index(drop=True))
     assert on_spark.report.warnings() == local.report.warnings()
+
+
+def test_a_gzip_csv_file_is_scored_as_locally(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    source = tmp_path / "leads.csv.gz"
+    source.write_bytes(gzip.compress(bad_leads(make_leads).to_csv(index=False).encode()))
+    local, _ = scored_both_ways(spark, model, source, ScoringOptions(0.5, skip_bad_rows=True))
+    assert local.rejects is not None and local.report.rows_scored > 0
 
 
 def test_a_header_is_read_as_written_where_spark_renames_repeats() -> None:

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from lead_conversion_prediction.exceptions import ConfigError, DataContractError
 from lead_conversion_prediction.scoring import STDIO
-from lead_conversion_prediction.utils.files import reading
+from lead_conversion_prediction.utils.files import open_binary, reading
 
 if TYPE_CHECKING:
     import numpy as np
@@ -235,7 +235,8 @@ def read_chunks(
     import pyarrow as pa
 
     try:
-        yield from READERS[source_format](source, chunk_rows, set(columns), typed, ragged)
+        with reading(source, hint=""):  # a gzip file that ends early or is not gzip
+            yield from READERS[source_format](source, chunk_rows, set(columns), typed, ragged)
     except pa.ArrowInvalid as error:
         message = str(error).splitlines()[0]
         if "UTF8" in message or "UTF-8" in message:
@@ -298,7 +299,7 @@ def _open_binary(source: str) -> IO[bytes]:
     if source == STDIO:
         return sys.stdin.buffer
     with reading(source, hint=""):
-        return Path(source).open("rb", buffering=1 << 20)
+        return open_binary(Path(source))
 
 
 def _peek_header(stream: IO[bytes], source: str) -> list[str]:

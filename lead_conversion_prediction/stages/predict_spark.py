@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 REJECTS_FOLDER = "_rejects"  # inside the output: Spark and Arrow readers skip names with _
 _READ_COLUMNS = (*SCORING_COLUMNS, "source", "date_part")
 _CSV_COLUMN_PRUNING = "spark.sql.csv.parser.columnPruning.enabled"
-_CSV_NAMES = (".csv",)
+_CSV_NAMES = (".csv", ".csv.gz")
 _PARQUET_NAMES = (".parquet", ".pq")
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from lead_conversion_prediction.exceptions import (
     ConfigError,
@@ -32,6 +35,18 @@ def reading(path: Path | str, hint: str | None = None) -> Iterator[None]:
         raise DataContractError(
             path, f"not UTF-8 text (bad byte at offset {error.start})"
         ) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise DataContractError(path, f"not a whole gzip file ({error})") from None
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """A file's bytes, buffered (it can be peeked at); a gzip file's, told by its first two
+    bytes, as they were before compression."""
+    with path.open("rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    if gzipped:
+        return io.BufferedReader(gzip.open(path, "rb"), buffer_size=1 << 20)
+    return path.open("rb", buffering=1 << 20)
 
 
 def read_yaml(path: Path, hint: str | None = None) -> Any:
