@@ -7,6 +7,7 @@ several ranges, so that every count and rank crosses partition boundaries.
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,6 +209,27 @@ def test_rows_with_more_or_fewer_fields_are_rejected_as_locally(
             score_on_spark(spark, model, source, ScoringOptions(threshold=0.5))
         assert str(on_spark_.value) == str(locally.value) == f"{source}: {error}"
     assert spark.conf.get("spark.sql.csv.parser.columnPruning.enabled") == "true"
+
+
+def test_a_line_break_inside_quotes_is_named_as_the_cause(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    leads = make_leads(n=10, seed=5).astype({"customer_code": "object"})
+    leads.loc[4, "customer_code"] = "two\nlines"  # read whole locally; Spark reads lines
+    source = tmp_path / "leads.csv"
+    leads.to_csv(source, index=False)
+    options = ScoringOptions(threshold=0.5, skip_bad_rows=True)
+    assert score_locally(model, source, options).report.rows_scored == 10
+    on_spark = score_on_spark(spark, model, source, options)
+    assert on_spark.rejects is not None and on_spark.rejects["line"].tolist() == ["6", "7"]
+    cause = "(a line break inside quotes, which Spark reads as the end of a row)"
+    assert all(reason.endswith(cause) for reason in on_spark.rejects["reason"])
+    assert on_spark.report.rows_scored == 9
+    with pytest.raises(DataContractError, match=re.escape(f"{cause} at lines 6, 7")):
+        score_dataset(spark, model, str(source), str(tmp_path / "s"), ScoringOptions(0.5))
 
 
 @pytest.mark.usefixtures("small_parts")

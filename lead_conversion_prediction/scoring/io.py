@@ -167,13 +167,16 @@ class RaggedRows:
 
     Their cells cannot be told apart, so they are never scored: they break the contract as a
     whole row. ``records`` are their 0-based positions among the file's data rows (a quoted
-    line break does not start a row), in file order; ``fields``, how many fields each has.
+    line break does not start a row), in file order; ``fields``, how many fields each has;
+    ``cut``, whether it ends inside quotes: a reader of one line per row (Spark) ended it at a
+    quoted line break.
     """
 
     columns: list[str] = field(default_factory=list)  # the named columns the file holds
     expected: int = 0
     records: list[int] = field(default_factory=list)
     fields: list[int] = field(default_factory=list)
+    cut: list[bool] = field(default_factory=list)
 
     def note(self, row: pacsv.InvalidRow) -> str:
         """Arrow's handler of an invalid row: note it, and read on without it."""
@@ -182,6 +185,7 @@ class RaggedRows:
         self.expected = row.expected_columns
         self.records.append(row.number - 2)  # Arrow counts the header as row 1
         self.fields.append(row.actual_columns)
+        self.cut.append(False)  # Arrow reads quoted line breaks
         return "skip"
 
     def positions(self, read: np.ndarray) -> np.ndarray:
@@ -198,19 +202,22 @@ class RaggedRows:
 
     def reasons(self) -> list[str]:
         """Each row's reason, as a rejects file gives it."""
-        return [f"row: {self.problem(count)}" for count in self.fields]
+        return [f"row: {self.problem(i)}" for i in range(len(self.records))]
 
     def error(self, file: str) -> DataContractError:
         """The one-line error naming the first of these rows."""
         return DataContractError(
-            file, self.problem(self.fields[0]), rows=self.records[:5], n_bad=len(self.records)
+            file, self.problem(0), rows=self.records[:5], n_bad=len(self.records)
         )
 
-    def problem(self, count: int) -> str:
-        """What is wrong with a row of ``count`` fields."""
+    def problem(self, index: int) -> str:
+        """What is wrong with the ``index``-th of these rows."""
         from lead_conversion_prediction.schema import field_count_problem
 
-        return field_count_problem(count, self.expected)
+        problem = field_count_problem(self.fields[index], self.expected)
+        if self.cut[index]:
+            problem += " (a line break inside quotes, which Spark reads as the end of a row)"
+        return problem
 
 
 class UnparsedCellError(Exception):

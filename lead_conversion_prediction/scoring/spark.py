@@ -169,6 +169,7 @@ class PartitionScorer:
         for text, row in zip(texts[malformed], rows[malformed], strict=True):
             ragged.records.append(int(row))
             ragged.fields.append(len(next(csv.reader([text]), [])))
+            ragged.cut.append(text.count('"') % 2 == 1)  # a quote left open
         return ragged, ~malformed
 
     def _records(self, kind: int, rows: np.ndarray, values: Mapping[str, Any]) -> pa.RecordBatch:
