@@ -242,7 +242,7 @@ def read_chunks(
     import pyarrow as pa
 
     try:
-        with reading(source, hint=""):  # a gzip file that ends early or is not gzip
+        with reading(source, hint=""):  # opening, decoding, gunzipping: one-line errors
             yield from READERS[source_format](source, chunk_rows, set(columns), typed, ragged)
     except pa.ArrowInvalid as error:
         message = str(error).splitlines()[0]
@@ -303,10 +303,7 @@ def _csv_chunks(
 
 
 def _open_binary(source: str) -> IO[bytes]:
-    if source == STDIO:
-        return sys.stdin.buffer
-    with reading(source, hint=""):
-        return open_binary(Path(source))
+    return sys.stdin.buffer if source == STDIO else open_binary(Path(source))
 
 
 def _peek_header(stream: IO[bytes], source: str) -> list[str]:
@@ -315,10 +312,8 @@ def _peek_header(stream: IO[bytes], source: str) -> list[str]:
     if not head.strip():
         raise DataContractError(source, "file is empty (no header row)")
     first = head.split(b"\n", 1)[0]
-    with reading(source, hint=""):
-        text = first.decode("utf-8")
     try:
-        return next(csv.reader([text.lstrip("\ufeff")]))
+        return next(csv.reader([first.decode("utf-8").lstrip("\ufeff")]))
     except csv.Error as error:
         raise DataContractError(source, f"the header row cannot be read ({error})") from None
 
@@ -332,8 +327,7 @@ def _parquet_chunks(
 
     if source == STDIO:
         raise DataContractError(source, "Parquet cannot be read from stdin; give a file")
-    with reading(source, hint=""):
-        parquet = pq.ParquetFile(source)
+    parquet = pq.ParquetFile(source)
     check_columns(parquet.schema_arrow.names, source)
     wanted = [name for name in parquet.schema_arrow.names if name in columns]
     for batch in parquet.iter_batches(batch_size=chunk_rows, columns=wanted):

@@ -295,9 +295,7 @@ def _reading(function: Any, frame: DataFrame, location: str) -> Any:
 
 def _other_header(error: BaseException) -> str | None:
     """The problem of a CSV file whose header is not the first file's, from Spark's error."""
-    java = getattr(error, "java_exception", None)
-    while java is not None:
-        message = str(java.getMessage())
+    for message in _java_messages(error):
         file = re.search(r"CSV file: (\S+)", message)
         if file is not None and "CSV header" in message:
             names = re.search(r"Expected: (.*) but found: (.*)", message)
@@ -309,7 +307,6 @@ def _other_header(error: BaseException) -> str | None:
             else:
                 detail = "other names than the first file's"
             return f"{file.group(1)}: its header has {detail}; the files must share one header"
-        java = java.getCause()
     return None
 
 
@@ -322,13 +319,19 @@ def _spark_error_types() -> tuple[type[Exception], ...]:
 
 def _messages(error: BaseException) -> list[str]:
     """The first line of the message of a Spark error and of each of its Java causes."""
-    messages = [str(error)]
+    messages = [str(error), *_java_messages(error)]
+    lines = [message.strip().splitlines()[0] for message in messages if message.strip()]
+    return lines[1:] if len(lines) > 1 else lines  # Py4J's own line names only the call
+
+
+def _java_messages(error: BaseException) -> list[str]:
+    """The whole messages of a Spark error's Java exception and of each of its causes."""
+    messages = []
     java = getattr(error, "java_exception", None)
     while java is not None:
         messages.append(str(java.getMessage()))
         java = java.getCause()
-    lines = [message.strip().splitlines()[0] for message in messages if message.strip()]
-    return lines[1:] if len(lines) > 1 else lines  # Py4J's own line names only the call
+    return messages
 
 
 def _cause(error: BaseException) -> str:
