@@ -236,7 +236,9 @@ def read_csv_text(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise DataContractError(path, "file has a header but no data rows")
     # pandas renames a repeated name ("purchases.1"): the contract checks the header as written.
-    check_columns(pd.read_csv(path, header=None, nrows=1, dtype="str").iloc[0], path)
+    check_columns(
+        pd.read_csv(path, header=None, nrows=1, dtype="str", keep_default_na=False).iloc[0], path
+    )
     return frame
 
 
@@ -254,10 +256,18 @@ def check_columns(columns: Iterable[str], file: Path | str, required: Iterable[s
         raise DataContractError(file, f"the header names column '{name}' {times} times{aside}")
     missing = [name for name in required if name not in present]
     if missing:
+        near = [repr(name) for name in present if name not in FIELDS and _bare(name) in missing]
         hint = " (is the delimiter a comma?)" if len(present) == 1 else ""
+        if near:  # " lead_id", "Lead_ID": names are matched as written
+            hint = f" (found {', '.join(near)}: names must match exactly)"
         names = ", ".join(f"'{name}'" for name in missing)
         noun = "column" if len(missing) == 1 else "columns"
         raise DataContractError(file, f"missing required {noun} {names}{hint}")
+
+
+def _bare(name: str) -> str:
+    """A column name without surrounding blanks and letter case: what a near miss shares."""
+    return name.strip().lower()
 
 
 def validate_leads(

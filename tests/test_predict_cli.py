@@ -82,6 +82,10 @@ def test_the_summary_and_warnings_are_logged(
             b"1,2,3,4,5,True,7\n",
             "the header names column 'purchases' 2 times",
         ),
+        (
+            b"Lead_ID,purchases,time_spent,n_visits,customer_group,onboarding\n1,2,3,4,5,True\n",
+            "missing required column 'lead_id' (found 'Lead_ID': names must match exactly)",
+        ),
     ],
     ids=[
         "empty",
@@ -91,6 +95,7 @@ def test_the_summary_and_warnings_are_logged(
         "delimiter",
         "bytes",
         "repeated-column",
+        "near-miss",
     ],
 )
 def test_file_level_problems_exit_2_with_one_line_and_leave_the_output_alone(
@@ -313,6 +318,20 @@ def test_a_parquet_file_that_repeats_a_column_is_one_line(
     result = predict(model_path, "-i", str(source), "-o", str(tmp_path / "s.csv"))
     assert result.returncode == 2
     assert last_line(result) == f"error: {source}: the header names column 'n_visits' 2 times"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["leads.parquet"]
+
+
+def test_a_parquet_column_name_near_the_contract_is_named(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    source = tmp_path / "leads.parquet"
+    make_leads(n=5).rename(columns={"purchases": "Purchases "}).to_parquet(source)
+    result = predict(model_path, "-i", str(source), "-o", str(tmp_path / "s.csv"))
+    assert result.returncode == 2
+    assert last_line(result) == (
+        f"error: {source}: missing required column 'purchases' "
+        "(found 'Purchases ': names must match exactly)"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["leads.parquet"]
 
 

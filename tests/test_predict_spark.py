@@ -328,6 +328,14 @@ def two_files(folder: Path, second_header: bytes) -> Path:
     return folder / "leads"
 
 
+def unnamed_field_files(folder: Path) -> Path:
+    """A folder of CSV files whose header leaves its last field unnamed (Spark calls it _c6)."""
+    (folder / "leads").mkdir()
+    for name in ("a.csv", "b.csv"):
+        write_bytes(folder / "leads" / name, HEADER.strip() + b",\n" + ROW.strip() + b",x\n")
+    return folder / "leads"
+
+
 @pytest.mark.parametrize(
     ("make_input", "error", "message"),
     [
@@ -351,9 +359,12 @@ def two_files(folder: Path, second_header: bytes) -> Path:
          "'purchases'; the files must share one header"),
         (lambda folder: two_files(folder, b"lead_id,purchases\n"),
          DataContractError, "b.csv: its header has 2 names where the first file has 6"),
+        (lambda folder: unnamed_field_files(folder), DataContractError,
+         "the header has an empty name (field 7); Spark cannot then tell whether the files of "
+         "a folder share one header"),
     ],
     ids=["missing", "json", "not-parquet", "other-schema", "empty", "header-only", "ragged",
-         "repeated-column", "folder-reordered", "folder-shorter"],
+         "repeated-column", "folder-reordered", "folder-shorter", "folder-renamed-names"],
 )  # fmt: skip
 def test_bad_input_is_one_error_and_leaves_no_output(
     spark: SparkSession,
@@ -405,10 +416,27 @@ def test_a_gzip_csv_file_is_scored_as_locally(
 
 
 def test_a_header_is_read_as_written_where_spark_renames_repeats() -> None:
-    names = ["lead_id", "purchases1", "x2", "Purchases3", "n_visits4", "y9"]
+    names = ["lead_id", "purchases1", "x2", "Purchases3", "n_visits4", "y9", "_c6", "_c3"]
     assert header_as_written(names) == [
-        "lead_id", "purchases", "x2", "Purchases", "n_visits4", "y9"
+        "lead_id", "purchases", "x2", "Purchases", "n_visits4", "y9", "", "_c3"
     ]  # fmt: skip
+
+
+def test_a_file_with_an_unnamed_or_repeated_other_column_is_scored_as_locally(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    leads = bad_leads(make_leads).assign(xx_one="a", xx_two="b", xx_three="c")
+    source = tmp_path / "leads.csv"
+    leads.to_csv(source, index=False)
+    header, rows = source.read_text().split("\n", 1)
+    # Spark renames these (_c23, notes24, notes25), then finds the header is not its own
+    header = header.replace("xx_one", "").replace("xx_two", "notes").replace("xx_three", "Notes")
+    source.write_text(header + "\n" + rows)
+    local, _ = scored_both_ways(spark, model, source, ScoringOptions(0.5, skip_bad_rows=True))
+    assert local.report.rows_scored > 0 and local.rejects is not None
 
 
 def test_an_existing_output_is_replaced_only_when_asked(

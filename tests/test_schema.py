@@ -115,6 +115,34 @@ def test_a_wrong_delimiter_is_hinted(
 
 
 @pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        ("Lead_ID", "(found 'Lead_ID': names must match exactly)"),
+        (" lead_id", "(found ' lead_id': names must match exactly)"),
+        ("lead_id\t", r"(found 'lead_id\t': names must match exactly)"),
+    ],
+    ids=["letter-case", "blank-before", "tab-after"],
+)  # fmt: skip
+def test_a_near_miss_of_a_column_name_is_named(
+    tmp_path: Path, make_leads: Callable[..., pd.DataFrame], written: str, shown: str
+) -> None:
+    path = write(tmp_path, make_leads().rename(columns={"lead_id": written}))
+    with pytest.raises(DataContractError) as raised:
+        read_raw_leads(path)
+    assert str(raised.value).endswith(f"missing required column 'lead_id' {shown}")
+
+
+def test_a_header_field_left_empty_or_written_na_is_another_column(
+    tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads()
+    path = write(tmp_path, leads.assign(xx_one=1, xx_two=2))
+    header, rows = path.read_text().split("\n", 1)
+    path.write_text(header.replace("xx_one", "").replace("xx_two", "NA") + "\n" + rows)
+    assert len(read_raw_leads(path)) == len(leads)
+
+
+@pytest.mark.parametrize(
     ("content", "problem"),
     [
         (b"", "file is empty"),

@@ -231,19 +231,22 @@ def read_chunks(
     columns: Iterable[str],
     typed: bool = False,
     ragged: RaggedRows | None = None,
+    required: Iterable[str] = (),
 ) -> Iterator[pd.DataFrame]:
     """Yield the named columns of a CSV or Parquet file, ``chunk_rows`` at a time.
 
     CSV cells are read as text, or ``typed`` as the contract's types (a cell that does not
     parse then raises :class:`UnparsedCellError`). CSV rows with more or fewer fields than the
     header go to ``ragged``, or without it stop the reading. Named columns absent from the file
-    are left out; the contract says which are required.
+    are left out; a ``required`` one stops the reading before a row is read.
     """
     import pyarrow as pa
 
     try:
         with reading(source, hint=""):  # opening, decoding, gunzipping: one-line errors
-            yield from READERS[source_format](source, chunk_rows, set(columns), typed, ragged)
+            yield from READERS[source_format](
+                source, chunk_rows, set(columns), tuple(required), typed, ragged
+            )
     except pa.ArrowInvalid as error:
         message = str(error).splitlines()[0]
         if "UTF8" in message or "UTF-8" in message:
@@ -254,7 +257,12 @@ def read_chunks(
 
 
 def _csv_chunks(
-    source: str, chunk_rows: int, columns: set[str], typed: bool, ragged: RaggedRows | None
+    source: str,
+    chunk_rows: int,
+    columns: set[str],
+    required: tuple[str, ...],
+    typed: bool,
+    ragged: RaggedRows | None,
 ) -> Iterator[pd.DataFrame]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -265,7 +273,7 @@ def _csv_chunks(
     stream = _open_binary(source)
     try:
         header = _peek_header(stream, source)
-        check_columns(header, source)
+        check_columns(header, source, required)
         wanted = [name for name in header if name in columns]
         if ragged is not None:
             ragged.columns = wanted
@@ -284,7 +292,9 @@ def _csv_chunks(
                 invalid_row_handler=ragged.note if ragged is not None else None
             ),
             convert_options=pacsv.ConvertOptions(
-                include_columns=wanted, column_types=types, strings_can_be_null=True
+                include_columns=wanted,
+                column_types=types,
+                strings_can_be_null=True,
             ),
         )
         pending: list[Any] = []
@@ -319,7 +329,12 @@ def _peek_header(stream: IO[bytes], source: str) -> list[str]:
 
 
 def _parquet_chunks(
-    source: str, chunk_rows: int, columns: set[str], typed: bool, ragged: RaggedRows | None
+    source: str,
+    chunk_rows: int,
+    columns: set[str],
+    required: tuple[str, ...],
+    typed: bool,
+    ragged: RaggedRows | None,
 ) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
@@ -328,14 +343,17 @@ def _parquet_chunks(
     if source == STDIO:
         raise DataContractError(source, "Parquet cannot be read from stdin; give a file")
     parquet = pq.ParquetFile(source)
-    check_columns(parquet.schema_arrow.names, source)
+    check_columns(parquet.schema_arrow.names, source, required)
     wanted = [name for name in parquet.schema_arrow.names if name in columns]
     for batch in parquet.iter_batches(batch_size=chunk_rows, columns=wanted):
         yield batch.to_pandas()
 
 
 READERS: dict[
-    InputFormat, Callable[[str, int, set[str], bool, RaggedRows | None], Iterator[pd.DataFrame]]
+    InputFormat,
+    Callable[
+        [str, int, set[str], tuple[str, ...], bool, RaggedRows | None], Iterator[pd.DataFrame]
+    ],
 ] = {
     InputFormat.csv: _csv_chunks,
     InputFormat.parquet: _parquet_chunks,

@@ -277,7 +277,9 @@ def _score_chunks(
     wanted = (*SCORING_COLUMNS, "source", "date_part")
     ragged = RaggedRows()
     chunks = read_ahead(
-        read_chunks(input_path, input_format, options.chunk_rows, wanted, typed, ragged)
+        read_chunks(
+            input_path, input_format, options.chunk_rows, wanted, typed, ragged, SCORING_COLUMNS
+        )
     )
 
     def numbered() -> Iterator[tuple[pd.DataFrame, int]]:

@@ -233,23 +233,8 @@ def read_leads(spark: SparkSession, location: str, source_format: InputFormat) -
     reader = spark.read
     try:
         if source_format == InputFormat.csv:
-            # Every header field as text, and a row with more or fewer fields kept whole in
-            # MALFORMED: Spark would otherwise read the fields it is asked for by position,
-            # and score a shifted row.
-            from pyspark.sql.types import StringType, StructField, StructType
-
-            names = reader.csv(location, header=True, inferSchema=False).columns
-            if names:
-                # enforceSchema off: a file of a folder whose header is not the first file's
-                # fails its task, where Spark would read its fields by position.
-                text = [StructField(name, StringType()) for name in [*names, MALFORMED]]
-                frame = reader.schema(StructType(text)).csv(
-                    location,
-                    header=True,
-                    enforceSchema=False,
-                    mode="PERMISSIVE",
-                    columnNameOfCorruptRecord=MALFORMED,
-                )
+            first = reader.csv(location, header=True, inferSchema=False)
+            names, several = first.columns, len(first.inputFiles()) > 1
         else:
             frame = reader.parquet(location)
             names = frame.columns
@@ -259,19 +244,61 @@ def read_leads(spark: SparkSession, location: str, source_format: InputFormat) -
         ) from None
     if not names:
         raise DataContractError(location, "file is empty (no header row)")
-    check_columns(header_as_written(names), location, SCORING_COLUMNS)
-    return frame
+    written = header_as_written(names)
+    check_columns(written, location, SCORING_COLUMNS)
+    if source_format == InputFormat.parquet:
+        return frame
+    # enforceSchema on, Spark reads the fields of every file of a folder by position, under the
+    # first file's header; off, a file whose header differs fails its task. Spark renames an
+    # empty or repeated name, then finds every header different from its own names: one file
+    # has no other to differ from, and a folder of such files is refused.
+    renamed = written != names
+    if renamed and several:
+        raise DataContractError(location, f"{_renamed(names, written)}; {_RENAMED_IN_A_FOLDER}")
+    # Every header field as text, and a row with more or fewer fields kept whole in MALFORMED:
+    # Spark would otherwise read the fields it is asked for by position, and score a shifted row.
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    text = StructType([StructField(name, StringType()) for name in [*names, MALFORMED]])
+    try:
+        return reader.schema(text).csv(
+            location,
+            header=True,
+            enforceSchema=renamed,
+            mode="PERMISSIVE",
+            columnNameOfCorruptRecord=MALFORMED,
+        )
+    except _spark_error_types() as error:
+        raise DataContractError(location, f"cannot be read as csv ({_cause(error)})") from None
+
+
+_RENAMED_IN_A_FOLDER = (
+    "Spark cannot then tell whether the files of a folder share one header: name every "
+    "column once, or score the files one by one"
+)
+
+
+def _renamed(names: list[str], written: list[str]) -> str:
+    """What Spark renamed in a header: its first empty or repeated name."""
+    position = next(i for i, name in enumerate(names) if name != written[i])
+    name = written[position]
+    if not name:
+        return f"the header has an empty name (field {position + 1})"
+    times = sum(other.lower() == name.lower() for other in written)
+    return f"the header names column '{name}' {times} times"
 
 
 def header_as_written(names: list[str]) -> list[str]:
-    """A CSV header as the file gives it: Spark appends its position to each name that the
-    header repeats (letter case aside), ``purchases13`` for a second ``purchases``."""
+    """A CSV header as the file gives it: Spark names an empty field by its position (``_c9``)
+    and appends its position to each name that the header repeats (letter case aside),
+    ``purchases13`` for a second ``purchases``. (A field written ``_c9`` in tenth place is
+    taken for an empty one.)"""
     positions: dict[str, list[int]] = {}
     for position, name in enumerate(names):
         base = name.removesuffix(str(position))
         if base != name:
             positions.setdefault(base.lower(), []).append(position)
-    written = list(names)
+    written = ["" if name == f"_c{position}" else name for position, name in enumerate(names)]
     for repeats in positions.values():
         if len(repeats) > 1:
             for position in repeats:
