@@ -44,6 +44,12 @@ MODEL_COLUMNS = (
 Kind = Literal["integer", "number", "boolean", "date", "text"]
 
 DATE_FORMAT = "%Y-%m-%d"
+# The CSV cells that mean "no value", in any column: pandas' defaults, with which the reference
+# analysis read its data. Every reader of CSV leads (pandas, Arrow, Spark) is given these.
+MISSING_CELLS = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
 KNOWN_SOURCES = ("signup", "organic", "fb", "li")
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
@@ -228,7 +234,13 @@ def read_csv_text(path: Path) -> pd.DataFrame:
     """Read a CSV file, turning file-level problems into a one-line :class:`DataContractError`."""
     try:
         with reading(path):
-            frame = pd.read_csv(path, encoding="utf-8", encoding_errors="strict")
+            frame = pd.read_csv(
+                path,
+                encoding="utf-8",
+                encoding_errors="strict",
+                na_values=list(MISSING_CELLS),
+                keep_default_na=False,
+            )
     except pd.errors.EmptyDataError:
         raise DataContractError(path, "file is empty (no header row)") from None
     except pd.errors.ParserError as error:

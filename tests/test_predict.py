@@ -13,8 +13,10 @@ from lead_conversion_prediction.exceptions import ConfigError, DataContractError
 from lead_conversion_prediction.features import build_preprocessor
 from lead_conversion_prediction.modeling.train import assemble_model
 from lead_conversion_prediction.schema import (
+    MISSING_CELLS,
     MODEL_INPUT_COLUMNS,
     features_and_target,
+    read_csv_text,
     validate_leads,
 )
 from lead_conversion_prediction.scoring.io import (
@@ -380,6 +382,43 @@ def test_unseen_levels_are_scored_as_missing_and_counted(
     assert probability[0] == probability[1]  # the unseen group is scored like a missing one
     assert report.other_sources["tiktok"] == 1
     assert any("unseen" in line for line in report.warnings())
+
+
+def with_missing_cells(leads: pd.DataFrame, written: Callable[[int], str]) -> pd.DataFrame:
+    """``leads`` with one cell per row left without a value, in turn in each model input,
+    written as ``written(row)`` gives."""
+    leads = leads.astype({column: "object" for column in INPUTS})
+    for row in range(len(leads)):
+        leads.loc[row, INPUTS[row % len(INPUTS)]] = written(row)
+    return leads
+
+
+def test_every_cell_the_contract_reads_as_missing_is_scored_as_an_empty_one(
+    model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads(n=len(MISSING_CELLS) * 2, seed=6)
+    tokens = with_missing_cells(leads, lambda row: MISSING_CELLS[row % len(MISSING_CELLS)])
+    empty = with_missing_cells(leads, lambda row: "")
+    reports = [
+        score_file(
+            model,
+            write_csv(tmp_path / f"{name}.csv", frame),
+            str(tmp_path / f"{name}-scores.csv"),
+            ScoringOptions(threshold=0.5),
+        )
+        for name, frame in (("tokens", tokens), ("empty", empty))
+    ]
+    assert reports[0].missing == reports[1].missing
+    assert sum(reports[0].missing.values()) > len(MISSING_CELLS)
+    assert (tmp_path / "tokens-scores.csv").read_text() == (
+        tmp_path / "empty-scores.csv"
+    ).read_text()
+    # and as the training data is read
+    assert (
+        read_csv_text(tmp_path / "tokens.csv")
+        .isna()
+        .equals(read_csv_text(tmp_path / "empty.csv").isna())
+    )
 
 
 def test_other_sources_are_scored_with_a_warning_or_rejected_on_request(

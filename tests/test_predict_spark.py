@@ -24,6 +24,7 @@ from lead_conversion_prediction.exceptions import (
     InputNotFoundError,
     LeadConversionError,
 )
+from lead_conversion_prediction.schema import MISSING_CELLS
 from lead_conversion_prediction.scoring import spark as spark_scoring
 from lead_conversion_prediction.scoring.io import OUTPUT_SCHEMA, OutputFormat
 from lead_conversion_prediction.scoring.model import LoadedModel
@@ -413,6 +414,24 @@ def test_a_gzip_csv_file_is_scored_as_locally(
     source.write_bytes(gzip.compress(bad_leads(make_leads).to_csv(index=False).encode()))
     local, _ = scored_both_ways(spark, model, source, ScoringOptions(0.5, skip_bad_rows=True))
     assert local.rejects is not None and local.report.rows_scored > 0
+
+
+def test_cells_that_mean_no_value_are_missing_as_locally(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    leads = bad_leads(make_leads)
+    columns = ["purchases", "time_spent", "n_visits", "customer_group", "onboarding", "source"]
+    leads = leads.astype({column: "object" for column in columns})
+    for row in range(0, len(leads), 3):  # every third row, a token in one column in turn
+        token = MISSING_CELLS[row % len(MISSING_CELLS)]
+        leads.loc[row, columns[row % len(columns)]] = token
+    source = tmp_path / "leads.csv"
+    leads.to_csv(source, index=False)
+    local, _ = scored_both_ways(spark, model, source, ScoringOptions(0.5, skip_bad_rows=True))
+    assert sum(local.report.missing.values()) > len(leads) // 10
 
 
 def test_a_header_is_read_as_written_where_spark_renames_repeats() -> None:

@@ -203,3 +203,13 @@ def test_numbers_in_messages_are_shown_as_written(column: str, value: object, sh
     frame[column] = pd.Series([value], dtype=np.asarray([value]).dtype)
     with pytest.raises(DataContractError, match=f"column '{column}': {shown}"):
         validate_leads(frame, "leads.parquet", required=("lead_id",))
+
+
+def test_the_cells_that_mean_no_value_are_those_the_reference_read_with() -> None:
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    from lead_conversion_prediction.schema import MISSING_CELLS
+
+    # the reference analysis read its CSV with pandas' defaults; a pandas upgrade that changes
+    # them shows here, not as a silent change of what training reads as missing
+    assert sorted(MISSING_CELLS) == sorted(STR_NA_VALUES)

@@ -267,7 +267,7 @@ def _csv_chunks(
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from lead_conversion_prediction.schema import FIELDS, check_columns
+    from lead_conversion_prediction.schema import FIELDS, MISSING_CELLS, check_columns
 
     arrow_types = {"integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
     stream = _open_binary(source)
@@ -294,6 +294,7 @@ def _csv_chunks(
             convert_options=pacsv.ConvertOptions(
                 include_columns=wanted,
                 column_types=types,
+                null_values=list(MISSING_CELLS),
                 strings_can_be_null=True,
             ),
         )

@@ -92,6 +92,24 @@ def with_row_ids(frame: DataFrame) -> DataFrame:
     return frame.withColumn(ROW, sf.monotonically_increasing_id())
 
 
+def missing_cells_as_null(table: pa.Table) -> pa.Table:
+    """CSV cells read as text, with the contract's missing cells (``NA``, ``nan``...) as nulls,
+    as the local reader gives them: Spark's CSV reader knows one such text only."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from lead_conversion_prediction.schema import MISSING_CELLS
+
+    for position, column in enumerate(table.columns):
+        missing = pc.is_in(column, value_set=pa.array(MISSING_CELLS, column.type))
+        table = table.set_column(
+            position,
+            table.field(position),
+            pc.if_else(missing, pa.nulls(len(column), column.type), column),
+        )
+    return table
+
+
 @dataclass(frozen=True)
 class PartitionScorer:
     """The function ``mapInArrow`` runs on each partition: batches of rows in, tagged out.
@@ -122,7 +140,7 @@ class PartitionScorer:
             table = pa.Table.from_batches([batch]).drop_columns([ROW])
             ragged, whole = self._ragged(table, every_row)
             if self.header_fields is not None:
-                table = table.drop_columns([MALFORMED])
+                table = missing_cells_as_null(table.drop_columns([MALFORMED]))
             rows = every_row[whole]
             chunk = (table if whole.all() else table.filter(pa.array(whole))).to_pandas()
             try:
