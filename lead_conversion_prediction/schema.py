@@ -220,12 +220,17 @@ def physical_lines(path: Path, rows: Iterable[int]) -> dict[int, int]:
         reader = csv.reader(stream)
         next(reader, None)
         start = reader.line_num + 1
-        for row, _ in enumerate(reader):
+        row = 0
+        for fields in reader:
+            if not fields or (len(fields) == 1 and not fields[0].strip(" \t")):
+                start = reader.line_num + 1  # a blank line is no row (pandas, Arrow, Spark)
+                continue
             if row in wanted:
                 found[row] = start
                 wanted.discard(row)
                 if not wanted:
                     break
+            row += 1
             start = reader.line_num + 1
     return found
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from lead_conversion_prediction.schema import read_csv_text
 from tests.support import fit_small_model, make_project, run_lcp, save_verified
 
 
@@ -264,6 +265,50 @@ def test_line_numbers_count_line_breaks_inside_quoted_fields(
     )
     assert skipped.returncode == 0, skipped.stderr
     assert pd.read_csv(tmp_path / "s.csv.rejects.csv")["line"].tolist() == [14]
+
+
+def test_blank_lines_are_no_rows_and_line_numbers_count_them(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads(n=12).astype({"n_visits": "object"})
+    leads.loc[9, "n_visits"] = "-4"  # line 11 without the blank lines, 14 with them
+    lines = leads.to_csv(index=False).splitlines()
+    # an empty line, a line of spaces and a tab, and a ragged row after them
+    lines[3:3] = ["", "  \t "]
+    lines[7:7] = [""]
+    lines.append("99,1,2")
+    assert lines[13].startswith("9,")
+    source = tmp_path / "leads.csv"
+    source.write_text("\n".join(lines) + "\n\n   \n")
+    message = one_error(predict(model_path, "-i", str(source), "-o", str(tmp_path / "s.csv")))
+    assert message.endswith("column 'n_visits': value -4 is below 0 at line 14")
+    skipped = predict(
+        model_path, "-i", str(source), "-o", str(tmp_path / "s.csv"), "--on-error", "skip"
+    )
+    assert skipped.returncode == 0, skipped.stderr
+    rejects = pd.read_csv(tmp_path / "s.csv.rejects.csv")
+    assert rejects["line"].tolist() == [14, 17]
+    assert rejects["reason"][1] == f"row: 3 fields where the header has {len(leads.columns)}"
+    assert len(pd.read_csv(tmp_path / "s.csv")) == len(leads) - 1  # as pandas reads the file
+    assert len(read_csv_text(source)) == len(leads) + 1
+
+
+def test_lines_ended_by_carriage_returns_are_read(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    text = make_leads(n=12).to_csv(index=False)
+    (tmp_path / "unix.csv").write_text(text)
+    (tmp_path / "mac.csv").write_text(text.replace("\n", "\r"))
+    for name in ("unix", "mac"):
+        result = predict(
+            model_path,
+            "-i",
+            str(tmp_path / f"{name}.csv"),
+            "-o",
+            str(tmp_path / f"{name}.out.csv"),
+        )
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "mac.out.csv").read_bytes() == (tmp_path / "unix.out.csv").read_bytes()
 
 
 @pytest.mark.parametrize(

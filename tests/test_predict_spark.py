@@ -434,6 +434,38 @@ def test_cells_that_mean_no_value_are_missing_as_locally(
     assert sum(local.report.missing.values()) > len(leads) // 10
 
 
+def test_a_backslash_is_text_and_a_doubled_quote_a_quote_as_locally(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    lines = make_leads(n=40, seed=8).to_csv(index=False).splitlines()
+    fields = [line.split(",") for line in lines]
+    code = lines[0].split(",").index("customer_code")
+    for row, text in ((3, '"C:\\"'), (5, '"say ""hi"""'), (9, '"a\\",b"')):
+        fields[row][code] = text  # row 9 has one field more for RFC 4180 (and locally)
+    source = tmp_path / "leads.csv"
+    source.write_text("\n".join(",".join(row) for row in fields) + "\n")
+    local, _ = scored_both_ways(spark, model, source, ScoringOptions(0.5, skip_bad_rows=True))
+    assert local.rejects is not None and local.rejects["line"].astype(int).tolist() == [10]
+    assert local.report.rows_scored == 39
+
+
+def test_blank_lines_are_skipped_as_locally(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    lines = make_leads(n=30, seed=9).to_csv(index=False).splitlines()
+    lines[5:5] = ["", " \t "]
+    source = tmp_path / "leads.csv"
+    source.write_text("\n".join(lines) + "\n \n\n")
+    local, _ = scored_both_ways(spark, model, source, ScoringOptions(0.5, skip_bad_rows=True))
+    assert local.rejects is None and local.report.rows_scored == 30
+
+
 def test_a_header_is_read_as_written_where_spark_renames_repeats() -> None:
     names = ["lead_id", "purchases1", "x2", "Purchases3", "n_visits4", "y9", "_c6", "_c3"]
     assert header_as_written(names) == [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -167,9 +168,10 @@ class RaggedRows:
 
     Their cells cannot be told apart, so they are never scored: they break the contract as a
     whole row. ``records`` are their 0-based positions among the file's data rows (a quoted
-    line break does not start a row), in file order; ``fields``, how many fields each has;
-    ``cut``, whether it ends inside quotes: a reader of one line per row (Spark) ended it at a
-    quoted line break.
+    line break does not start a row; a blank line, empty or of spaces only, is no row, as
+    pandas and Spark read it), in file order; ``fields``, how many fields each has; ``cut``,
+    whether it ends inside quotes: a reader of one line per row (Spark) ended it at a quoted
+    line break.
     """
 
     columns: list[str] = field(default_factory=list)  # the named columns the file holds
@@ -177,13 +179,17 @@ class RaggedRows:
     records: list[int] = field(default_factory=list)
     fields: list[int] = field(default_factory=list)
     cut: list[bool] = field(default_factory=list)
+    blank: int = 0  # lines of spaces only, so far: Arrow counts them as rows, and skips empty ones
 
     def note(self, row: pacsv.InvalidRow) -> str:
         """Arrow's handler of an invalid row: note it, and read on without it."""
         if row.number is None:  # only a reader on several threads loses count
             return "error"
+        if is_blank_line(row.text):
+            self.blank += 1
+            return "skip"
         self.expected = row.expected_columns
-        self.records.append(row.number - 2)  # Arrow counts the header as row 1
+        self.records.append(row.number - 2 - self.blank)  # Arrow counts the header as row 1
         self.fields.append(row.actual_columns)
         self.cut.append(False)  # Arrow reads quoted line breaks
         return "skip"
@@ -218,6 +224,11 @@ class RaggedRows:
         if self.cut[index]:
             problem += " (a line break inside quotes, which Spark reads as the end of a row)"
         return problem
+
+
+def is_blank_line(text: str) -> bool:
+    """Whether a line of a CSV file holds spaces or tabs only: no row."""
+    return not text.strip(" \t")
 
 
 class UnparsedCellError(Exception):
@@ -322,7 +333,7 @@ def _peek_header(stream: IO[bytes], source: str) -> list[str]:
     head = stream.peek(1 << 16) if isinstance(stream, io.BufferedReader) else b""
     if not head.strip():
         raise DataContractError(source, "file is empty (no header row)")
-    first = head.split(b"\n", 1)[0]
+    first = re.split(rb"\r\n|\r|\n", head, maxsplit=1)[0]  # old Macs end lines with \r
     try:
         return next(csv.reader([first.decode("utf-8").lstrip("\ufeff")]))
     except csv.Error as error:

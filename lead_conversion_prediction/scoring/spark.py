@@ -110,6 +110,25 @@ def missing_cells_as_null(table: pa.Table) -> pa.Table:
     return table
 
 
+def _cut_at_a_quoted_line_break(text: str) -> bool:
+    """Whether a CSV line is part of a record that Spark, reading one line per row, cut at a
+    line break inside quotes: it ends inside a quoted field (``""`` inside quotes being one
+    quote), or it closes one that an earlier line opened."""
+    ends_inside = _csv_problem(text)
+    return "unexpected end of data" in ends_inside or not _csv_problem(f'"{text}')
+
+
+def _csv_problem(text: str) -> str:
+    """What is wrong with a CSV line read by RFC 4180's quoting rules; empty if nothing."""
+    import csv
+
+    try:
+        next(csv.reader([text], strict=True), None)
+    except csv.Error as error:
+        return str(error)
+    return ""
+
+
 @dataclass(frozen=True)
 class PartitionScorer:
     """The function ``mapInArrow`` runs on each partition: batches of rows in, tagged out.
@@ -187,7 +206,7 @@ class PartitionScorer:
         for text, row in zip(texts[malformed], rows[malformed], strict=True):
             ragged.records.append(int(row))
             ragged.fields.append(len(next(csv.reader([text]), [])))
-            ragged.cut.append(text.count('"') % 2 == 1)  # a quote left open
+            ragged.cut.append(_cut_at_a_quoted_line_break(text))
         return ragged, ~malformed
 
     def _records(self, kind: int, rows: np.ndarray, values: Mapping[str, Any]) -> pa.RecordBatch:

@@ -233,6 +233,9 @@ def read_leads(spark: SparkSession, location: str, source_format: InputFormat) -
     reader = spark.read
     try:
         if source_format == InputFormat.csv:
+            # escape: a quote inside quotes is doubled (RFC 4180, pandas, Arrow); Spark's default
+            # backslash would read "C:\" as an open quote and "a\",b" as one field.
+            reader = reader.option("escape", '"')
             first = reader.csv(location, header=True, inferSchema=False)
             names, several = first.columns, len(first.inputFiles()) > 1
         else:
