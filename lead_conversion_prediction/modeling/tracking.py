@@ -197,22 +197,28 @@ def log_datasets(train: pd.DataFrame, holdout: pd.DataFrame, paths: Any) -> None
         (train, "train", "training", paths.train_split),
         (holdout, "holdout", "evaluation", paths.test_split),
     ):
-        with warnings.catch_warnings():  # its hint on integer columns concerns signatures
-            warnings.simplefilter("ignore", UserWarning)
+        with warnings.catch_warnings():
+            # MLflow's notes on datasets that do not apply here: a local file is a source of
+            # two (equal) kinds, and the schema it infers when the dataset is logged comes
+            # with a hint that integer columns cannot hold missing values (model signatures).
+            warnings.filterwarnings("ignore", "The specified dataset source", UserWarning)
+            warnings.filterwarnings(
+                "ignore", "Hint: Inferred schema contains integer", UserWarning
+            )
             dataset = from_pandas(
                 frame.assign(date_part=frame["date_part"].astype("str")),
                 source=str(path),
                 name=name,
                 targets=TARGET,
             )
-        try:
-            mlflow.log_input(dataset, context=context)
-        except mlflow.exceptions.MlflowException:
-            # A run of another checkout logged the same rows at the same moment: the store's
-            # look-up-then-insert of a dataset is not atomic, and the loser's insert breaks its
-            # unique key. The dataset exists now, so a second try links it; another error
-            # comes back again and is raised.
-            mlflow.log_input(dataset, context=context)
+            try:
+                mlflow.log_input(dataset, context=context)
+            except mlflow.exceptions.MlflowException:
+                # A run of another checkout logged the same rows at the same moment: the
+                # store's look-up-then-insert of a dataset is not atomic, and the loser's
+                # insert breaks its unique key. The dataset exists now, so a second try links
+                # it; another error comes back again and is raised.
+                mlflow.log_input(dataset, context=context)
 
 
 def lead_signature() -> Any:
