@@ -207,8 +207,15 @@ def with_physical_lines(error: DataContractError, path: Path | str) -> DataContr
     return error.at_lines([starts[row] for row in error.rows[:5]])
 
 
+def is_blank_line(text: str) -> bool:
+    """Whether a line of a CSV file holds spaces or tabs only: no row, as pandas and Spark read
+    it (Arrow skips only empty lines)."""
+    return not text.strip(" \t")
+
+
 def physical_lines(path: Path, rows: Iterable[int]) -> dict[int, int]:
-    """The line each data row (0-based) starts on in a CSV file with a header (line 1)."""
+    """The line each data row (0-based) starts on in a CSV file with a header (line 1); blank
+    lines are no rows."""
     import contextlib
     import csv
     import io
@@ -222,8 +229,8 @@ def physical_lines(path: Path, rows: Iterable[int]) -> dict[int, int]:
         start = reader.line_num + 1
         row = 0
         for fields in reader:
-            if not fields or (len(fields) == 1 and not fields[0].strip(" \t")):
-                start = reader.line_num + 1  # a blank line is no row (pandas, Arrow, Spark)
+            if not fields or (len(fields) == 1 and is_blank_line(fields[0])):
+                start = reader.line_num + 1
                 continue
             if row in wanted:
                 found[row] = start

@@ -170,7 +170,7 @@ class RaggedRows:
     whole row. ``records`` are their 0-based positions among the file's data rows (a quoted
     line break does not start a row; a blank line, empty or of spaces only, is no row, as
     pandas and Spark read it), in file order; ``fields``, how many fields each has; ``cut``,
-    whether it ends inside quotes: a reader of one line per row (Spark) ended it at a quoted
+    whether it is part of a record that a reader of one line per row (Spark) cut at a quoted
     line break.
     """
 
@@ -183,6 +183,8 @@ class RaggedRows:
 
     def note(self, row: pacsv.InvalidRow) -> str:
         """Arrow's handler of an invalid row: note it, and read on without it."""
+        from lead_conversion_prediction.schema import is_blank_line
+
         if row.number is None:  # only a reader on several threads loses count
             return "error"
         if is_blank_line(row.text):
@@ -224,11 +226,6 @@ class RaggedRows:
         if self.cut[index]:
             problem += " (a line break inside quotes, which Spark reads as the end of a row)"
         return problem
-
-
-def is_blank_line(text: str) -> bool:
-    """Whether a line of a CSV file holds spaces or tabs only: no row."""
-    return not text.strip(" \t")
 
 
 class UnparsedCellError(Exception):

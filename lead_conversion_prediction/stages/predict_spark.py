@@ -257,7 +257,11 @@ def read_leads(spark: SparkSession, location: str, source_format: InputFormat) -
     # has no other to differ from, and a folder of such files is refused.
     renamed = written != names
     if renamed and several:
-        raise DataContractError(location, f"{_renamed(names, written)}; {_RENAMED_IN_A_FOLDER}")
+        raise DataContractError(
+            location,
+            f"{_renamed(names, written)}; Spark cannot then tell whether the files of a folder "
+            "share one header: name every column once, or score the files one by one",
+        )
     # Every header field as text, and a row with more or fewer fields kept whole in MALFORMED:
     # Spark would otherwise read the fields it is asked for by position, and score a shifted row.
     from pyspark.sql.types import StringType, StructField, StructType
@@ -273,12 +277,6 @@ def read_leads(spark: SparkSession, location: str, source_format: InputFormat) -
         )
     except _spark_error_types() as error:
         raise DataContractError(location, f"cannot be read as csv ({_cause(error)})") from None
-
-
-_RENAMED_IN_A_FOLDER = (
-    "Spark cannot then tell whether the files of a folder share one header: name every "
-    "column once, or score the files one by one"
-)
 
 
 def _renamed(names: list[str], written: list[str]) -> str:
