@@ -139,7 +139,8 @@ def plot_cumulative_gains(
         ylabel="share of all converters found",
         title="Cumulative gains",
     )
-    axes.legend(loc="lower right")
+    # below the axes: inside, the long labels would cover the marked call lists
+    figure.legend(loc="outside lower center", ncols=2, fontsize="x-small")
     return figure
 
 

@@ -17,7 +17,7 @@ from lead_conversion_prediction.modeling.report import (
     draw_figures,
     render_model_card,
 )
-from lead_conversion_prediction.plots import cumulative_gains, save_figure
+from lead_conversion_prediction.plots import cumulative_gains, plot_cumulative_gains, save_figure
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -118,3 +118,19 @@ def test_a_call_list_finds_the_converters_among_its_leads() -> None:
     assert gains_at(y, probability, 0.4) == pytest.approx(1 / 3)  # 2 leads: one converter
     assert gains_at(y, probability, 0.5) == pytest.approx(2 / 3)  # 2.5 rounds up to 3 leads
     assert gains_at(y, probability, 1.0) == 1.0
+
+
+def test_the_gains_legend_covers_no_marked_call_list(
+    holdout: tuple[np.ndarray, dict[str, np.ndarray]],
+) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    y, probabilities = holdout
+    figure = plot_cumulative_gains(y, probabilities, selected="xgboost_rf")
+    FigureCanvasAgg(figure).draw()
+    legends = [*figure.legends, *(axes.get_legend() for axes in figure.axes)]
+    boxes = [legend.get_window_extent() for legend in legends if legend is not None]
+    labels = figure.axes[0].texts
+    assert len(labels) == 4 and boxes
+    for label in labels:
+        assert not any(label.get_window_extent().overlaps(box) for box in boxes), label
