@@ -123,11 +123,9 @@ def test_a_call_list_finds_the_converters_among_its_leads() -> None:
 def test_the_gains_legend_covers_no_marked_call_list(
     holdout: tuple[np.ndarray, dict[str, np.ndarray]],
 ) -> None:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
     y, probabilities = holdout
     figure = plot_cumulative_gains(y, probabilities, selected="xgboost_rf")
-    FigureCanvasAgg(figure).draw()
+    figure.draw_without_rendering()  # lays the figure out, as saving it does
     legends = [*figure.legends, *(axes.get_legend() for axes in figure.axes)]
     boxes = [legend.get_window_extent() for legend in legends if legend is not None]
     labels = figure.axes[0].texts

@@ -206,10 +206,12 @@ def test_numbers_in_messages_are_shown_as_written(column: str, value: object, sh
 
 
 def test_the_cells_that_mean_no_value_are_those_the_reference_read_with() -> None:
-    from pandas._libs.parsers import STR_NA_VALUES
+    from io import StringIO
 
     from lead_conversion_prediction.schema import MISSING_CELLS
 
-    # the reference analysis read its CSV with pandas' defaults; a pandas upgrade that changes
-    # them shows here, not as a silent change of what training reads as missing
-    assert sorted(MISSING_CELLS) == sorted(STR_NA_VALUES)
+    # the reference analysis read its CSV with pandas' defaults: each of these is missing there,
+    # and a text pandas would read as a value is not among them
+    texts = [*MISSING_CELLS, "none", "-", "0", "NAN"]
+    column = pd.read_csv(StringIO("x\n" + "\n".join(f'"{text}"' for text in texts) + "\n"))["x"]
+    assert column.isna().tolist() == [text in MISSING_CELLS for text in texts]
