@@ -17,7 +17,7 @@ DAGGER_VENV := dagger/.venv
 DAGGER_PYTHON := $(CURDIR)/$(DAGGER_VENV)/bin/python
 DAGGER_INSTALLED := $(DAGGER_VENV)/.installed
 # What imports the SDK, type-checked in dagger/.venv (the rest is checked by `mypy` in .venv).
-DAGGER_TYPED := dagger/src tests/test_dagger_module.py tests/test_workflow.py \
+DAGGER_TYPED := dagger/src tests/unit/test_dagger_module.py tests/unit/test_workflow.py \
 	tests/integration/test_dagger_replay.py tests/integration/test_workflow_run.py
 # uv installs the locks; pip only bootstraps it, at the version the dev lock pins.
 UV := $(BIN)/uv

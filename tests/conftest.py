@@ -23,6 +23,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 from tests.registry_server import Checkout, PostgresDatabase, TrackingServer, make_checkouts
 from tests.support import RAW_MD5, make_project, make_raw_leads, md5_of, shared_file
+from tests.trained import PipelineRun, pipeline_copy
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -30,16 +31,57 @@ if TYPE_CHECKING:
 # The tests that import the Dagger SDK run in the Dagger module's environment.
 pytest_plugins = ("tests.dagger_sdk",)
 
+TESTS_DIR = Path(__file__).resolve().parent
+# The lanes, each a folder of tests/ (README: "Tests"). A test is in the lane of its folder,
+# unless it uses a fixture that needs a lane's service: then it is in that lane.
+LANES = {
+    "unit": "in-process, small frames: no pipeline run, JVM, database or browser",
+    "integration": "the real commands on the real data",
+    "spark": "Spark in local mode (a JVM)",
+    "server": "the team's tracking server on PostgreSQL",
+    "browser": "headless Chromium",
+    "faults": "kills, tampering and concurrent runs on a trained project",
+}
+FIXTURE_LANES = {"spark": "spark", "tracking_server": "server"}
+# Lanes whose tests share one costly per-process set-up (a JVM, a server): under pytest-xdist
+# they run on one worker (--dist loadgroup), which makes that set-up once.
+SHARED_SETUP_LANES = {"spark", "server"}
+
 OWN_BASETEMP = pytest.StashKey[Path]()
 PASSED = pytest.StashKey[bool]()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    for lane, meaning in LANES.items():
+        config.addinivalue_line("markers", f"{lane}: the {lane} lane: {meaning}")
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         own = Path(tempfile.mkdtemp(prefix="lcp-pytest-"))
         config.stash[OWN_BASETEMP] = own
         config.option.basetemp = str(own / "run")
+
+
+def lane_of(item: pytest.Item) -> str:
+    """The lane of a test: that of a service its fixtures need, else that of its folder."""
+    fixtures = getattr(item, "fixturenames", ())
+    for fixture, lane in FIXTURE_LANES.items():
+        if fixture in fixtures:
+            return lane
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    if params.get("tracking_store") == "server":
+        return "server"
+    folder = item.path.relative_to(TESTS_DIR).parts[0]
+    if folder not in LANES:
+        raise pytest.UsageError(f"{item.nodeid} is in no lane: tests live in {', '.join(LANES)}")
+    return folder
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        lane = lane_of(item)
+        item.add_marker(getattr(pytest.mark, lane))
+        if lane in SHARED_SETUP_LANES:
+            item.add_marker(pytest.mark.xdist_group(lane))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -73,6 +115,12 @@ def real_raw_data() -> Path:
 def validator_pair() -> tuple[Path, Path]:
     """The course validator's own X_test.csv and y_test.csv."""
     return shared_file("validator", "X_test.csv"), shared_file("validator", "y_test.csv")
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory, real_raw_data: Path) -> PipelineRun:
+    """The whole pipeline, run once per test run on the real data; this worker's copy."""
+    return pipeline_copy(tmp_path_factory, "pipeline", real_raw_data)
 
 
 @pytest.fixture

@@ -164,7 +164,7 @@ class SdkTestError(Exception):
 
 @dataclass
 class SdkRun:
-    """One run of every selected SDK test of the session, made when the first of them runs."""
+    """One run of a module's selected SDK tests, made when the first of them runs."""
 
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     output: str = ""
@@ -173,12 +173,14 @@ class SdkRun:
     def results(self, item: SdkItem) -> list[dict[str, Any]]:
         if not self.done:
             self.done = True
-            selected = [each.nodeid for each in item.session.items if isinstance(each, SdkItem)]
-            base = basetemp(item.config)
+            selected = [
+                each.nodeid
+                for each in item.session.items
+                if isinstance(each, SdkItem) and each.path == item.path
+            ]
+            base = basetemp(item.config) / f"dagger-sdk-run-{item.path.stem}"
             _, self.output, records = run_pytest(
-                ["--basetemp", str(base / "dagger-sdk-run"), *selected],
-                base / "dagger-sdk-run.jsonl",
-                RUN_TIMEOUT,
+                ["--basetemp", str(base), *selected], base.with_suffix(".jsonl"), RUN_TIMEOUT
             )
             for record in records:
                 if "nodeid" in record:
@@ -186,7 +188,7 @@ class SdkRun:
         return self.records.get(item.nodeid, [])
 
 
-RUN_KEY = pytest.StashKey[SdkRun]()
+RUNS_KEY = pytest.StashKey[dict[Path, SdkRun]]()
 
 
 class SdkReported(pytest.Item):
@@ -209,7 +211,7 @@ class SdkItem(SdkReported):
     """A test of a module that imports the SDK, run in the SDK's environment."""
 
     def runtest(self) -> None:
-        run = self.config.stash.setdefault(RUN_KEY, SdkRun())
+        run = self.config.stash.setdefault(RUNS_KEY, {}).setdefault(self.path, SdkRun())
         records = run.results(self)
         failed = [record for record in records if record["outcome"] == "failed"]
         if failed:
@@ -274,6 +276,13 @@ class SdkModule(pytest.File):
             for marker in record["markers"]:
                 item.add_marker(marker)
             yield item
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Under pytest-xdist a module's SDK tests run on one worker: they run as one subprocess.
+    for item in items:
+        if isinstance(item, SdkReported):
+            item.add_marker(pytest.mark.xdist_group(f"dagger-sdk-{item.path.stem}"))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,4 +1,5 @@
-"""Fault injection on real runs: a project trained once on the real data, copied per test."""
+"""Fault injection on real runs: the project trained once per run on the real data, copied per
+test."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import make_project
+from tests.trained import PipelineRun
 
 LCP = [sys.executable, "-m", "lead_conversion_prediction"]
 
@@ -54,13 +55,10 @@ class Project:
 
 
 @pytest.fixture(scope="session")
-def trained(tmp_path_factory: pytest.TempPathFactory, real_raw_data: Path) -> Project:
-    """A project where the whole pipeline ran once on the real data (version 1 registered)."""
-    base = tmp_path_factory.mktemp("trained")
-    project = Project(make_project(base / "project", real_raw_data), base / "mlflow.db")
-    result = project.lcp("pipeline")
-    assert result.returncode == 0, result.stderr[-3000:]
-    return project
+def trained(pipeline_run: PipelineRun) -> Project:
+    """A project where the whole pipeline ran once on the real data (version 1 registered):
+    this worker's copy of the run's one pipeline."""
+    return Project(pipeline_run.root, pipeline_run.root.parent / "mlflow.db")
 
 
 @pytest.fixture

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
-
 from lead_conversion_prediction.modeling.artifacts import RegistryRecord
 from tests.faults.conftest import Project, read_until
-
-pytestmark = pytest.mark.integration
 
 
 def test_a_second_pipeline_refuses_then_waits_its_turn(

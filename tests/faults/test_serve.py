@@ -15,7 +15,6 @@ from lead_conversion_prediction.config import PROJ_ROOT
 from tests.faults.conftest import Project, alive, descendants
 from tests.support import free_port, wait_until
 
-pytestmark = pytest.mark.integration
 START_SECONDS = 300  # a few seconds idle, many more on a busy machine
 
 

@@ -14,8 +14,6 @@ import pytest
 
 from tests.faults.conftest import Project
 
-pytestmark = pytest.mark.integration
-
 
 class RunsACommand:
     """A pickle that runs a shell command when it is loaded."""

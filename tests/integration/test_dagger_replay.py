@@ -3,7 +3,7 @@
 `dagger call [MODULE FLAGS] FUNCTION [FLAGS] export --path PATH` is read as the CLI reads it:
 the flags before the function are the module's (its constructor), the others the function's,
 each typed as the SDK registers it (a directory is a host path, a secret `env:NAME`). The
-commands are then read from the query the module builds (see tests/test_dagger_module.py) and
+commands are then read from the query the module builds (see tests/unit/test_dagger_module.py) and
 run in the order the engine would run them:
 
 - the container's workdir is a copy of the source directory less its ``Ignore`` patterns, as
@@ -39,7 +39,7 @@ from dagger.mod import default_module
 from lead_conversion_prediction.config import PROJ_ROOT
 from lead_pipeline.main import SOURCE_IGNORE, WORKDIR, LeadPipeline
 from tests.support import SHARED_DIR
-from tests.test_dagger_module import (
+from tests.unit.test_dagger_module import (
     NESTED,
     Exec,
     execs,
@@ -50,8 +50,6 @@ from tests.test_dagger_module import (
     selections,
     steps,
 )
-
-pytestmark = pytest.mark.integration
 
 
 class ReplayError(AssertionError):

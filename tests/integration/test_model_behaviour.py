@@ -1,6 +1,7 @@
 """The trained model's behaviour on real holdout leads, not only its code.
 
-Invariance: the lead's identifiers carry no signal. Direction: far more purchases or visits
+Invariance: how the leads are written (the text form of ``onboarding``, the column order, CSV
+or Parquet, the chunk size) changes no probability. Direction: far more purchases or visits
 never lower a lead's probability. Reasons: every candidate's contributions add up to its
 margin.
 """
@@ -15,11 +16,12 @@ import pytest
 
 from lead_conversion_prediction.config import Paths
 from lead_conversion_prediction.schema import MODEL_INPUT_COLUMNS, read_raw_leads
-from lead_conversion_prediction.scoring.score import score_leads
+from lead_conversion_prediction.scoring import CHUNK_ROWS
+from lead_conversion_prediction.scoring.model import LoadedModel
+from lead_conversion_prediction.scoring.score import ScoringOptions, score_leads
+from lead_conversion_prediction.stages.predict import score_file
 from lead_conversion_prediction.utils.storage import load_artifact
-from tests.integration.conftest import PipelineRun
-
-pytestmark = pytest.mark.integration
+from tests.trained import PipelineRun
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +34,54 @@ def probability(model: object, leads: pd.DataFrame) -> np.ndarray:
     return score_leads(model, leads, threshold=0.5)["conversion_probability"].to_numpy()
 
 
-def test_the_lead_id_and_customer_code_change_nothing(
-    holdout: tuple[object, pd.DataFrame],
+def scored(model: object, leads: Path, chunk_rows: int = CHUNK_ROWS) -> pd.Series:
+    """Score a file as ``lcp predict`` does; its probabilities by lead id."""
+    output = leads.with_name(f"{leads.stem}.scores.csv")
+    options = ScoringOptions(threshold=0.5, chunk_rows=chunk_rows)
+    score_file(LoadedModel(model, "lead_model"), str(leads), str(output), options)
+    return pd.read_csv(output).set_index("lead_id")["conversion_probability"].sort_index()
+
+
+# What the model reads but must not depend on: each form writes the leads its own way (and may
+# score them in other chunks); the probabilities must be those of the leads as first written.
+INVARIANT_FORMS = (
+    "onboarding-written-lowercase",
+    "onboarding-written-1-or-0",
+    "columns-in-reverse-order",
+    "parquet",
+    "chunks-of-97-rows",
+)
+
+
+def write_form(form: str, leads: pd.DataFrame, folder: Path) -> tuple[Path, int]:
+    """Write ``leads`` in ``folder`` in the given form; the file and the chunk size to score it."""
+    folder.mkdir()
+    csv, chunk_rows = folder / "leads.csv", CHUNK_ROWS
+    if form == "onboarding-written-lowercase":
+        leads = leads.assign(onboarding=leads["onboarding"].map({True: "true", False: "false"}))
+    elif form == "onboarding-written-1-or-0":
+        leads = leads.assign(onboarding=leads["onboarding"].map({True: "1", False: "0"}))
+    elif form == "columns-in-reverse-order":
+        leads = leads[leads.columns[::-1]]
+    elif form == "parquet":
+        leads.to_parquet(folder / "leads.parquet", index=False)
+        return folder / "leads.parquet", chunk_rows
+    elif form == "chunks-of-97-rows":
+        chunk_rows = 97
+    leads.to_csv(csv, index=False)
+    return csv, chunk_rows
+
+
+@pytest.mark.parametrize("form", INVARIANT_FORMS)
+def test_how_the_leads_are_written_changes_no_probability(
+    pipeline_run: PipelineRun, holdout: tuple[object, pd.DataFrame], tmp_path: Path, form: str
 ) -> None:
-    model, leads = holdout
-    renamed = leads.assign(
-        lead_id=leads["lead_id"] + 10_000_000,
-        customer_code=[f"other-{i}" for i in range(len(leads))],
-    )
-    np.testing.assert_array_equal(probability(model, renamed), probability(model, leads))
+    model = holdout[0]
+    leads = read_raw_leads(Paths(pipeline_run.root).leads)
+    assert len(leads) > 1000 and leads["onboarding"].isin([True, False]).all()
+    plain = scored(model, write_form("plain", leads, tmp_path / "plain")[0])
+    written, chunk_rows = write_form(form, leads, tmp_path / form)
+    pd.testing.assert_series_equal(scored(model, written, chunk_rows), plain)
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,8 @@ from lead_conversion_prediction.modeling.artifacts import (
 from lead_conversion_prediction.modeling.evaluate import METRIC_NAMES
 from lead_conversion_prediction.schema import features_and_target, read_raw_leads
 from lead_conversion_prediction.utils.storage import load_artifact, verify_artifact, verify_bundle
-from tests.integration.conftest import PipelineRun
 from tests.support import RAW_MD5, REFERENCE_COLUMNS, VALIDATOR_FIRST_FIVE, md5_of
+from tests.trained import PipelineRun
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.integration.conftest import PipelineRun
+from tests.trained import PipelineRun
 
-pytestmark = pytest.mark.integration
 COLUMNS = ["lead_id", "purchases", "time_spent", "n_visits", "customer_group", "onboarding"]
 
 

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.integration.conftest import PipelineRun
 from tests.support import free_port, start_serve, stop_group, wait_until
+from tests.trained import PipelineRun
 
 COLUMNS = ["purchases", "time_spent", "n_visits", "customer_group", "onboarding"]
 START_SECONDS = 240  # an idle machine needs a few seconds; a busy one many times more

@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 
 from lead_conversion_prediction.config import PromotionParams
@@ -59,4 +58,3 @@ def test_the_evaluation_set_md5_names_its_rows_whatever_their_order(
     changed = leads.assign(purchases=leads["purchases"] + 1)
     assert evaluation_set_md5(changed) != digest
     assert evaluation_set_md5(leads.assign(customer_code="other")) == digest
-    assert isinstance(leads, pd.DataFrame)

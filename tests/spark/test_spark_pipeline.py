@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tests import support
-from tests.integration.conftest import PipelineRun
+from tests.trained import PipelineRun
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

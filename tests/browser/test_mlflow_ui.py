@@ -23,10 +23,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import PipelineRun
 from tests.support import die_with_parent, free_port, stop_group, wait_until
-
-pytestmark = pytest.mark.integration
+from tests.trained import PipelineRun
 
 START_SECONDS = 240  # an idle machine needs about 5 s
 PAGE_MILLISECONDS = 180_000  # an idle machine needs about 7 s

@@ -169,7 +169,7 @@ def test_on_many_rows_a_calibrated_classifier_is_fitted_once_beside_a_held_out_s
     from sklearn.model_selection import StratifiedShuffleSplit
 
     from lead_conversion_prediction.modeling.calibration import base_classifiers
-    from tests.test_calibration import squeezed_rows
+    from tests.unit.test_calibration import squeezed_rows
 
     X, y = squeezed_rows(n=2_000)
     sample = search_sample(X, y, 500, seed=1)
