@@ -185,16 +185,13 @@ postgres:
 test: $(RAW_DATA) $(DAGGER_INSTALLED) $(SPARK_INSTALLED) postgres
 	pytest
 
-## Check style, types (ruff, mypy --strict, Dagger module incl.), the CI workflow, notebooks
+## Check style, types (ruff, mypy --strict, Dagger module incl.), notebooks, the CI workflow
 lint: $(INSTALLED) $(DAGGER_INSTALLED) $(SPARK_INSTALLED)
-	ruff check .
-	ruff format --check .
-	mypy
+	pre-commit run --all-files
 	$(DAGGER_PYTHON) -m mypy --follow-imports silent --cache-dir .mypy_cache/dagger \
 		$(DAGGER_TYPED)
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	zizmor --offline .github/workflows/ci.yml
-	nbstripout --verify notebooks/*.ipynb
 
 ## Format the code, apply safe lint fixes, strip notebook outputs
 format: $(INSTALLED)
