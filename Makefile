@@ -86,6 +86,7 @@ install: $(INSTALLED) $(DAGGER_INSTALLED)
 ## Create dagger/.venv only: the Dagger SDK, to type-check and test the Dagger module
 dagger-env: $(DAGGER_INSTALLED)
 
+# The same sync with the optional Spark extra (PySpark, cheap once uv's cache has it).
 $(SPARK_INSTALLED): $(INSTALLED)
 	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VENV) $(UV) sync --quiet --locked --extra spark
 	touch $@
