@@ -19,15 +19,16 @@ DAGGER_INSTALLED := $(DAGGER_VENV)/.installed
 # What imports the SDK, type-checked in dagger/.venv (the rest is checked by `mypy` in .venv).
 DAGGER_TYPED := dagger/src tests/unit/test_dagger_module.py tests/unit/test_workflow.py \
 	tests/integration/test_dagger_replay.py tests/integration/test_workflow_run.py
-# uv installs the locks; pip only bootstraps it, at the version the dev lock pins.
+# uv installs from uv.lock; pip only bootstraps it, at the version the lock pins (dev group).
 UV := $(BIN)/uv
-UV_VERSION := $(shell sed -n 's/^uv==\([^ ;]*\).*/\1/p' requirements-dev.lock)
+UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)
+# The Dagger SDK of the engine the module runs on (dagger.json), from PyPI: dagger/uv.lock
+# records the SDK as `dagger develop`'s generated dagger/sdk/, which needs the Dagger CLI.
+DAGGER_SDK_VERSION := $(shell sed -n 's/.*"engineVersion": "v\([^"]*\)".*/\1/p' dagger.json)
 PIP_QUIET := --quiet --quiet --disable-pip-version-check
-# `make lock` keeps each locked version the requirements still allow; LOCK_ARGS=--upgrade
-# moves every unpinned (transitive) package to its newest release.
+# `make lock` keeps each locked version the pins still allow; LOCK_ARGS=--upgrade moves every
+# unpinned (transitive) package to its newest release.
 LOCK_ARGS ?=
-LOCK_FLAGS := --quiet --universal --python-version 3.11 --generate-hashes \
-	--custom-compile-command "make lock" $(LOCK_ARGS)
 RAW_DATA := data/raw/raw_data.csv
 DVC_REMOTE ?=
 INPUT ?=
@@ -55,22 +56,28 @@ help:
 	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  \033[36m%-12s\033[0m %s\n", substr($$1, 1, length($$1)-1), doc; doc=""}' $(MAKEFILE_LIST)
 
 # The base interpreter's pip puts uv into a venv without pip (ensurepip would cost seconds);
-# where it cannot, the venv gets its own pip first. The dev lock then adds pinned pip to .venv.
+# where it cannot, the venv gets its own pip first. `uv sync` then adds the locked pip to .venv.
 $(UV):
 	$(BASE_PYTHON) -m venv --without-pip $(VENV)
 	$(BASE_PYTHON) -m pip --python $(BIN)/python install $(PIP_QUIET) "uv==$(UV_VERSION)" \
 		|| { $(BIN)/python -m ensurepip --default-pip >/dev/null \
 			&& $(BIN)/python -m pip install $(PIP_QUIET) "uv==$(UV_VERSION)"; }
 
-# The exact environment of the lock (packages it does not list are removed), then the project.
-$(INSTALLED): requirements-dev.lock pyproject.toml | $(UV)
-	$(UV) pip sync --quiet --require-hashes --python $(BIN)/python requirements-dev.lock
-	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
+# The exact environment of uv.lock (packages it does not select are removed): the runtime, the
+# dev group and the project, editable; the Spark extra too once `make spark` has added it, so
+# that a new sync keeps it.
+$(INSTALLED): uv.lock pyproject.toml | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VENV) $(UV) sync --quiet --locked \
+		$(if $(wildcard $(SPARK_INSTALLED)),--extra spark)
 	touch $@
 
-$(DAGGER_INSTALLED): requirements-dagger.lock | $(UV)
+# The module's lock without the module and its generated SDK, then the SDK from PyPI.
+$(DAGGER_INSTALLED): dagger/uv.lock dagger/pyproject.toml dagger.json | $(UV)
 	test -x $(DAGGER_PYTHON) || $(BASE_PYTHON) -m venv --without-pip $(DAGGER_VENV)
-	$(UV) pip sync --quiet --require-hashes --python $(DAGGER_PYTHON) requirements-dagger.lock
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(DAGGER_VENV) $(UV) sync --quiet --frozen --project dagger \
+		--no-install-project --no-install-package dagger-io
+	$(UV) pip install --quiet --no-deps --python $(DAGGER_PYTHON) \
+		"dagger-io==$(DAGGER_SDK_VERSION)"
 	touch $@
 
 ## Create .venv (project, runtime and dev tools) and dagger/.venv (Dagger SDK) from the locks
@@ -79,25 +86,20 @@ install: $(INSTALLED) $(DAGGER_INSTALLED)
 ## Create dagger/.venv only: the Dagger SDK, to type-check and test the Dagger module
 dagger-env: $(DAGGER_INSTALLED)
 
-# The optional Spark extra from its own lock, added to .venv: a new sync of the dev lock removes
-# it, and this follows that sync.
-$(SPARK_INSTALLED): requirements-spark.lock $(INSTALLED)
-	$(UV) pip install --quiet --require-hashes --python $(BIN)/python -r requirements-spark.lock
+# The same sync with the optional Spark extra (PySpark, cheap once uv's cache has it).
+$(SPARK_INSTALLED): $(INSTALLED)
+	UV_PROJECT_ENVIRONMENT=$(CURDIR)/$(VENV) $(UV) sync --quiet --locked --extra spark
 	touch $@
 
 ## Add the optional Spark extra (PySpark) to .venv: lcp predict --engine spark; needs Java 17
 spark: $(SPARK_INSTALLED)
 
-## Re-resolve the locks from requirements*.txt and dagger/uv.lock (needs the index)
+## Re-resolve uv.lock and dagger/uv.lock after a change to a pin; export requirements*.txt
 lock: | $(UV)
-	$(UV) pip compile $(LOCK_FLAGS) requirements.txt -o requirements.lock
-	$(UV) pip compile $(LOCK_FLAGS) requirements-dev.txt -c requirements.lock \
-		-o requirements-dev.lock
-	$(BIN)/python scripts/lock_constraints.py > $(VENV)/lock-constraints.txt
-	$(UV) pip compile $(LOCK_FLAGS) requirements-dagger.txt -c $(VENV)/lock-constraints.txt \
-		-o requirements-dagger.lock
-	$(UV) pip compile $(LOCK_FLAGS) requirements-spark.txt -c requirements-dev.lock \
-		-o requirements-spark.lock
+	$(UV) lock --quiet $(LOCK_ARGS)
+	$(UV) export --quiet --frozen --no-dev --no-emit-project -o requirements.txt
+	$(UV) export --quiet --frozen --no-emit-project -o requirements-dev.txt
+	$(BIN)/python scripts/lock_dagger.py $(LOCK_ARGS)
 
 ## Make DVC_REMOTE the local default DVC remote (.dvc/config.local), if given
 remote: $(INSTALLED)
@@ -184,16 +186,13 @@ postgres:
 test: $(RAW_DATA) $(DAGGER_INSTALLED) $(SPARK_INSTALLED) postgres
 	pytest
 
-## Check style, types (ruff, mypy --strict, Dagger module incl.), the CI workflow, notebooks
+## Check style, types (ruff, mypy --strict, Dagger module incl.), notebooks, the CI workflow
 lint: $(INSTALLED) $(DAGGER_INSTALLED) $(SPARK_INSTALLED)
-	ruff check .
-	ruff format --check .
-	mypy
+	pre-commit run --all-files
 	$(DAGGER_PYTHON) -m mypy --follow-imports silent --cache-dir .mypy_cache/dagger \
 		$(DAGGER_TYPED)
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	zizmor --offline .github/workflows/ci.yml
-	nbstripout --verify notebooks/*.ipynb
 
 ## Format the code, apply safe lint fixes, strip notebook outputs
 format: $(INSTALLED)

@@ -22,6 +22,7 @@ from typing import Any
 
 import dagger
 import pytest
+import yaml
 from dagger import dag
 from dagger.client._core import Field
 from dagger.client.base import Type
@@ -193,15 +194,18 @@ def git_paths(*options: str) -> list[str]:
 
 
 def makefile_commands() -> set[str]:
-    """Every command in the Makefile's recipes, split at shell separators."""
+    """Every command in the Makefile's recipes, split at shell separators, and the pre-commit
+    hooks' (`make lint` runs them: `pre-commit run --all-files`) without their .venv/bin/."""
     lines = (PROJ_ROOT / "Makefile").read_text(encoding="utf-8").splitlines()
     recipes = [line.strip().removeprefix("@") for line in lines if line.startswith("\t")]
+    config = yaml.safe_load((PROJ_ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    hooks = [hook["entry"] for repo in config["repos"] for hook in repo["hooks"]]
     return {
         part.strip()
         for recipe in recipes
         for part in re.split(r";|&&|\bthen\b|\bfi\b", recipe)
         if part.strip()
-    }
+    } | {entry.removeprefix(".venv/bin/") for entry in hooks}
 
 
 def as_makefile_line(args: tuple[str, ...]) -> str:
