@@ -38,6 +38,11 @@ VERSION ?=
 BASELINE ?=
 SIZES ?=
 PORT ?= 5001
+LANE ?= unit
+# pytest-xdist: a worker per core (WORKERS=0 runs the tests in pytest's own process); the
+# tests that share a JVM or a server stay on one worker (tests/conftest.py).
+WORKERS ?= auto
+XDIST := -n $(WORKERS) --dist loadgroup
 export PATH := $(BIN):$(PATH)
 # No usage data from MLflow (it would also keep an id under ~/.config/mlflow).
 export MLFLOW_DISABLE_TELEMETRY := true
@@ -49,7 +54,7 @@ unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install dagger-env spark lock remote fetch data features train evaluate register \
 	package validate pipeline release promote rollback champion predict serve tracking-server \
-	unlock postgres test lint format bench bench-train bench-score bench-serve notebook clean
+	unlock postgres test test-fast test-lane lint format bench bench-train bench-score bench-serve notebook clean
 
 ## Show this help
 help:
@@ -182,9 +187,17 @@ unlock: $(INSTALLED)
 postgres:
 	scripts/postgres.sh
 
-## Run the test suite (the Dagger SDK's tests in dagger/.venv; the Spark tests on local Spark)
+## Run the unit lane: in-process tests on small frames; no Java, PostgreSQL or Chromium
+test-fast: $(INSTALLED) $(DAGGER_INSTALLED)
+	pytest -m unit $(XDIST)
+
+## Run every lane (unit, integration, spark, server, browser, faults), none skipped
 test: $(RAW_DATA) $(DAGGER_INSTALLED) $(SPARK_INSTALLED) postgres
-	pytest
+	pytest $(XDIST)
+
+## Run one lane: make test-lane LANE=integration (spark, server, browser, faults...)
+test-lane: $(RAW_DATA) $(DAGGER_INSTALLED) $(SPARK_INSTALLED) postgres
+	pytest -m "$(LANE)" $(XDIST)
 
 ## Check style, types (ruff, mypy --strict, Dagger module incl.), notebooks, the CI workflow
 lint: $(INSTALLED) $(DAGGER_INSTALLED) $(SPARK_INSTALLED)

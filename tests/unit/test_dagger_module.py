@@ -194,10 +194,15 @@ def git_paths(*options: str) -> list[str]:
 
 
 def makefile_commands() -> set[str]:
-    """Every command in the Makefile's recipes, split at shell separators, and the pre-commit
-    hooks' (`make lint` runs them: `pre-commit run --all-files`) without their .venv/bin/."""
+    """Every command in the Makefile's recipes, split at shell separators, less pytest-xdist's
+    options (a container runs its tests in one process), and the pre-commit hooks' (`make lint`
+    runs them: `pre-commit run --all-files`) without their .venv/bin/."""
     lines = (PROJ_ROOT / "Makefile").read_text(encoding="utf-8").splitlines()
-    recipes = [line.strip().removeprefix("@") for line in lines if line.startswith("\t")]
+    recipes = [
+        line.strip().removeprefix("@").removesuffix(" $(XDIST)")
+        for line in lines
+        if line.startswith("\t")
+    ]
     config = yaml.safe_load((PROJ_ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
     hooks = [hook["entry"] for repo in config["repos"] for hook in repo["hooks"]]
     return {
@@ -636,7 +641,7 @@ def test_the_tests_read_the_shared_folder_mounted_read_only(
     module: LeadPipeline, source: dagger.Directory
 ) -> None:
     shared = dag.host().directory("../shared")
-    (run,) = [step for step in execs(module.test(shared, source)) if step.args == ("pytest",)]
+    (run,) = [step for step in execs(module.test(shared, source)) if step.args == ("pytest", "-m", "unit")]
     assert run.env["LCP_SHARED_DIR"] == SHARED_MOUNT
     assert run.workdir == WORKDIR
     mounts = [

@@ -235,12 +235,12 @@ class LeadPipeline:
 
     @function
     def test(self, shared: SharedData, source: SourceWithGit) -> dagger.Container:
-        """Run the test suite (pytest) against the shared data folder."""
+        """Run the unit lane of the test suite (make test-fast) against the shared data folder."""
         return (
             self._project(source, dev=True)
             .with_mounted_directory(SHARED_MOUNT, shared, read_only=True)
             .with_env_variable("LCP_SHARED_DIR", SHARED_MOUNT)
-            .with_exec(["pytest"])
+            .with_exec(["pytest", "-m", "unit"])
         )
 
     @function
