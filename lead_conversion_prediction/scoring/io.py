@@ -18,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from lead_conversion_prediction.exceptions import ConfigError, DataContractError
+from lead_conversion_prediction.exceptions import ConfigError, DataContractError, UnparsedCellError
 from lead_conversion_prediction.scoring import STDIO
 from lead_conversion_prediction.utils.files import open_binary, reading
 
@@ -226,10 +226,6 @@ class RaggedRows:
         if self.cut[index]:
             problem += " (a line break inside quotes, which Spark reads as the end of a row)"
         return problem
-
-
-class UnparsedCellError(Exception):
-    """A cell of a CSV file does not parse as its column's type: read the file as text."""
 
 
 def read_chunks(

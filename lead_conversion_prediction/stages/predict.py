@@ -21,7 +21,7 @@ import pandas as pd
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
-from lead_conversion_prediction.exceptions import ConfigError, DataContractError
+from lead_conversion_prediction.exceptions import ConfigError, DataContractError, UnparsedCellError
 from lead_conversion_prediction.schema import (
     SCORING_COLUMNS,
     physical_lines,
@@ -34,7 +34,6 @@ from lead_conversion_prediction.scoring.io import (
     InputFormat,
     OutputFormat,
     RaggedRows,
-    UnparsedCellError,
     read_chunks,
     write_rejects,
     write_tables,

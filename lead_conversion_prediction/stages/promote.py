@@ -16,12 +16,8 @@ from typing import Any
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
-from lead_conversion_prediction.exceptions import LeadConversionError, RegistryError
+from lead_conversion_prediction.exceptions import PromotionRefusedError, RegistryError
 from lead_conversion_prediction.modeling.registry import ChampionMove
-
-
-class PromotionRefusedError(LeadConversionError):
-    """The promotion rule refused to move the champion alias; the message says why."""
 
 
 def promotion_decision(

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from loguru import logger
 
+from lead_conversion_prediction.exceptions import StopSignalError
 from lead_conversion_prediction.scoring.model import verified_model_files
 from lead_conversion_prediction.scoring.pyfunc import PROVENANCE_ENV
 
@@ -31,10 +32,6 @@ def run_serve(uri: str, host: str, port: int) -> None:
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
 
-class _StopSignalError(Exception):
-    """SIGTERM or SIGINT arrived: the server has shut down, the command ends cleanly."""
-
-
 @contextmanager
 def _stop_on_signals() -> Iterator[None]:
     """Turn SIGTERM and SIGINT into a clean end of the command.
@@ -45,12 +42,12 @@ def _stop_on_signals() -> Iterator[None]:
     """
 
     def stop(number: int, frame: object) -> None:
-        raise _StopSignalError
+        raise StopSignalError
 
     previous = {sent: signal.signal(sent, stop) for sent in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
-    except _StopSignalError:
+    except StopSignalError:
         logger.info("serve: stopped")
     finally:
         for sent, handler in previous.items():
