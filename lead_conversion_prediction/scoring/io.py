@@ -247,7 +247,7 @@ def read_chunks(
     import pyarrow as pa
 
     try:
-        with reading(source, hint=""):  # opening, decoding, gunzipping: one-line errors
+        with reading(source):  # opening, decoding, gunzipping: one-line errors
             yield from READERS[source_format](
                 source, chunk_rows, set(columns), tuple(required), typed, ragged
             )

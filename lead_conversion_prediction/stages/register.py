@@ -26,6 +26,7 @@ from lead_conversion_prediction.modeling.artifacts import (
     TrainingSummary,
     ValidationReport,
 )
+from lead_conversion_prediction.stages._hints import hints_missing_inputs
 from lead_conversion_prediction.stages._io import load_candidate_models, read_holdout
 from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.secrets import redact_uri
@@ -35,6 +36,7 @@ from lead_conversion_prediction.utils.secrets import redact_uri
 WORKSPACE_TAG = "lead_model_sha256"
 
 
+@hints_missing_inputs
 def run_register(
     paths: Paths, params: Params, tracking_uri: str, promote: bool = False
 ) -> RegistryRecord:
