@@ -183,7 +183,7 @@ class RaggedRows:
 
     def note(self, row: pacsv.InvalidRow) -> str:
         """Arrow's handler of an invalid row: note it, and read on without it."""
-        from lead_conversion_prediction.schema import is_blank_line
+        from lead_conversion_prediction.csv_io import is_blank_line
 
         if row.number is None:  # only a reader on several threads loses count
             return "error"
@@ -220,7 +220,7 @@ class RaggedRows:
 
     def problem(self, index: int) -> str:
         """What is wrong with the ``index``-th of these rows."""
-        from lead_conversion_prediction.schema import field_count_problem
+        from lead_conversion_prediction.csv_io import field_count_problem
 
         problem = field_count_problem(self.fields[index], self.expected)
         if self.cut[index]:

@@ -21,13 +21,9 @@ import pandas as pd
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
+from lead_conversion_prediction.csv_io import physical_lines, with_physical_lines
 from lead_conversion_prediction.exceptions import ConfigError, DataContractError, UnparsedCellError
-from lead_conversion_prediction.schema import (
-    SCORING_COLUMNS,
-    physical_lines,
-    ready_contract,
-    with_physical_lines,
-)
+from lead_conversion_prediction.schema import SCORING_COLUMNS, ready_contract
 from lead_conversion_prediction.scoring import CHUNK_ROWS, SPARK_MASTER, STDIO, Engine, OnError
 from lead_conversion_prediction.scoring.concurrency import map_in_order, read_ahead
 from lead_conversion_prediction.scoring.io import (

@@ -25,6 +25,7 @@ def promotion_decision(
     paths: Paths, params: Params, version: int, champion: Any
 ) -> tuple[bool, str]:
     """Whether ``version`` may replace ``champion``, and why, on this checkout's evaluation set."""
+    from lead_conversion_prediction.csv_io import read_raw_leads
     from lead_conversion_prediction.modeling.evaluate import positive_probability
     from lead_conversion_prediction.modeling.promotion import compare, evaluation_set_md5
     from lead_conversion_prediction.modeling.registry import (
@@ -32,7 +33,7 @@ def promotion_decision(
         get_version,
         registration_state,
     )
-    from lead_conversion_prediction.schema import features_and_target, read_raw_leads
+    from lead_conversion_prediction.schema import features_and_target
     from lead_conversion_prediction.scoring.model import load_registered_model
 
     name = params.registry.model_name

@@ -59,6 +59,7 @@ def registering(
     """
     import mlflow
 
+    from lead_conversion_prediction.csv_io import read_raw_leads
     from lead_conversion_prediction.modeling.promotion import evaluation_set_md5
     from lead_conversion_prediction.modeling.tracking import (
         configure_tracking,
@@ -66,7 +67,6 @@ def registering(
         log_candidate,
         log_datasets,
     )
-    from lead_conversion_prediction.schema import read_raw_leads
     from lead_conversion_prediction.scoring.pyfunc import MODEL_DIGEST_TAG
 
     with log_stage("register") as facts:
