@@ -19,12 +19,12 @@ from lead_conversion_prediction.schema import (
     features_and_target,
     validate_leads,
 )
-from lead_conversion_prediction.scoring.io import (
+from lead_conversion_prediction.scoring.model import LoadedModel, load_scoring_model
+from lead_conversion_prediction.scoring.output import (
     OUTPUT_SCHEMA,
     neutralise_formulas,
     output_schema,
 )
-from lead_conversion_prediction.scoring.model import LoadedModel, load_scoring_model
 from lead_conversion_prediction.scoring.score import (
     CallList,
     ScoringOptions,

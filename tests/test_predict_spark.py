@@ -26,8 +26,9 @@ from lead_conversion_prediction.exceptions import (
 )
 from lead_conversion_prediction.schema import MISSING_CELLS
 from lead_conversion_prediction.scoring import spark as spark_scoring
-from lead_conversion_prediction.scoring.io import OUTPUT_SCHEMA, OutputFormat
+from lead_conversion_prediction.scoring.io import OutputFormat
 from lead_conversion_prediction.scoring.model import LoadedModel
+from lead_conversion_prediction.scoring.output import OUTPUT_SCHEMA
 from lead_conversion_prediction.scoring.score import (
     ScoringOptions,
     ScoringReport,

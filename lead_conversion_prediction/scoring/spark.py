@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lead_conversion_prediction.exceptions import DataContractError
-from lead_conversion_prediction.scoring.io import (
+from lead_conversion_prediction.scoring.io import RaggedRows
+from lead_conversion_prediction.scoring.output import (
     OutputColumn,
-    RaggedRows,
     neutralise_formulas,
     neutralise_text,
     output_schema,
