@@ -98,10 +98,10 @@ def run_predict(
             top=call_list,
         )
         if engine == Engine.spark:
+            from lead_conversion_prediction.scoring.spark_session import spark_session
             from lead_conversion_prediction.stages.predict_spark import (
                 REJECTS_FOLDER,
                 score_dataset,
-                spark_session,
             )
 
             with spark_session(spark_master, chunk_rows) as spark:
