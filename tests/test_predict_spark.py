@@ -59,7 +59,7 @@ def small_parts(spark: SparkSession, monkeypatch: pytest.MonkeyPatch) -> Iterato
     previous = {key: spark.conf.get(key) for key in settings}
     for key, value in settings.items():
         spark.conf.set(key, value)
-    monkeypatch.setattr(spark_scoring, "ROWS_PER_PARTITION", 50)
+    monkeypatch.setattr(spark_ranks, "ROWS_PER_PARTITION", 50)
     yield
     for key, old in previous.items():
         spark.conf.unset(key) if old is None else spark.conf.set(key, old)
