@@ -17,8 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from lead_conversion_prediction.exceptions import ConfigError
-from lead_conversion_prediction.utils.files import read_yaml
+from lead_conversion_prediction.exceptions import ConfigError, InputNotFoundError
 
 PROJ_ROOT = Path(__file__).resolve().parents[1]
 ROOT_ENV_VAR = "LCP_ROOT"
@@ -258,8 +257,9 @@ class ScaleParams(Section):
 class TrainParams(BaseModel):
     """The search: the selection metric, the seed, and one section per candidate.
 
-    A candidate's section (``train.<name>``) is checked against the parameters its builder
-    declares in ``modeling/candidates.py``; listed candidates without a section use defaults.
+    A candidate's section (``train.<name>``) is kept as written here; the stage that searches
+    checks it against the parameters its builder declares (``modeling/candidates.py``), so a
+    change to a candidate's search concerns only the stages that train.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -271,30 +271,9 @@ class TrainParams(BaseModel):
     scale: ScaleParams = ScaleParams()
     candidates: Annotated[list[str], Field(min_length=1)]
 
-    @model_validator(mode="after")
-    def _candidate_sections(self) -> TrainParams:
-        from lead_conversion_prediction.modeling.candidates import CANDIDATES
-
-        known = ", ".join(CANDIDATES)
-        for name in self.candidates:
-            if name not in CANDIDATES:
-                raise ValueError(f"unknown candidate '{name}' (known: {known})")
-        sections = self.model_extra if self.model_extra is not None else {}
-        for name in self.candidates:
-            if name not in sections:
-                sections[name] = {}  # a listed candidate without a section: its defaults
-        for name, section in list(sections.items()):
-            if name not in CANDIDATES:
-                raise ValueError(f"'{name}' is neither a setting nor a candidate ({known})")
-            try:
-                sections[name] = CANDIDATES[name].params.model_validate(section)
-            except ValidationError as error:
-                raise ValueError(f"{name}: {_first_error(error)}") from None
-        return self
-
-    def section(self, name: str) -> Any:
-        """The validated parameters of candidate ``name``."""
-        return (self.model_extra or {})[name]
+    def sections(self) -> dict[str, Any]:
+        """The candidate sections as written, by name: every key that is not a setting."""
+        return dict(self.model_extra or {})
 
 
 class EvaluateParams(Section):
@@ -340,14 +319,28 @@ class Params(Section):
 
 def load_params(path: Path) -> Params:
     """Read ``params.yaml`` into a typed, validated object."""
-    raw = read_yaml(path, hint="the parameter file of the project")
+    raw = _read_yaml(path)
     try:
         return Params.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(f"{path}: {_first_error(error)}") from None
+        raise ConfigError(f"{path}: {first_error(error)}") from None
 
 
-def _first_error(error: ValidationError) -> str:
+def _read_yaml(path: Path) -> Any:
+    """Parse the parameter file; a missing, unreadable or invalid one is a one-line error."""
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputNotFoundError(path, "the parameter file of the project") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot be read ({error})") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+
+
+def first_error(error: ValidationError) -> str:
     """The first problem pydantic found, as ``where: what``."""
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"])

@@ -10,6 +10,13 @@ The CLI reports each as one line and exits with code 2; ``--debug`` shows the tr
 - ``ArtifactError``: a model or stage artifact is corrupt or not what it should be.
 - ``ModelValidationError``: the model's predictions fail the validation contract.
 - ``RegistryError``: the MLflow store or registry refused or failed.
+- ``LockedError`` / ``RegistryLockedError``: another process held the checkout's lock, or the
+  registry's, for longer than this one would wait.
+- ``VerificationError``: artifacts do not match their manifest (one line each).
+- ``PromotionRefusedError``: the promotion rule refused to move the champion alias.
+
+Two more are no user's error but signals inside the package: ``UnparsedCellError`` (read a CSV
+file as text instead) and ``StopSignalError`` (the server was told to stop).
 """
 
 from __future__ import annotations
@@ -99,3 +106,31 @@ class ModelValidationError(LeadConversionError):
 
 class RegistryError(LeadConversionError):
     """The MLflow tracking store or model registry refused or failed an operation."""
+
+
+class VerificationError(ArtifactError):
+    """One or more artifacts do not match their manifest; ``problems`` has one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class PromotionRefusedError(LeadConversionError):
+    """The promotion rule refused to move the champion alias; the message says why."""
+
+
+class LockedError(LeadConversionError):
+    """Another process holds the lock, and the wait for it ran out."""
+
+
+class RegistryLockedError(LeadConversionError):
+    """Another process held the registry lock for longer than this one would wait."""
+
+
+class UnparsedCellError(Exception):
+    """A cell of a CSV file does not parse as its column's type: read the file as text."""
+
+
+class StopSignalError(Exception):
+    """SIGTERM or SIGINT arrived: the server has shut down, the command ends cleanly."""

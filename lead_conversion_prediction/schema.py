@@ -1,19 +1,18 @@
-"""The data contract of raw lead files, shared by training and scoring.
+"""The data contract of raw leads, shared by training and scoring: no file is read here.
 
-A raw file is read by pandas, each known column is parsed into its declared type (noting the
-values that cannot be parsed), and the typed frame is checked by a pandera schema: required
-columns, nullability, ranges and allowed values. Training stops at the first breach with a
-:class:`DataContractError` naming the file, the column and the first bad rows; scoring can
-instead set the bad rows aside with their reasons (:func:`check_leads`).
-Columns the contract does not know are kept as read; the stages drop what they do not use.
+Each known column of a frame of leads (as ``csv_io.py`` or the scoring readers read it) is
+parsed into its declared type (noting the values that cannot be parsed), and the typed frame is
+checked by a pandera schema: required columns, nullability, ranges and allowed values.
+Training stops at the first breach with a :class:`DataContractError` naming the file, the
+column and the first bad rows; scoring can instead set the bad rows aside with their reasons
+(:func:`check_leads`). Columns the contract does not know are kept as read; the stages drop
+what they do not use.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from lead_conversion_prediction.breaches import Breach, pandera_breaches
 from lead_conversion_prediction.exceptions import DataContractError
-from lead_conversion_prediction.utils.files import open_binary, reading
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -102,45 +101,6 @@ TRAINING_COLUMNS = (ID_COLUMN, TARGET, "date_part", "source", *MODEL_INPUT_COLUM
 SCORING_COLUMNS = (ID_COLUMN, *MODEL_INPUT_COLUMNS)
 
 
-@dataclass(frozen=True)
-class Breach:
-    """Rows of one column that break the contract in one way.
-
-    ``rows`` are positions in the checked frame; ``value`` is the first offending cell and
-    ``values``, when the problem is with a value, each row's own.
-    """
-
-    column: str
-    problem: str
-    rows: np.ndarray
-    value: object = None
-    values: np.ndarray | None = None
-
-    @property
-    def reason(self) -> str:
-        shown = "" if self.value is None else f"value {_show(self.value)} "
-        return f"column '{self.column}': {shown}{self.problem}"
-
-    def row_reasons(self) -> np.ndarray:
-        """The reason of each row, naming its own cell: the same whatever else was checked."""
-        if self.values is None:
-            return np.full(len(self.rows), self.reason, dtype=object)
-        prefix, suffix = f"column '{self.column}': value ", f" {self.problem}"
-        return np.array([prefix + _show(value) + suffix for value in self.values], dtype=object)
-
-    def error(self, file: Path | str, offset: int = 0, header: bool = True) -> DataContractError:
-        """The one-line error for this breach; ``offset`` rows precede the checked frame."""
-        shown = "" if self.value is None else f"value {_show(self.value)} "
-        return DataContractError(
-            file,
-            f"{shown}{self.problem}",
-            column=self.column,
-            rows=[offset + int(row) for row in self.rows[:5]],
-            n_bad=len(self.rows),
-            header=header,
-        )
-
-
 def build_schema(required: Iterable[str]) -> pa.DataFrameSchema:
     """Return the pandera schema of typed raw leads; ``required`` columns must be present."""
     return _schema(frozenset(required))
@@ -181,89 +141,6 @@ def _schema(required: frozenset[str]) -> pa.DataFrameSchema:
 def features_and_target(leads: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """Return the model's raw input columns and the integer target of labelled leads."""
     return leads.loc[:, list(MODEL_INPUT_COLUMNS)], leads[TARGET].astype("int64")
-
-
-def write_leads(path: Path, leads: pd.DataFrame) -> None:
-    """Write typed leads as CSV, atomically, with dates written as the raw file writes them."""
-    from lead_conversion_prediction.utils.storage import write_csv
-
-    write_csv(path, leads.assign(date_part=leads["date_part"].dt.strftime(DATE_FORMAT)))
-
-
-def read_raw_leads(path: Path, required: Iterable[str] = TRAINING_COLUMNS) -> pd.DataFrame:
-    """Read a raw lead CSV and return it typed and validated against the contract."""
-    frame = read_csv_text(path)
-    try:
-        return validate_leads(frame, path, required)
-    except DataContractError as error:
-        raise with_physical_lines(error, path) from None
-
-
-def with_physical_lines(error: DataContractError, path: Path | str) -> DataContractError:
-    """``error`` naming the lines its rows start on in the file, quoted line breaks counted."""
-    if not error.rows or not error.header:
-        return error
-    starts = physical_lines(Path(path), error.rows[:5])
-    return error.at_lines([starts[row] for row in error.rows[:5]])
-
-
-def is_blank_line(text: str) -> bool:
-    """Whether a line of a CSV file holds spaces or tabs only: no row, as pandas and Spark read
-    it (Arrow skips only empty lines)."""
-    return not text.strip(" \t")
-
-
-def physical_lines(path: Path, rows: Iterable[int]) -> dict[int, int]:
-    """The line each data row (0-based) starts on in a CSV file with a header (line 1); blank
-    lines are no rows."""
-    import contextlib
-    import csv
-    import io
-
-    wanted = set(rows)
-    found: dict[int, int] = {row: row + 2 for row in wanted}  # if the file cannot be re-read
-    text = io.TextIOWrapper(open_binary(path), encoding="utf-8", newline="")
-    with text as stream, contextlib.suppress(csv.Error):
-        reader = csv.reader(stream)
-        next(reader, None)
-        start = reader.line_num + 1
-        row = 0
-        for fields in reader:
-            if not fields or (len(fields) == 1 and is_blank_line(fields[0])):
-                start = reader.line_num + 1
-                continue
-            if row in wanted:
-                found[row] = start
-                wanted.discard(row)
-                if not wanted:
-                    break
-            row += 1
-            start = reader.line_num + 1
-    return found
-
-
-def read_csv_text(path: Path) -> pd.DataFrame:
-    """Read a CSV file, turning file-level problems into a one-line :class:`DataContractError`."""
-    try:
-        with reading(path):
-            frame = pd.read_csv(
-                path,
-                encoding="utf-8",
-                encoding_errors="strict",
-                na_values=list(MISSING_CELLS),
-                keep_default_na=False,
-            )
-    except pd.errors.EmptyDataError:
-        raise DataContractError(path, "file is empty (no header row)") from None
-    except pd.errors.ParserError as error:
-        raise _parser_error(path, str(error)) from None
-    if frame.empty:
-        raise DataContractError(path, "file has a header but no data rows")
-    # pandas renames a repeated name ("purchases.1"): the contract checks the header as written.
-    check_columns(
-        pd.read_csv(path, header=None, nrows=1, dtype="str", keep_default_na=False).iloc[0], path
-    )
-    return frame
 
 
 def check_columns(columns: Iterable[str], file: Path | str, required: Iterable[str] = ()) -> None:
@@ -336,7 +213,7 @@ def check_leads(
     try:
         build_schema(required).validate(typed, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as errors:
-        breaches.extend(_pandera_breaches(errors.failure_cases, typed, breaches))
+        breaches.extend(pandera_breaches(errors.failure_cases, typed, breaches))
     for name in not_empty:
         empty = frame[name].isna().to_numpy() if name in frame else np.zeros(0, dtype=bool)
         if empty.any():
@@ -344,21 +221,6 @@ def check_leads(
     order = {str(name): position for position, name in enumerate(frame.columns)}
     breaches.sort(key=lambda breach: (order.get(breach.column, -1), int(breach.rows[0])))
     return typed, breaches
-
-
-def _parser_error(path: Path, message: str) -> DataContractError:
-    """pandas' parser error as one line: a row with another number of fields than the header
-    is named as ``lcp predict`` names it."""
-    ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
-    if ragged is None:
-        return DataContractError(path, f"not a valid CSV file ({' '.join(message.split())})")
-    expected, line, count = (int(number) for number in ragged.groups())
-    return DataContractError(path, field_count_problem(count, expected), rows=[line - 2])
-
-
-def field_count_problem(count: int, expected: int) -> str:
-    """What is wrong with a CSV row of ``count`` fields under a header of ``expected``."""
-    return f"{count} field{'s' * (count != 1)} where the header has {expected}"
 
 
 def ready_contract(required: Iterable[str]) -> None:
@@ -470,40 +332,3 @@ def _to_date(values: pd.Series) -> pd.Series:
         spread = dates.take(encoded.indices)
         return pd.Series(spread.to_numpy(zero_copy_only=False), index=values.index)
     return pd.to_datetime(values, format=DATE_FORMAT, errors="coerce")
-
-
-def _pandera_breaches(
-    failures: pd.DataFrame, typed: pd.DataFrame, parsed: list[Breach]
-) -> list[Breach]:
-    """Group pandera's failure table by column and check, skipping cells already reported."""
-    already = {breach.column for breach in parsed}
-    breaches = []
-    for (column, check), group in failures.groupby(["column", "check"], sort=False):
-        if check == "column_in_dataframe" or (column in already and check == "not_nullable"):
-            continue
-        labels = pd.Index(group["index"].dropna().unique())
-        positions = np.sort(typed.index.get_indexer(labels))
-        if not len(positions):
-            continue
-        if check == "not_nullable":
-            breaches.append(Breach(str(column), "is empty but required", positions))
-        else:
-            cells = typed[column].iloc[positions].to_numpy(dtype=object)
-            breaches.append(Breach(str(column), str(check), positions, cells[0], cells))
-    return breaches
-
-
-def _show(value: object) -> str:
-    """Render a cell for a message: text quoted, numbers as written (2.0 -> 2, whole numbers
-    in full, decimals from Spark's unsigned integers too)."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bool | str):
-        return repr(value)
-    if isinstance(value, Decimal) and value.is_finite():
-        value = int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        value = int(value)
-    if isinstance(value, int | float):
-        return str(value)
-    return repr(value)

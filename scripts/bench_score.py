@@ -65,7 +65,7 @@ def write_file(rows: int, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from lead_conversion_prediction.schema import read_csv_text
+    from lead_conversion_prediction.csv_io import read_csv_text
     from lead_conversion_prediction.synthetic import describe_marginals, generate_leads
 
     profile = describe_marginals(read_csv_text(ROOT / "data" / "raw" / "raw_data.csv"))

@@ -60,8 +60,9 @@ def raw_rows_for(train_rows: int, test_size: float) -> int:
 def write_raw(rows: int, path: Path, seed: int) -> None:
     """Write ``rows`` resampled kept leads (run in a child, so this process stays small)."""
     from lead_conversion_prediction.config import load_params
+    from lead_conversion_prediction.csv_io import read_csv_text
     from lead_conversion_prediction.dataset import clean_leads
-    from lead_conversion_prediction.schema import read_csv_text, validate_leads
+    from lead_conversion_prediction.schema import validate_leads
     from lead_conversion_prediction.synthetic import resample_training_leads
 
     params = load_params(ROOT / "params.yaml")

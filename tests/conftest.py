@@ -142,7 +142,7 @@ def make_leads() -> Callable[..., pd.DataFrame]:
 def spark() -> Iterator[SparkSession]:
     """One local Spark session for the whole run: two cores, few shuffle partitions."""
     from lead_conversion_prediction.scoring import CHUNK_ROWS
-    from lead_conversion_prediction.stages.predict_spark import spark_session
+    from lead_conversion_prediction.scoring.spark_session import spark_session
 
     with spark_session("local[2]", CHUNK_ROWS) as session:
         session.conf.set("spark.sql.shuffle.partitions", "4")

@@ -1,8 +1,11 @@
 """The candidate classifiers: each is a parameter section and one builder, in ``CANDIDATES``.
 
 A builder takes its validated ``train.<name>`` section and the search seed, and returns the
-unfitted estimator with its search space and budget. Adding a candidate is one parameter
-class, one decorated builder here, and its section in ``params.yaml``.
+unfitted estimator with its search space and budget. The sections are checked here, where they
+are used (:func:`candidate_sections`), not when ``params.yaml`` is loaded: the stages that do not
+train never import this module, so a change to a search leaves them up to date. Adding a
+candidate is one parameter class, one decorated builder here, and its section in
+``params.yaml``.
 """
 
 from __future__ import annotations
@@ -10,11 +13,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from lead_conversion_prediction.config import RandInt, SearchDimension, Section, Uniform
+from lead_conversion_prediction.config import (
+    RandInt,
+    SearchDimension,
+    Section,
+    TrainParams,
+    Uniform,
+    first_error,
+)
 from lead_conversion_prediction.exceptions import ConfigError
 from lead_conversion_prediction.schema import MODEL_COLUMNS
 
@@ -59,6 +70,36 @@ def build_candidate(name: str, section: Any, seed: int) -> Candidate:
     except KeyError:
         raise ConfigError(f"train.candidates: unknown candidate '{name}'") from None
     return spec.build(section, seed)
+
+
+def candidate_sections(
+    train: TrainParams, params_file: Path | str = "params.yaml"
+) -> dict[str, Any]:
+    """The validated section of every candidate ``train`` names or holds, by name: each an
+    instance of the parameter class its builder declares.
+
+    A listed candidate without a section takes its defaults. An unknown candidate, a key of
+    ``train`` that is neither a setting nor a candidate, or a bad section is a one-line
+    :class:`ConfigError` naming ``params_file`` and the key.
+    """
+    known = ", ".join(CANDIDATES)
+
+    def refuse(problem: str) -> ConfigError:
+        return ConfigError(f"{params_file}: train: {problem}")
+
+    for name in train.candidates:
+        if name not in CANDIDATES:
+            raise refuse(f"unknown candidate '{name}' (known: {known})")
+    written = train.sections()
+    sections: dict[str, Any] = {}
+    for name in [*written, *(name for name in train.candidates if name not in written)]:
+        if name not in CANDIDATES:
+            raise refuse(f"'{name}' is neither a setting nor a candidate ({known})")
+        try:
+            sections[name] = CANDIDATES[name].params.model_validate(written.get(name, {}))
+        except ValidationError as error:
+            raise refuse(f"{name}: {first_error(error)}") from None
+    return sections
 
 
 def to_distributions(space: dict[str, SearchDimension]) -> dict[str, Any]:

@@ -38,16 +38,12 @@ from typing import Any
 
 from loguru import logger
 
-from lead_conversion_prediction.exceptions import LeadConversionError, RegistryError
+from lead_conversion_prediction.exceptions import RegistryError, RegistryLockedError
 
 LOCK_SUFFIX = ".promotion-lock"
 HOLDER_TAG = "lcp.lock.holder"
 WAIT_ENV_VAR = "LCP_REGISTRY_LOCK_WAIT"
 DEFAULT_WAIT = 900.0
-
-
-class RegistryLockedError(LeadConversionError):
-    """Another process held the registry lock for longer than this one would wait."""
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from lead_conversion_prediction.modeling.artifacts import (
     plain_params,
 )
 from lead_conversion_prediction.modeling.calibration import calibrate_where_it_helps
-from lead_conversion_prediction.modeling.candidates import build_candidate
+from lead_conversion_prediction.modeling.candidates import build_candidate, candidate_sections
 
 PREPROCESS = "preprocess"
 CLASSIFIER = "classifier"
@@ -120,7 +120,8 @@ def search_candidate(
     from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold
 
     check_metric(params.metric)
-    candidate = build_candidate(name, params.section(name), params.random_state)
+    section = candidate_sections(params)[name]
+    candidate = build_candidate(name, section, params.random_state)
     budget = search_budget(len(y), candidate.n_iter, candidate.cv_folds, params.scale)
     X_search, y_search = X, y
     if budget.scaled:

@@ -1,9 +1,9 @@
-"""Files of leads in, files of scores out: the formats, the one output schema, the rejects.
+"""Files of leads in, files of scores out: the formats, the readers, the writers, the rejects.
 
 Readers yield chunks of the contract's columns from CSV or Parquet (or CSV on stdin); writers
-take Arrow tables in the output schema. Text a spreadsheet would execute is neutralised in
-CSV output and in the rejects file. Heavy libraries are imported by the functions, so the
-command line can read the enums at start-up.
+take Arrow tables in the output schema (``scoring/output.py``). Text a spreadsheet would
+execute is neutralised in CSV output and in the rejects file. Heavy libraries are imported by
+the functions, so the command line can read the enums at start-up.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from lead_conversion_prediction.exceptions import ConfigError, DataContractError
+from lead_conversion_prediction.exceptions import ConfigError, DataContractError, UnparsedCellError
 from lead_conversion_prediction.scoring import STDIO
+from lead_conversion_prediction.scoring.output import neutralise_formulas
 from lead_conversion_prediction.utils.files import open_binary, reading
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
@@ -63,105 +63,6 @@ class OutputFormat(StrEnum):
         return known[suffix]
 
 
-@dataclass(frozen=True)
-class OutputColumn:
-    """One column of the scores: its name, its numpy type, what it holds."""
-
-    name: str
-    dtype: str
-    description: str
-
-
-# dtype "str": one text for the whole table; "category": text per row, from a few levels
-# (given as a pandas Categorical). Both are dictionary-encoded in Arrow.
-OUTPUT_SCHEMA = (
-    OutputColumn("lead_id", "int64", "the lead's id, as in the input"),
-    OutputColumn("conversion_probability", "float64", "probability that the lead converts"),
-    OutputColumn("predicted_label", "int8", "1 when the probability is above the threshold"),
-    OutputColumn("rank", "int64", "1 for the likeliest lead of the file"),
-    OutputColumn("model", "str", "the model's registry version, or its file and SHA-256"),
-)
-
-
-def reason_columns(k: int) -> tuple[OutputColumn, ...]:
-    """The columns ``lcp predict --explain k`` adds: each reason and its contribution."""
-    columns: list[OutputColumn] = []
-    for i in range(1, k + 1):
-        columns += [
-            OutputColumn(
-                f"reason_{i}", "category", f"the input with the #{i} largest effect on the score"
-            ),
-            OutputColumn(
-                f"reason_{i}_contribution",
-                "float64",
-                f"reason_{i}'s signed contribution to the model's log-odds",
-            ),
-        ]
-    return tuple(columns)
-
-
-def output_schema(explain: int = 0) -> tuple[OutputColumn, ...]:
-    """The output columns: ``OUTPUT_SCHEMA``, then ``explain`` reasons with contributions."""
-    return OUTPUT_SCHEMA + reason_columns(explain)
-
-
-def output_table(
-    columns: dict[str, Any], schema: tuple[OutputColumn, ...] = OUTPUT_SCHEMA
-) -> pa.Table:
-    """An Arrow table of scores in ``schema``; text columns are dictionary-encoded."""
-    import numpy as np
-    import pyarrow as pa
-
-    arrays: dict[str, Any] = {}
-    for column in schema:
-        values = columns[column.name]
-        if column.dtype == "str":
-            size = len(columns[schema[0].name])
-            arrays[column.name] = pa.DictionaryArray.from_arrays(
-                np.zeros(size, np.int8), pa.array([neutralise_text(str(values))])
-            )
-        elif column.dtype == "category":
-            levels = [neutralise_text(str(level)) for level in values.categories]
-            arrays[column.name] = pa.DictionaryArray.from_arrays(
-                np.asarray(values.codes), pa.array(levels, pa.string())
-            )
-        else:
-            arrays[column.name] = np.asarray(values, dtype=column.dtype)
-    return pa.table(arrays)
-
-
-def output_frame(
-    columns: dict[str, Any], schema: tuple[OutputColumn, ...] = OUTPUT_SCHEMA
-) -> pd.DataFrame:
-    """The same scores as a pandas frame, in ``schema`` (text as it is)."""
-    import numpy as np
-    import pandas as pd
-
-    size = len(columns[schema[0].name])
-    frame: dict[str, Any] = {}
-    for column in schema:
-        values = columns[column.name]
-        if column.dtype == "str":
-            frame[column.name] = np.full(size, values, dtype=object)
-        elif column.dtype == "category":
-            frame[column.name] = values
-        else:
-            frame[column.name] = np.asarray(values, dtype=column.dtype)
-    return pd.DataFrame(frame)
-
-
-def neutralise_text(text: str) -> str:
-    """Prefix text a spreadsheet would execute (``=``, ``+``, ``-``, ``@``...) with a quote."""
-    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
-
-
-def neutralise_formulas(values: pd.Series) -> pd.Series:
-    """:func:`neutralise_text` on every present cell of a column."""
-    text = values.astype("str")
-    risky = values.notna() & text.str.startswith(_FORMULA_STARTS)
-    return text.where(~risky, "'" + text).where(values.notna())
-
-
 @dataclass
 class RaggedRows:
     """Rows of a CSV file with more or fewer fields than its header, set aside while it is read.
@@ -183,7 +84,7 @@ class RaggedRows:
 
     def note(self, row: pacsv.InvalidRow) -> str:
         """Arrow's handler of an invalid row: note it, and read on without it."""
-        from lead_conversion_prediction.schema import is_blank_line
+        from lead_conversion_prediction.csv_io import is_blank_line
 
         if row.number is None:  # only a reader on several threads loses count
             return "error"
@@ -220,16 +121,12 @@ class RaggedRows:
 
     def problem(self, index: int) -> str:
         """What is wrong with the ``index``-th of these rows."""
-        from lead_conversion_prediction.schema import field_count_problem
+        from lead_conversion_prediction.csv_io import field_count_problem
 
         problem = field_count_problem(self.fields[index], self.expected)
         if self.cut[index]:
             problem += " (a line break inside quotes, which Spark reads as the end of a row)"
         return problem
-
-
-class UnparsedCellError(Exception):
-    """A cell of a CSV file does not parse as its column's type: read the file as text."""
 
 
 def read_chunks(
@@ -251,7 +148,7 @@ def read_chunks(
     import pyarrow as pa
 
     try:
-        with reading(source, hint=""):  # opening, decoding, gunzipping: one-line errors
+        with reading(source):  # opening, decoding, gunzipping: one-line errors
             yield from READERS[source_format](
                 source, chunk_rows, set(columns), tuple(required), typed, ragged
             )

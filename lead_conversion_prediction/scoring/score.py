@@ -24,7 +24,7 @@ from lead_conversion_prediction.exceptions import ConfigError
 from lead_conversion_prediction.modeling.evaluate import positive_probability
 from lead_conversion_prediction.schema import ID_COLUMN, MODEL_INPUT_COLUMNS
 from lead_conversion_prediction.scoring import CHUNK_ROWS
-from lead_conversion_prediction.scoring.io import output_frame, output_schema, output_table
+from lead_conversion_prediction.scoring.output import output_frame, output_schema, output_table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -94,7 +94,7 @@ class Reasons:
         return cls(contributions.inputs, codes, values)
 
     def columns(self, rows: Any = slice(None)) -> dict[str, Any]:
-        """The reason columns of the output (``scoring.io.reason_columns``) for ``rows``."""
+        """The reason columns of the output (``scoring.output.reason_columns``) for ``rows``."""
         codes, values = self.codes[rows], self.contributions[rows]
         columns: dict[str, Any] = {}
         for i in range(codes.shape[1]):
@@ -256,7 +256,7 @@ def score_leads(
 def scored_columns(
     ids: Any, probability: Any, ranks: Any, threshold: float, model: str
 ) -> dict[str, Any]:
-    """The output columns of scored rows (``scoring.io.OUTPUT_SCHEMA``), from numpy arrays or
+    """The output columns of scored rows (``scoring.output.OUTPUT_SCHEMA``), from numpy arrays or
     from the columns of a Spark frame."""
     return {
         ID_COLUMN: ids,

@@ -9,9 +9,10 @@ from typing import Any
 import pandas as pd
 
 from lead_conversion_prediction.config import Paths
+from lead_conversion_prediction.csv_io import read_raw_leads
 from lead_conversion_prediction.exceptions import ArtifactError
 from lead_conversion_prediction.modeling.artifacts import TrainingSummary
-from lead_conversion_prediction.schema import features_and_target, read_raw_leads
+from lead_conversion_prediction.schema import features_and_target
 from lead_conversion_prediction.utils.files import read_yaml
 from lead_conversion_prediction.utils.storage import load_artifact
 

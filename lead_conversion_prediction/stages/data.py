@@ -10,10 +10,10 @@ from pathlib import Path
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
+from lead_conversion_prediction.csv_io import read_raw_leads, write_leads
 from lead_conversion_prediction.dataset import clean_leads, summarise_data, target_balance
 from lead_conversion_prediction.exceptions import DataContractError, RawDataChangedError
 from lead_conversion_prediction.modeling.artifacts import DataSummary
-from lead_conversion_prediction.schema import read_raw_leads, write_leads
 from lead_conversion_prediction.stages._io import read_pin
 from lead_conversion_prediction.utils.files import reading
 from lead_conversion_prediction.utils.logging import log_stage

@@ -20,6 +20,7 @@ from pathlib import Path
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
+from lead_conversion_prediction.modeling.candidates import candidate_sections
 from lead_conversion_prediction.stages.data import run_data
 from lead_conversion_prediction.stages.dvc_lock import is_dvc_project, record_in_dvc_lock
 from lead_conversion_prediction.stages.evaluate import run_evaluate
@@ -60,6 +61,7 @@ def run_pipeline(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     recording = record and is_dvc_project(paths.root)
+    candidate_sections(params.train, paths.params_file)  # a bad search stops the run first
 
     def timed(name: str, step: Callable[[], object]) -> None:
         step_started = time.perf_counter()

@@ -21,20 +21,15 @@ import pandas as pd
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
-from lead_conversion_prediction.exceptions import ConfigError, DataContractError
-from lead_conversion_prediction.schema import (
-    SCORING_COLUMNS,
-    physical_lines,
-    ready_contract,
-    with_physical_lines,
-)
+from lead_conversion_prediction.csv_io import physical_lines, with_physical_lines
+from lead_conversion_prediction.exceptions import ConfigError, DataContractError, UnparsedCellError
+from lead_conversion_prediction.schema import SCORING_COLUMNS, ready_contract
 from lead_conversion_prediction.scoring import CHUNK_ROWS, SPARK_MASTER, STDIO, Engine, OnError
 from lead_conversion_prediction.scoring.concurrency import map_in_order, read_ahead
 from lead_conversion_prediction.scoring.io import (
     InputFormat,
     OutputFormat,
     RaggedRows,
-    UnparsedCellError,
     read_chunks,
     write_rejects,
     write_tables,
@@ -50,10 +45,12 @@ from lead_conversion_prediction.scoring.score import (
     ranked_tables,
     score_chunk,
 )
+from lead_conversion_prediction.stages._hints import hints_missing_inputs
 from lead_conversion_prediction.utils.logging import log_stage, progress_bar
 from lead_conversion_prediction.utils.storage import atomic_path
 
 
+@hints_missing_inputs
 def run_predict(
     paths: Paths,
     params: Params,
@@ -101,10 +98,10 @@ def run_predict(
             top=call_list,
         )
         if engine == Engine.spark:
+            from lead_conversion_prediction.scoring.spark_session import spark_session
             from lead_conversion_prediction.stages.predict_spark import (
                 REJECTS_FOLDER,
                 score_dataset,
-                spark_session,
             )
 
             with spark_session(spark_master, chunk_rows) as spark:

@@ -16,18 +16,16 @@ from typing import Any
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
-from lead_conversion_prediction.exceptions import LeadConversionError, RegistryError
+from lead_conversion_prediction.exceptions import PromotionRefusedError, RegistryError
 from lead_conversion_prediction.modeling.registry import ChampionMove
-
-
-class PromotionRefusedError(LeadConversionError):
-    """The promotion rule refused to move the champion alias; the message says why."""
+from lead_conversion_prediction.stages._hints import hints_missing_inputs
 
 
 def promotion_decision(
     paths: Paths, params: Params, version: int, champion: Any
 ) -> tuple[bool, str]:
     """Whether ``version`` may replace ``champion``, and why, on this checkout's evaluation set."""
+    from lead_conversion_prediction.csv_io import read_raw_leads
     from lead_conversion_prediction.modeling.evaluate import positive_probability
     from lead_conversion_prediction.modeling.promotion import compare, evaluation_set_md5
     from lead_conversion_prediction.modeling.registry import (
@@ -35,7 +33,7 @@ def promotion_decision(
         get_version,
         registration_state,
     )
-    from lead_conversion_prediction.schema import features_and_target, read_raw_leads
+    from lead_conversion_prediction.schema import features_and_target
     from lead_conversion_prediction.scoring.model import load_registered_model
 
     name = params.registry.model_name
@@ -74,6 +72,7 @@ def promotion_decision(
     )
 
 
+@hints_missing_inputs
 def run_promote(paths: Paths, params: Params, version: int | None = None) -> ChampionMove:
     """Compare a challenger (by default the latest) with the champion; promote it if better."""
     from lead_conversion_prediction.modeling.registry_lock import registry_lock

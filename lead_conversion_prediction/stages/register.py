@@ -26,6 +26,7 @@ from lead_conversion_prediction.modeling.artifacts import (
     TrainingSummary,
     ValidationReport,
 )
+from lead_conversion_prediction.stages._hints import hints_missing_inputs
 from lead_conversion_prediction.stages._io import load_candidate_models, read_holdout
 from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.secrets import redact_uri
@@ -35,6 +36,7 @@ from lead_conversion_prediction.utils.secrets import redact_uri
 WORKSPACE_TAG = "lead_model_sha256"
 
 
+@hints_missing_inputs
 def run_register(
     paths: Paths, params: Params, tracking_uri: str, promote: bool = False
 ) -> RegistryRecord:
@@ -57,6 +59,7 @@ def registering(
     """
     import mlflow
 
+    from lead_conversion_prediction.csv_io import read_raw_leads
     from lead_conversion_prediction.modeling.promotion import evaluation_set_md5
     from lead_conversion_prediction.modeling.tracking import (
         configure_tracking,
@@ -64,7 +67,6 @@ def registering(
         log_candidate,
         log_datasets,
     )
-    from lead_conversion_prediction.schema import read_raw_leads
     from lead_conversion_prediction.scoring.pyfunc import MODEL_DIGEST_TAG
 
     with log_stage("register") as facts:

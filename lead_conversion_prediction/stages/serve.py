@@ -14,10 +14,13 @@ from contextlib import contextmanager
 
 from loguru import logger
 
+from lead_conversion_prediction.exceptions import StopSignalError
 from lead_conversion_prediction.scoring.model import verified_model_files
 from lead_conversion_prediction.scoring.pyfunc import PROVENANCE_ENV
+from lead_conversion_prediction.stages._hints import hints_missing_inputs
 
 
+@hints_missing_inputs
 def run_serve(uri: str, host: str, port: int) -> None:
     """Serve the model at ``uri`` on ``host:port`` until stopped."""
     import mlflow
@@ -31,10 +34,6 @@ def run_serve(uri: str, host: str, port: int) -> None:
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
 
-class _StopSignalError(Exception):
-    """SIGTERM or SIGINT arrived: the server has shut down, the command ends cleanly."""
-
-
 @contextmanager
 def _stop_on_signals() -> Iterator[None]:
     """Turn SIGTERM and SIGINT into a clean end of the command.
@@ -45,12 +44,12 @@ def _stop_on_signals() -> Iterator[None]:
     """
 
     def stop(number: int, frame: object) -> None:
-        raise _StopSignalError
+        raise StopSignalError
 
     previous = {sent: signal.signal(sent, stop) for sent in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
-    except _StopSignalError:
+    except StopSignalError:
         logger.info("serve: stopped")
     finally:
         for sent, handler in previous.items():

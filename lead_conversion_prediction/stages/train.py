@@ -13,18 +13,23 @@ from pathlib import Path
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
+from lead_conversion_prediction.csv_io import read_csv_text
 from lead_conversion_prediction.modeling.artifacts import CandidateResult, TrainingSummary
+from lead_conversion_prediction.modeling.candidates import candidate_sections
 from lead_conversion_prediction.modeling.evaluate import evaluate_model
 from lead_conversion_prediction.modeling.selection import select_best
 from lead_conversion_prediction.modeling.train import assemble_model, search_candidates
-from lead_conversion_prediction.schema import TARGET, read_csv_text
+from lead_conversion_prediction.schema import TARGET
+from lead_conversion_prediction.stages._hints import hints_missing_inputs
 from lead_conversion_prediction.stages._io import read_holdout
 from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.storage import artifact_set, load_artifact
 
 
+@hints_missing_inputs
 def run_train(paths: Paths, params: Params) -> TrainingSummary:
     """Search every candidate, score each on the holdout rows, keep the best."""
+    candidate_sections(params.train, paths.params_file)  # a bad search stops it at once
     with log_stage("train") as facts:
         preprocessor = load_artifact(paths.preprocessor)
         X = read_csv_text(paths.X_train)

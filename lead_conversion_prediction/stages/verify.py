@@ -12,9 +12,10 @@ from pathlib import Path
 from loguru import logger
 
 from lead_conversion_prediction.config import Paths
-from lead_conversion_prediction.exceptions import ArtifactError
+from lead_conversion_prediction.exceptions import LockedError, VerificationError
 from lead_conversion_prediction.stages._checkout import tidy_checkout
-from lead_conversion_prediction.utils.locking import LockedError, checkout_lock
+from lead_conversion_prediction.stages._hints import hints_missing_inputs
+from lead_conversion_prediction.utils.locking import checkout_lock
 from lead_conversion_prediction.utils.storage import (
     check_artifact_set,
     check_bundle,
@@ -22,14 +23,7 @@ from lead_conversion_prediction.utils.storage import (
 )
 
 
-class VerificationError(ArtifactError):
-    """One or more artifacts do not match their manifest; ``problems`` has one line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
-
-
+@hints_missing_inputs
 def run_verify(paths: Paths, target: Path | None = None) -> int:
     """Verify ``target`` (default ``models/``); return how many files were checked."""
     target = target or paths.models_dir

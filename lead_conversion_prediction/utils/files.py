@@ -18,15 +18,16 @@ from lead_conversion_prediction.exceptions import (
 
 
 @contextmanager
-def reading(path: Path | str, hint: str | None = None) -> Iterator[None]:
+def reading(path: Path | str, hint: str = "") -> Iterator[None]:
     """Turn the errors of opening or decoding ``path`` into one-line project errors.
 
-    A missing file says how to make it: ``hint``, else the stage of ``dvc.yaml`` that writes it.
+    A missing file says how to make it when ``hint`` does; else the command that reads it may
+    name the stage that writes it (``stages/_hints.py``).
     """
     try:
         yield
     except FileNotFoundError:
-        raise InputNotFoundError(path, producer_hint(path) if hint is None else hint) from None
+        raise InputNotFoundError(path, hint) from None
     except (IsADirectoryError, NotADirectoryError):
         raise DataContractError(path, "is a directory, not a file") from None
     except PermissionError:
@@ -49,7 +50,7 @@ def open_binary(path: Path) -> IO[bytes]:
     return path.open("rb", buffering=1 << 20)
 
 
-def read_yaml(path: Path, hint: str | None = None) -> Any:
+def read_yaml(path: Path, hint: str = "") -> Any:
     """Parse a YAML file; a missing file or bad YAML is a one-line error naming the file."""
     import yaml
 
@@ -58,28 +59,3 @@ def read_yaml(path: Path, hint: str | None = None) -> Any:
             return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})") from None
-
-
-def producer_hint(path: Path | str) -> str:
-    """``run 'lcp <stage>' first`` for a file that a stage of ``dvc.yaml`` writes, else ''."""
-    stage = producing_stage(Path(path))
-    return f"run 'lcp {stage}' first (or 'dvc repro')" if stage else ""
-
-
-def producing_stage(path: Path) -> str | None:
-    """The ``dvc.yaml`` stage whose outputs hold ``path`` (relative to the run root), if any."""
-    import yaml
-
-    from lead_conversion_prediction.config import PROJ_ROOT, run_root
-
-    try:
-        relative = path.resolve().relative_to(run_root())
-        stages = yaml.safe_load((PROJ_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
-    except (ValueError, OSError, KeyError, TypeError, yaml.YAMLError):
-        return None
-    for name, stage in stages.items():
-        for entry in [*stage.get("outs", []), *stage.get("metrics", []), *stage.get("plots", [])]:
-            declared = Path(next(iter(entry)) if isinstance(entry, dict) else entry)
-            if relative == declared or declared in relative.parents:
-                return str(name)
-    return None

@@ -19,14 +19,10 @@ from typing import IO
 
 from loguru import logger
 
-from lead_conversion_prediction.exceptions import LeadConversionError
+from lead_conversion_prediction.exceptions import LockedError
 
 LOCK_NAME = ".lcp.lock"
 POLL_SECONDS = 0.2
-
-
-class LockedError(LeadConversionError):
-    """Another process holds the lock, and the wait for it ran out."""
 
 
 @contextmanager

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lead_conversion_prediction.exceptions import ArtifactError, InputNotFoundError
-from lead_conversion_prediction.utils.files import producer_hint, reading
+from lead_conversion_prediction.utils.files import reading
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -229,7 +229,7 @@ def verify_artifact(path: Path) -> bytes:
     for folder in (path.parent, path.parent.parent):
         complete_commit(folder)
     if not path.is_file():
-        raise InputNotFoundError(path, producer_hint(path))
+        raise InputNotFoundError(path)
     expected = read_manifest(path.parent).get(path.name)
     if expected is None:
         raise ArtifactError(f"{path}: not listed in {path.parent / MANIFEST_NAME}")

@@ -139,3 +139,21 @@ def test_after_reverting_params_the_registry_record_tells_the_truth(
     run("dvc repro", root, env)  # outputs come back from the run-cache; register runs
     assert record(root).champion == champion(env)
     assert record(root).version == 1, "the first model again: the same version, not a new one"
+
+
+def test_a_change_to_a_search_leaves_data_and_features_up_to_date(
+    quick_start: tuple[Path, dict[str, str]],
+) -> None:
+    root, env = quick_start
+    candidates = root / "lead_conversion_prediction" / "modeling" / "candidates.py"
+    params = root / "params.yaml"
+    bound, narrower = '"min_child_weight": (1.0, 20.0)', '"min_child_weight": (1.0, 19.0)'
+    assert bound in candidates.read_text() and "    n_iter: 15\n" in params.read_text()
+    try:
+        candidates.write_text(candidates.read_text().replace(bound, narrower))
+        params.write_text(params.read_text().replace("    n_iter: 15\n", "    n_iter: 14\n"))
+        status = run("dvc status", root, env)
+    finally:
+        run("git checkout -- params.yaml lead_conversion_prediction", root, env)
+    changed = {line.rstrip(":") for line in status.splitlines() if line and line[0] != "\t"}
+    assert "train" in changed and not changed & {"data", "features"}, status

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from lead_conversion_prediction.config import Paths
-from lead_conversion_prediction.schema import MODEL_INPUT_COLUMNS, read_raw_leads
+from lead_conversion_prediction.csv_io import read_raw_leads
+from lead_conversion_prediction.schema import MODEL_INPUT_COLUMNS
 from lead_conversion_prediction.scoring import CHUNK_ROWS
 from lead_conversion_prediction.scoring.model import LoadedModel
 from lead_conversion_prediction.scoring.score import ScoringOptions, score_leads

@@ -15,6 +15,7 @@ import yaml
 from sklearn.utils.validation import check_is_fitted
 
 from lead_conversion_prediction.config import Paths
+from lead_conversion_prediction.csv_io import read_raw_leads
 from lead_conversion_prediction.modeling.artifacts import (
     DataSummary,
     MetricsReport,
@@ -23,7 +24,7 @@ from lead_conversion_prediction.modeling.artifacts import (
     ValidationReport,
 )
 from lead_conversion_prediction.modeling.evaluate import METRIC_NAMES
-from lead_conversion_prediction.schema import features_and_target, read_raw_leads
+from lead_conversion_prediction.schema import features_and_target
 from lead_conversion_prediction.utils.storage import load_artifact, verify_artifact, verify_bundle
 from tests.support import RAW_MD5, REFERENCE_COLUMNS, VALIDATOR_FIRST_FIVE, md5_of
 from tests.trained import PipelineRun

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lead_conversion_prediction.schema import read_csv_text
+from lead_conversion_prediction.csv_io import read_csv_text
 from tests.support import fit_small_model, make_project, run_lcp, save_verified
 
 

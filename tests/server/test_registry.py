@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from lead_conversion_prediction.config import Params, Paths, load_params
-from lead_conversion_prediction.exceptions import RegistryError
+from lead_conversion_prediction.exceptions import PromotionRefusedError, RegistryError
 from lead_conversion_prediction.modeling.artifacts import RegistryRecord
 from lead_conversion_prediction.modeling.registry import (
     challenger_version,
@@ -31,7 +31,6 @@ from lead_conversion_prediction.modeling.registry import (
     move_champion,
 )
 from lead_conversion_prediction.stages.promote import (
-    PromotionRefusedError,
     champion_report,
     run_promote,
     run_rollback,

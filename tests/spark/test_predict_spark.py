@@ -26,19 +26,18 @@ from lead_conversion_prediction.exceptions import (
 )
 from lead_conversion_prediction.schema import MISSING_CELLS
 from lead_conversion_prediction.scoring import spark as spark_scoring
-from lead_conversion_prediction.scoring.io import OUTPUT_SCHEMA, OutputFormat
+from lead_conversion_prediction.scoring import spark_ranks
+from lead_conversion_prediction.scoring.io import OutputFormat
 from lead_conversion_prediction.scoring.model import LoadedModel
+from lead_conversion_prediction.scoring.output import OUTPUT_SCHEMA
 from lead_conversion_prediction.scoring.score import (
     ScoringOptions,
     ScoringReport,
     rank_descending,
 )
+from lead_conversion_prediction.scoring.spark_input import header_as_written
 from lead_conversion_prediction.stages.predict import check_spark_options, score_file
-from lead_conversion_prediction.stages.predict_spark import (
-    REJECTS_FOLDER,
-    header_as_written,
-    score_dataset,
-)
+from lead_conversion_prediction.stages.predict_spark import REJECTS_FOLDER, score_dataset
 from tests.support import fit_small_model, ragged_csv
 
 if TYPE_CHECKING:
@@ -60,7 +59,7 @@ def small_parts(spark: SparkSession, monkeypatch: pytest.MonkeyPatch) -> Iterato
     previous = {key: spark.conf.get(key) for key in settings}
     for key, value in settings.items():
         spark.conf.set(key, value)
-    monkeypatch.setattr(spark_scoring, "ROWS_PER_PARTITION", 50)
+    monkeypatch.setattr(spark_ranks, "ROWS_PER_PARTITION", 50)
     yield
     for key, old in previous.items():
         spark.conf.unset(key) if old is None else spark.conf.set(key, old)
@@ -275,19 +274,19 @@ def test_ties_are_ranked_in_input_order_across_ranges(spark: SparkSession) -> No
             }
         )
     ).repartition(5)
-    ordered = spark_scoring.best_first(frame, partitions=4)
-    sizes = spark_scoring.partition_sizes(ordered, spark_scoring.POSITION)
+    ordered = spark_ranks.best_first(frame, partitions=4)
+    sizes = spark_ranks.partition_sizes(ordered, spark_ranks.POSITION)
     assert len(sizes) > 1  # the ranks come from several ranges, none holding every row
-    ranked = spark_scoring.with_ranks(ordered, sizes).orderBy(spark_scoring.ROW)
-    ranks = [row[spark_scoring.RANK] for row in ranked.select(spark_scoring.RANK).collect()]
+    ranked = spark_ranks.with_ranks(ordered, sizes).orderBy(spark_scoring.ROW)
+    ranks = [row[spark_ranks.RANK] for row in ranked.select(spark_ranks.RANK).collect()]
     assert ranks == rank_descending(probability).tolist()
 
 
 def test_line_numbers_count_the_rows_of_the_partitions_before() -> None:
     rows = {0: 10, 2: 5, 3: 7}
     ids = [(0 << 33) + 4, (2 << 33) + 0, (3 << 33) + 6]
-    assert spark_scoring.partition_offsets(rows) == [0, 10, 10, 15]
-    assert spark_scoring.positions(rows, ids) == [4, 10, 21]
+    assert spark_ranks.partition_offsets(rows) == [0, 10, 10, 15]
+    assert spark_ranks.positions(rows, ids) == [4, 10, 21]
 
 
 @pytest.mark.usefixtures("small_parts")

@@ -641,7 +641,11 @@ def test_the_tests_read_the_shared_folder_mounted_read_only(
     module: LeadPipeline, source: dagger.Directory
 ) -> None:
     shared = dag.host().directory("../shared")
-    (run,) = [step for step in execs(module.test(shared, source)) if step.args == ("pytest", "-m", "unit")]
+    (run,) = [
+        step
+        for step in execs(module.test(shared, source))
+        if step.args == ("pytest", "-m", "unit")
+    ]
     assert run.env["LCP_SHARED_DIR"] == SHARED_MOUNT
     assert run.workdir == WORKDIR
     mounts = [

@@ -9,6 +9,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from lead_conversion_prediction.config import FeatureParams
+from lead_conversion_prediction.csv_io import read_csv_text
 from lead_conversion_prediction.exceptions import ConfigError, DataContractError
 from lead_conversion_prediction.features import build_preprocessor
 from lead_conversion_prediction.modeling.train import assemble_model
@@ -16,15 +17,14 @@ from lead_conversion_prediction.schema import (
     MISSING_CELLS,
     MODEL_INPUT_COLUMNS,
     features_and_target,
-    read_csv_text,
     validate_leads,
 )
-from lead_conversion_prediction.scoring.io import (
+from lead_conversion_prediction.scoring.model import LoadedModel, load_scoring_model
+from lead_conversion_prediction.scoring.output import (
     OUTPUT_SCHEMA,
     neutralise_formulas,
     output_schema,
 )
-from lead_conversion_prediction.scoring.model import LoadedModel, load_scoring_model
 from lead_conversion_prediction.scoring.score import (
     CallList,
     ScoringOptions,

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lead_conversion_prediction.csv_io import read_raw_leads
 from lead_conversion_prediction.exceptions import DataContractError, InputNotFoundError
-from lead_conversion_prediction.schema import read_raw_leads, validate_leads
+from lead_conversion_prediction.schema import validate_leads
 
 
 def write(tmp_path: Path, frame: pd.DataFrame, name: str = "leads.csv") -> Path:

@@ -241,6 +241,23 @@ def test_the_validator_model_is_unpickled_only_once_its_checksum_matches(tmp_pat
         load_validator_model(tmp_path / "absent.pkl")
 
 
+def test_a_missing_pipeline_output_names_the_stage_that_writes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lead_conversion_prediction.config import Paths
+    from lead_conversion_prediction.stages.features import run_features
+    from lead_conversion_prediction.utils.storage import read_json
+
+    monkeypatch.setenv("LCP_ROOT", str(tmp_path))
+    leads = tmp_path / "data" / "interim" / "leads.csv"
+    with pytest.raises(InputNotFoundError) as caught:
+        run_features(Paths(tmp_path), load_params(PROJ_ROOT / "params.yaml"))
+    assert str(caught.value) == f"{leads}: not found; run 'lcp data' first (or 'dvc repro')"
+    with pytest.raises(InputNotFoundError) as read_alone:  # the reader names the file only
+        read_json(tmp_path / "reports" / "metrics.json")
+    assert read_alone.value.hint == ""
+
+
 def test_a_validation_pair_of_different_lengths_is_refused(tmp_path: Path) -> None:
     (tmp_path / "X.csv").write_text("a\n1\n2\n")
     (tmp_path / "y.csv").write_text("lead_indicator\n1.0\n")

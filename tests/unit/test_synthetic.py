@@ -8,13 +8,12 @@ import pandas as pd
 import pytest
 
 from lead_conversion_prediction.config import PROJ_ROOT, DataParams, load_params
+from lead_conversion_prediction.csv_io import read_csv_text, read_raw_leads
 from lead_conversion_prediction.dataset import clean_leads, kept_rows
 from lead_conversion_prediction.schema import (
     CONTINUOUS_FEATURES,
     SCORING_COLUMNS,
     check_leads,
-    read_csv_text,
-    read_raw_leads,
     validate_leads,
 )
 from lead_conversion_prediction.synthetic import (

@@ -19,6 +19,7 @@ from lead_conversion_prediction.features import build_preprocessor
 from lead_conversion_prediction.modeling.candidates import (
     SOLVER_PENALTIES,
     LogisticRegressionParams,
+    candidate_sections,
     check_space_bounds,
     logistic_regression_space,
     to_distributions,
@@ -64,12 +65,12 @@ def test_the_logistic_space_holds_only_pairs_the_solver_supports() -> None:
 
 
 def test_distributions_cover_the_declared_ranges(params: TrainParams) -> None:
-    space = to_distributions(params.section("xgboost_rf").space)
+    space = to_distributions(candidate_sections(params)["xgboost_rf"].space)
     depths = space["max_depth"].rvs(size=2000, random_state=0)
     assert set(np.unique(depths)) == set(range(3, 10))
     samples = space["subsample"].rvs(size=2000, random_state=0)
     assert samples.min() >= 0.5 and samples.max() <= 1.0
-    rates = to_distributions(params.section("xgboost").space)["learning_rate"]
+    rates = to_distributions(candidate_sections(params)["xgboost"].space)["learning_rate"]
     drawn = rates.rvs(size=2000, random_state=0)
     assert drawn.min() >= 0.03 and drawn.max() <= 0.2
 
@@ -98,7 +99,7 @@ def test_a_search_is_seeded_and_returns_a_fitted_classifier(
     np.testing.assert_array_equal(
         first.classifier.predict_proba(X), second.classifier.predict_proba(X)
     )
-    assert len(first.cv_scores) == params.section(name).cv_folds
+    assert len(first.cv_scores) == candidate_sections(params)[name].cv_folds
     assert first.calibration == second.calibration
     assert set(first.calibration.cv_log_loss) == {"none", *params.calibration.methods}
     assert max(s.cv_mean for s in first.settings) == pytest.approx(first.cv_mean)

@@ -16,7 +16,7 @@ from lead_conversion_prediction.config import (
 )
 from lead_conversion_prediction.features import build_preprocessor
 from lead_conversion_prediction.modeling.calibration import calibrate_where_it_helps
-from lead_conversion_prediction.modeling.candidates import build_candidate
+from lead_conversion_prediction.modeling.candidates import build_candidate, candidate_sections
 from lead_conversion_prediction.modeling.train import (
     search_budget,
     search_candidate,
@@ -67,7 +67,7 @@ def test_the_real_data_is_searched_exactly_as_the_sections_say() -> None:
     params = load_params(PROJ_ROOT / "params.yaml").train
     assert params.scale.rows_above >= REAL_TRAINING_ROWS
     for name in params.candidates:
-        section = params.section(name)
+        section = candidate_sections(params)[name]
         budget = search_budget(REAL_TRAINING_ROWS, section.n_iter, section.cv_folds, params.scale)
         assert not budget.scaled
         assert (budget.search_rows, budget.n_iter, budget.cv_folds) == (
@@ -119,7 +119,9 @@ def test_a_scaled_search_uses_its_budget_and_fits_the_choice_on_every_row(
     assert len(result.cv_scores) == 3
     classifier = result.classifier
     # The chosen setting, fitted on all 1,500 rows: the same as fitting it directly.
-    candidate = build_candidate("logistic_regression", params.section("logistic_regression"), 42)
+    candidate = build_candidate(
+        "logistic_regression", candidate_sections(params)["logistic_regression"], 42
+    )
     direct = clone(candidate.estimator).set_params(**classifier.get_params()).fit(X, y)
     np.testing.assert_allclose(classifier.coef_, direct.coef_)
     assert classifier.n_features_in_ == X.shape[1]
@@ -133,7 +135,7 @@ def test_a_search_at_the_threshold_is_not_scaled(matrix: tuple[pd.DataFrame, pd.
     params = scaled_params(ScaleParams(rows_above=1_500, search_rows=400))
     result = search_candidate("xgboost", X, y, params)
     assert not result.budget.scaled
-    section = params.section("xgboost")
+    section = candidate_sections(params)["xgboost"]
     assert len(result.settings) == section.n_iter
     assert len(result.cv_scores) == section.cv_folds
 
