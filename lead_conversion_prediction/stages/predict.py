@@ -151,8 +151,7 @@ def run_predict(
 
 def warn_unless_champion(paths: Paths, params: Params) -> None:
     """Warn when the workspace's model is not the one the champion was registered from."""
-    from lead_conversion_prediction.modeling.registry import champion_version
-    from lead_conversion_prediction.stages.register import WORKSPACE_TAG
+    from lead_conversion_prediction.modeling.registry import WORKSPACE_TAG, champion_version
     from lead_conversion_prediction.utils.storage import file_digest
 
     try:
