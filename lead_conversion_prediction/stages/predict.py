@@ -86,7 +86,7 @@ def run_predict(
     with log_stage("predict") as facts:
         if engine == Engine.spark:
             check_spark_options(input_path, output_path, rejects, output_format)
-        ref = ModelRef.parse(model, f"models:/{params.registry.model_name}@champion")
+        ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
         loaded = load_scoring_model(ref, paths.lead_model)
         if ref.is_file(paths.lead_model):
             warn_unless_champion(paths, params)

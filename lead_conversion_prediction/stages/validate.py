@@ -42,7 +42,7 @@ def run_validate(
     """
     from lead_conversion_prediction.scoring.model import ModelRef
 
-    ref = ModelRef.parse(model, f"models:/{params.registry.model_name}@champion")
+    ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
     if report is None and ref.is_file(paths.validator_model):
         report = paths.validation_report
     with log_stage("validate") as facts:
