@@ -7,8 +7,8 @@ set is real (``modeling/promotion.py``). A model registered already in the store
 ``lead_model.joblib``) is neither logged nor registered again: no new run.
 
 Reads the candidates, the holdout rows, the data summary, the validation and the report;
-writes the MLflow store and ``reports/registry.json``, the record of that side effect: an
-uncached DVC output, so that ``dvc repro`` skips the stage while nothing it reads changed.
+writes the MLflow store and ``reports/registry.json``, the record of that side effect (no DVC
+output: it names the store's runs; DVC skips the stage while nothing it reads changed).
 """
 
 from __future__ import annotations
