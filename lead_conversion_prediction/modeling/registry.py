@@ -15,20 +15,28 @@ even that fails, marked ``failed``); only complete versions are ever promoted.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
 from lead_conversion_prediction.exceptions import RegistryError
+
+if TYPE_CHECKING:
+    from lead_conversion_prediction.modeling.artifacts import MetricsReport
+    from lead_conversion_prediction.modeling.lineage import Lineage
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 HISTORY_PREFIX = "champion.history."
 REGISTRATION_TAG = "lcp.registration"
 IN_PROGRESS, COMPLETE, FAILED = "in progress", "complete", "failed"
+# The SHA-256 of the lead_model.joblib a version was registered from: the same model gives
+# the same bytes, so it identifies the model, and tells whether the workspace is the champion.
+WORKSPACE_TAG = "lead_model_sha256"
 
 
 @dataclass(frozen=True)
@@ -220,3 +228,66 @@ def move_champion(name: str, version: int, reason: str) -> ChampionMove:
     )
     registry.set_model_version_tag(name, str(version), "promoted_at", move.at)
     return move
+
+
+def registered_model(name: str, workspace_digest: str) -> Any | None:
+    """The version registered from the model file of this digest, or None."""
+    return find_version(name, WORKSPACE_TAG, workspace_digest)
+
+
+def register_chosen(name: str, model_uri: str, tags: Mapping[str, str]) -> tuple[int, bool]:
+    """Register the chosen model, unless an identical one is registered already.
+
+    The look-up and the registration hold the registry lock: two runs of one model at the same
+    moment register it once.
+    """
+    from lead_conversion_prediction.modeling.registry_lock import registry_lock
+
+    with registry_lock(name, "lcp register"):
+        existing = registered_model(name, tags[WORKSPACE_TAG])
+        if existing is not None:
+            logger.info(
+                "register: the same model is version {} already; not registered again",
+                existing.version,
+            )
+            return int(existing.version), False
+        version = register_version(model_uri, name, tags, description=f"{tags['candidate']}")
+    return int(version.version), True
+
+
+@contextmanager
+def completing(name: str, version: int, new: bool) -> Iterator[None]:
+    """Mark a new version complete (and challenger) when the block ends; when it fails, delete
+    the version, or mark it failed: nothing stays half-registered."""
+    try:
+        yield
+    except BaseException:
+        if new:
+            abandon_version(name, version)
+        raise
+    if new:
+        complete_version(name, version)
+
+
+def champion_number(name: str) -> int | None:
+    """The number of the version holding the champion alias, or None."""
+    champion = champion_version(name)
+    return int(champion.version) if champion is not None else None
+
+
+def describe_evaluation(
+    name: str, version: int, candidate: str, metrics: MetricsReport, lineage: Lineage
+) -> None:
+    """Tag a version with every holdout metric and interval, and describe it in one line."""
+    tags = {f"holdout.{key}": f"{value:.6f}" for key, value in metrics.holdout.items()}
+    for key, interval in metrics.holdout_ci.items():
+        tags[f"holdout.{key}.low"] = f"{interval.low:.6f}"
+        tags[f"holdout.{key}.high"] = f"{interval.high:.6f}"
+    tag_version(name, version, tags)
+    metric = lineage.promotion_metric
+    ci = metrics.holdout_ci.get(metric)
+    spread = f" ({ci.low:.3f} to {ci.high:.3f})" if ci else ""
+    score = metrics.holdout.get(metric, float("nan"))
+    describe_version(
+        name, version, f"{candidate}: holdout {metric} {score:.3f}{spread} {lineage.summary()}"
+    )

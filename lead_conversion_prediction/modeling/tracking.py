@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from loguru import logger
 
-from lead_conversion_prediction.modeling.artifacts import CandidateResult
+from lead_conversion_prediction.modeling.artifacts import CandidateResult, MetricsReport
+from lead_conversion_prediction.modeling.lineage import RunOwner
 from lead_conversion_prediction.utils.storage import file_digest
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -237,3 +239,69 @@ def lead_signature() -> Any:
         ColSpec("string", "model"),
     ]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+
+
+def end_abandoned_runs(experiment_id: str, owner: RunOwner) -> None:
+    """Mark as KILLED the runs of ``owner``'s checkout still RUNNING whose process is gone."""
+    import os
+
+    from mlflow import MlflowClient
+
+    client: Any = MlflowClient()
+    query = f"attributes.status = 'RUNNING' and tags.`lcp.root` = '{owner.root}'"
+    for run in client.search_runs([experiment_id], filter_string=query):
+        tags = run.data.tags
+        if tags.get("lcp.host") != owner.host or not tags.get("lcp.pid", "").isdigit():
+            continue
+        try:
+            os.kill(int(tags["lcp.pid"]), 0)
+            continue  # that process still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # a process of another user: alive
+        client.set_terminated(run.info.run_id, status="KILLED")
+        logger.warning("register: run {} of a killed process marked KILLED", run.info.run_id)
+
+
+def log_report(metrics: MetricsReport, figures: list[Path], model_card: Path) -> None:
+    """Log the evaluation report (metrics with intervals, figures, model card) to the open run."""
+    import mlflow
+
+    mlflow.log_metrics(
+        {
+            **{f"holdout_{key}": value for key, value in metrics.holdout.items()},
+            **{
+                f"holdout_{key}_ci_{end}": getattr(interval, end)
+                for key, interval in metrics.holdout_ci.items()
+                for end in ("low", "high")
+            },
+        }
+    )
+    mlflow.log_dict(metrics.model_dump(mode="json"), "evaluation.json")
+    for figure in figures:
+        mlflow.log_artifact(str(figure), "figures")
+    mlflow.log_artifact(str(model_card))
+
+
+def tag_run(run_id: str, tags: dict[str, Any]) -> None:
+    """Set tags on a run, open or ended."""
+    from mlflow import MlflowClient
+
+    client: Any = MlflowClient()
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+
+
+def registered_runs(version: Any) -> tuple[str, dict[str, str]]:
+    """The pipeline run that logged a registered version, and its candidates' runs by name."""
+    from mlflow import MlflowClient
+
+    client: Any = MlflowClient()
+    run = client.get_run(version.tags.get("run_id") or version.run_id)
+    parent = run.data.tags.get("mlflow.parentRunId", run.info.run_id)
+    query = f"tags.`mlflow.parentRunId` = '{parent}'"
+    runs = client.search_runs([run.info.experiment_id], filter_string=query)
+    return parent, {
+        item.data.tags.get("candidate", item.info.run_name): item.info.run_id for item in runs
+    }

@@ -20,6 +20,40 @@ from lead_conversion_prediction.exceptions import ArtifactError, RegistryError
 
 
 @dataclass(frozen=True)
+class ModelRef:
+    """What a ``--model`` option names: a registry or run URI, or an artifact file.
+
+    ``models:/...`` and ``runs:/...`` (anything with ``:/``) are URIs of the tracking store;
+    anything else is a path.
+    """
+
+    uri: str | None = None
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, spec: str | Path | None, default: str | Path | None = None) -> ModelRef:
+        """The model ``spec`` names, or ``default`` when it is None (or empty)."""
+        text = str(spec) if spec else (str(default) if default else "")
+        if not text:
+            raise ArtifactError("no model given: name a models:/ or runs:/ URI, or a file")
+        if ":/" in text:
+            return cls(uri=text)
+        return cls(path=Path(text))
+
+    @property
+    def is_registry(self) -> bool:
+        """True for a URI of the tracking store, False for a file."""
+        return self.uri is not None
+
+    def is_file(self, path: Path) -> bool:
+        """True when this names the file ``path``."""
+        return self.path is not None and self.path.resolve() == path.resolve()
+
+    def __str__(self) -> str:
+        return self.uri if self.uri is not None else str(self.path)
+
+
+@dataclass(frozen=True)
 class LoadedModel:
     """A lead model ready to score, and its provenance: where the scores say it came from."""
 
@@ -27,14 +61,15 @@ class LoadedModel:
     provenance: str
 
 
-def load_scoring_model(spec: str | None, default: Path) -> LoadedModel:
+def load_scoring_model(spec: ModelRef | str | None, default: Path) -> LoadedModel:
     """Load the model to score with: a registry URI, an artifact path, or ``default``."""
     from lead_conversion_prediction.utils.storage import file_digest, load_artifact
 
-    if spec and ":/" in spec:
-        loaded = load_registered_model(spec)
+    ref = spec if isinstance(spec, ModelRef) else ModelRef.parse(spec, default)
+    if ref.uri is not None:
+        loaded = load_registered_model(ref.uri)
     else:
-        path = Path(spec) if spec else default
+        path = ref.path or default
         model = load_artifact(path)
         loaded = LoadedModel(model, f"{path.name}@sha256:{file_digest(path)[:12]}")
     use_cores(loaded.model, os.cpu_count() or 1)  # scoring may use every core

@@ -34,7 +34,7 @@ from lead_conversion_prediction.scoring.io import (
     write_rejects,
     write_tables,
 )
-from lead_conversion_prediction.scoring.model import LoadedModel, load_scoring_model
+from lead_conversion_prediction.scoring.model import LoadedModel, ModelRef, load_scoring_model
 from lead_conversion_prediction.scoring.score import (
     CallList,
     Reasons,
@@ -83,9 +83,9 @@ def run_predict(
     with log_stage("predict") as facts:
         if engine == Engine.spark:
             check_spark_options(input_path, output_path, rejects, output_format)
-        model = model or f"models:/{params.registry.model_name}@champion"
-        loaded = load_scoring_model(model, paths.lead_model)
-        if ":/" not in model and Path(model).resolve() == paths.lead_model.resolve():
+        ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
+        loaded = load_scoring_model(ref, paths.lead_model)
+        if ref.is_file(paths.lead_model):
             warn_unless_champion(paths, params)
         options = ScoringOptions(
             threshold=params.threshold if threshold is None else threshold,
@@ -148,8 +148,7 @@ def run_predict(
 
 def warn_unless_champion(paths: Paths, params: Params) -> None:
     """Warn when the workspace's model is not the one the champion was registered from."""
-    from lead_conversion_prediction.modeling.registry import champion_version
-    from lead_conversion_prediction.stages.register import WORKSPACE_TAG
+    from lead_conversion_prediction.modeling.registry import WORKSPACE_TAG, champion_version
     from lead_conversion_prediction.utils.storage import file_digest
 
     try:

@@ -11,7 +11,7 @@ champion to its move, so that a concurrent promotion elsewhere can never slip in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
@@ -20,21 +20,23 @@ from lead_conversion_prediction.exceptions import PromotionRefusedError, Registr
 from lead_conversion_prediction.modeling.registry import ChampionMove
 from lead_conversion_prediction.stages._hints import hints_missing_inputs
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from lead_conversion_prediction.modeling.promotion import Comparison
+
 
 def promotion_decision(
     paths: Paths, params: Params, version: int, champion: Any
 ) -> tuple[bool, str]:
     """Whether ``version`` may replace ``champion``, and why, on this checkout's evaluation set."""
     from lead_conversion_prediction.csv_io import read_raw_leads
-    from lead_conversion_prediction.modeling.evaluate import positive_probability
-    from lead_conversion_prediction.modeling.promotion import compare, evaluation_set_md5
+    from lead_conversion_prediction.modeling.promotion import Version, evaluation_set_md5, judge
     from lead_conversion_prediction.modeling.registry import (
         COMPLETE,
         get_version,
         registration_state,
     )
-    from lead_conversion_prediction.schema import features_and_target
-    from lead_conversion_prediction.scoring.model import load_registered_model
 
     name = params.registry.model_name
     challenger = get_version(name, version)
@@ -42,34 +44,32 @@ def promotion_decision(
     if state != COMPLETE:
         return False, f"refused: version {version}'s registration is {state}, not complete"
     holdout = read_raw_leads(paths.test_split)
-    here = evaluation_set_md5(holdout)
-    metric = params.promotion.metric
-    for who, candidate in (("the challenger", challenger), ("the champion", champion)):
-        tags = candidate.tags
-        label = f"{who} (version {candidate.version})"
-        if tags.get("evaluation_set_md5") != here:
-            return False, (
-                f"refused: {label} was evaluated on another evaluation set "
-                f"({str(tags.get('evaluation_set_md5'))[:8]}, here {here[:8]}): it may have "
-                "trained on rows this comparison would score; compare on the same split"
-            )
-        if tags.get("promotion_metric") != metric:
-            return False, (
-                f"refused: {label} was recorded with promotion metric "
-                f"'{tags.get('promotion_metric')}', not '{metric}'"
-            )
+    decision = judge(
+        Version.of(champion, registration_state(champion)),
+        Version.of(challenger, state),
+        evaluation_set_md5(holdout),
+        params.promotion.metric,
+        lambda: compare_on(holdout, params, challenger, champion),
+    )
+    return decision.promoted, decision.reason
+
+
+def compare_on(
+    holdout: pd.DataFrame, params: Params, challenger: Any, champion: Any
+) -> Comparison:
+    """Score two registered versions on the evaluation set and measure the challenger's lead."""
+    from lead_conversion_prediction.modeling.evaluate import positive_probability
+    from lead_conversion_prediction.modeling.promotion import compare
+    from lead_conversion_prediction.schema import features_and_target
+    from lead_conversion_prediction.scoring.model import load_registered_model
+
+    name = params.registry.model_name
     X, y = features_and_target(holdout)
     challenger_p, champion_p = (
         positive_probability(load_registered_model(f"models:/{name}/{v.version}").model, X)
         for v in (challenger, champion)
     )
-    comparison = compare(y, challenger_p, champion_p, params.promotion, params.threshold)
-    if comparison.real:
-        return True, f"promoted version {version}: {comparison.summary()}"
-    return False, (
-        f"refused: version {version}'s lead over version {champion.version} is within the "
-        f"noise: {comparison.summary()}"
-    )
+    return compare(y, challenger_p, champion_p, params.promotion, params.threshold)
 
 
 @hints_missing_inputs

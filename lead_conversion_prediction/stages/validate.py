@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -20,6 +20,9 @@ from lead_conversion_prediction.modeling.course_contract import check_prediction
 from lead_conversion_prediction.stages._hints import hints_missing_inputs
 from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.storage import load_artifact
+
+if TYPE_CHECKING:
+    from lead_conversion_prediction.scoring.model import ModelRef
 
 
 @hints_missing_inputs
@@ -39,30 +42,32 @@ def run_validate(
     does) or a registry URI; by default the champion. The report is written to ``report``,
     and for the workspace's ``model.pkl`` to ``reports/validation.json`` by default.
     """
-    model = model or f"models:/{params.registry.model_name}@champion"
-    workspace = ":/" not in str(model) and Path(model).resolve() == paths.validator_model.resolve()
-    if report is None and workspace:
+    from lead_conversion_prediction.scoring.model import ModelRef
+
+    ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
+    if report is None and ref.is_file(paths.validator_model):
         report = paths.validation_report
     with log_stage("validate") as facts:
-        estimator = load_classifier(model)
+        estimator = load_classifier(ref)
         X_frame, y_series = read_validation_pair(X or paths.X_test, y or paths.y_test)
         threshold = params.validation.min_accuracy if min_accuracy is None else min_accuracy
         outcome = check_predictions(estimator, X_frame, y_series, threshold, expected_first)
         if not outcome.passed:
-            raise ModelValidationError(f"{model}: " + "; ".join(outcome.problems))
+            raise ModelValidationError(f"{ref}: " + "; ".join(outcome.problems))
         if report is not None:
             outcome.write(report)
         facts.update(rows=outcome.rows, accuracy=outcome.accuracy, first=outcome.first_predictions)
     return outcome
 
 
-def load_classifier(model: Path | str) -> Any:
+def load_classifier(model: ModelRef) -> Any:
     """The classifier of a registered model (``models:/...``), or of a ``model.pkl`` file."""
-    if isinstance(model, str) and ":/" in model:
+    if model.uri is not None:
         from lead_conversion_prediction.scoring.model import load_registered_model
 
-        return load_registered_model(model).model[-1]
-    return load_validator_model(Path(model))
+        return load_registered_model(model.uri).model[-1]
+    assert model.path is not None
+    return load_validator_model(model.path)
 
 
 def load_validator_model(path: Path) -> Any:

@@ -94,16 +94,54 @@ def test_the_quick_start_leaves_git_status_clean(
     assert run("git status --porcelain", root, env) == "", "dvc.lock and reports as committed"
 
 
-def test_after_a_full_run_only_the_registration_runs_again(
+def test_after_a_full_run_dvc_repro_does_nothing(
     quick_start: tuple[Path, dict[str, str]],
 ) -> None:
     root, env = quick_start
-    status = run("dvc status", root, env)
-    assert "register:" in status and "always changed" in status
-    assert "changed deps" not in status and "changed outs" not in status
+    assert "Data and pipelines are up to date" in run("dvc status", root, env)
+    runs = mlflow_runs(env)
     output = run("dvc repro", root, env)
-    assert output.count("Running stage") == 1 and "Running stage 'register'" in output
+    assert "Running stage" not in output, output
+    assert mlflow_runs(env) == runs, "no new MLflow run"
     assert record(root).champion == champion(env)
+
+
+def test_registering_a_registered_model_logs_no_run(
+    quick_start: tuple[Path, dict[str, str]],
+) -> None:
+    root, env = quick_start
+    runs, first = mlflow_runs(env), record(root)
+    module = root / "lead_conversion_prediction" / "stages" / "register.py"
+    original = module.read_text()
+    module.write_text(original + "# a change only the register stage reads\n")
+    try:
+        output = run("dvc repro", root, env)
+    finally:
+        module.write_text(original)
+    assert output.count("Running stage") == 1 and "Running stage 'register'" in output
+    assert mlflow_runs(env) == runs, "the model was looked up before anything was logged"
+    again = record(root)
+    assert (again.version, again.new_version) == (first.version, False)
+    assert (again.parent_run_id, again.runs) == (first.parent_run_id, first.runs)
+    run("dvc repro", root, env)  # the code as committed again
+    assert mlflow_runs(env) == runs
+    assert "Running stage" not in run("dvc repro", root, env)
+
+
+def test_a_new_store_gets_the_model_from_lcp_register(
+    quick_start: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    root, env = quick_start
+    other = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
+    assert "Running stage" not in run("dvc repro", root, other), "DVC cannot see the store"
+    run("lcp register", root, other)
+    runs = mlflow_runs(other)
+    assert runs == 1 + len(record(root).runs), "a pipeline run and one per candidate"
+    assert newest_version(other) == champion(other) == 1
+    run("lcp register", root, other)
+    assert mlflow_runs(other) == runs, "registered there already: nothing logged again"
+    run("lcp register", root, env)  # the record tells of the project's own store again
+    assert record(root).tracking_uri == env["MLFLOW_TRACKING_URI"]
 
 
 def test_an_experiment_registers_a_challenger_and_never_moves_the_champion(
@@ -114,7 +152,8 @@ def test_an_experiment_registers_a_challenger_and_never_moves_the_champion(
     runs_before = mlflow_runs(env)
     output = run("dvc exp run -S split.random_state=7", root, env)
     assert "Running stage 'features'" in output and "Running stage 'register'" in output
-    assert mlflow_runs(env) > runs_before  # a pipeline run and one per candidate
+    # A pipeline run and one per candidate.
+    assert mlflow_runs(env) == runs_before + 1 + len(record(root).runs)
     assert champion(env) == before
     assert newest_version(env) > before
     # -S rewrites params.yaml as DVC writes it: one line changes, the DVC pin does not.
@@ -135,10 +174,12 @@ def test_after_reverting_params_the_registry_record_tells_the_truth(
     quick_start: tuple[Path, dict[str, str]],
 ) -> None:
     root, env = quick_start
+    runs = mlflow_runs(env)
     run("git checkout -- params.yaml", root, env)
     run("dvc repro", root, env)  # outputs come back from the run-cache; register runs
     assert record(root).champion == champion(env)
     assert record(root).version == 1, "the first model again: the same version, not a new one"
+    assert mlflow_runs(env) == runs, "registered already: no new run"
 
 
 def test_a_change_to_a_search_leaves_data_and_features_up_to_date(

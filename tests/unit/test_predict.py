@@ -19,7 +19,7 @@ from lead_conversion_prediction.schema import (
     features_and_target,
     validate_leads,
 )
-from lead_conversion_prediction.scoring.model import LoadedModel, load_scoring_model
+from lead_conversion_prediction.scoring.model import LoadedModel, ModelRef, load_scoring_model
 from lead_conversion_prediction.scoring.output import (
     OUTPUT_SCHEMA,
     neutralise_formulas,
@@ -462,6 +462,29 @@ def test_a_model_artifact_is_checked_before_it_is_loaded(
     path.write_bytes(path.read_bytes()[:-1])
     with pytest.raises(Exception, match="checksum"):
         load_scoring_model(str(path), tmp_path / "other")
+
+
+@pytest.mark.parametrize(
+    ("spec", "registry"),
+    [
+        ("models:/lead_model@champion", True),
+        ("models:/lead_model/3", True),
+        ("runs:/0123abcd/model", True),
+        ("models/lead_model.joblib", False),
+        ("/tmp/model.pkl", False),
+    ],
+)
+def test_a_model_option_names_a_registry_uri_or_a_file(spec: str, registry: bool) -> None:
+    ref = ModelRef.parse(spec)
+    assert ref.is_registry is registry and str(ref) == spec
+    assert (ref.uri, ref.path) == ((spec, None) if registry else (None, Path(spec)))
+
+
+def test_no_model_option_names_the_default(tmp_path: Path) -> None:
+    assert ModelRef.parse(None, "models:/lead_model@champion").uri == "models:/lead_model@champion"
+    ref = ModelRef.parse(None, tmp_path / "lead_model.joblib")
+    assert ref.is_file(tmp_path / "lead_model.joblib")
+    assert not ref.is_file(tmp_path / "model.pkl")
 
 
 def test_an_xgboost_model_with_monotone_constraints_scores_on_every_core(

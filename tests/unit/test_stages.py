@@ -38,7 +38,7 @@ from tests.support import make_raw_leads, new_project, run_stage, save_verified
 
 DVC_YAML = yaml.safe_load((PROJ_ROOT / "dvc.yaml").read_text(encoding="utf-8"))
 # What a stage with a side effect outside the workspace writes as its record: not an output
-# DVC caches or tracks (the stage always runs).
+# DVC caches or tracks (it names the tracking store's runs).
 RECORDS = {"register": ["reports/registry.json"]}
 STAGES = list(DVC_YAML["stages"])
 

@@ -1,0 +1,52 @@
+"""Errors a user can fix, told on one line (exit code 2) instead of a traceback."""
+
+from __future__ import annotations
+
+import typer
+
+from lead_conversion_prediction.exceptions import LeadConversionError
+
+
+def registry_failure(error: Exception) -> str | None:
+    """One line for an error of the tracking store (MLflow's, or its HTTP client's), naming the
+    store's URI without its password; None for any other error."""
+    import os
+    import sys
+
+    from lead_conversion_prediction.utils.secrets import redact_uri
+
+    exceptions = sys.modules.get("mlflow.exceptions")
+    requests = sys.modules.get("requests.exceptions")
+    where = redact_uri(os.environ.get("MLFLOW_TRACKING_URI", "the tracking store"))
+    if exceptions is not None and isinstance(error, exceptions.MlflowException):
+        text = " ".join(str(getattr(error, "message", error)).split())[:300]
+        if error.error_code == "PERMISSION_DENIED":
+            user = os.environ.get("MLFLOW_TRACKING_USERNAME", "?")
+            return f"{where}: user '{user}' is not allowed to do that ({text})"
+        if error.error_code == "UNAUTHENTICATED":
+            return f"{where}: the credentials were refused ({text})"
+        return f"{where}: {text}"
+    if requests is not None and isinstance(error, requests.RequestException):
+        return f"{where}: the tracking server failed to answer ({type(error).__name__})"
+    return None
+
+
+def one_line(error: Exception) -> list[str] | None:
+    """What to tell the user of an error they can fix, or None for a bug (a traceback)."""
+    from lead_conversion_prediction.utils.secrets import redact_text
+
+    if isinstance(error, LeadConversionError):
+        lines = str(error).splitlines()
+    else:
+        message = registry_failure(error)
+        if message is None:
+            return None
+        lines = [message]
+    return [f"error: {redact_text(line)}" for line in lines]
+
+
+def report(error: Exception) -> None:
+    """Tell the user the error on stderr and exit with code 2."""
+    for line in one_line(error) or [str(error)]:
+        typer.echo(line, err=True)
+    raise SystemExit(2) from None

@@ -1,0 +1,51 @@
+"""The serving commands: a registered model over HTTP, and the team's tracking server."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lead_conversion_prediction.cli.options import TrackingOption, project, use_tracking_store
+
+app = typer.Typer()
+
+
+@app.command()
+def serve(
+    model: Annotated[
+        str | None,
+        typer.Option(
+            metavar="URI",
+            help="Registered model to serve.",
+            show_default="models:/lead_model@champion",
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5001,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Serve a registered model over HTTP (MLflow's server).
+
+    The model is the whole Pipeline, so requests hold raw lead records; its files are checked
+    against the digest recorded when it was logged before it is loaded.
+    """
+    from lead_conversion_prediction.stages.serve import run_serve
+
+    use_tracking_store(tracking_uri)
+    params = project()[1]
+    run_serve(model or f"models:/{params.registry.model_name}@champion", host, port)
+
+
+@app.command("tracking-server")
+def tracking_server() -> None:
+    """Run the team's MLflow server: PostgreSQL, basic-auth.
+
+    Settings come from the environment (see the README): MLFLOW_AUTH_ADMIN_PASSWORD and
+    MLFLOW_FLASK_SERVER_SECRET_KEY are required; MLFLOW_BACKEND_STORE_URI names the database.
+    The command becomes `mlflow server`: Ctrl-C or SIGTERM stops it.
+    """
+    from lead_conversion_prediction.config import Paths
+    from lead_conversion_prediction.stages.tracking_server import run_tracking_server
+
+    run_tracking_server(Paths.from_env())
