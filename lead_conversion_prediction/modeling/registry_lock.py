@@ -118,9 +118,9 @@ def _me(command: str) -> Holder:
 @contextmanager
 def registry_lock(model: str, command: str, wait: float | None = None) -> Iterator[Holder]:
     """Hold ``model``'s registry lock while the block runs (see the module's docstring)."""
-    from lead_conversion_prediction.modeling.registry import client
+    from mlflow import MlflowClient
 
-    registry = client()
+    registry = MlflowClient()
     name = lock_name(model)
     me = _me(command)
     _acquire(registry, name, me, lock_wait() if wait is None else wait)
@@ -240,11 +240,10 @@ def _release(registry: Any, name: str, me: Holder) -> None:
 
 def break_lock(model: str) -> Holder | None:
     """Delete ``model``'s registry lock whoever holds it; return the holder it named."""
+    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from lead_conversion_prediction.modeling.registry import client
-
-    registry = client()
+    registry = MlflowClient()
     name = lock_name(model)
     holder = read_holder(registry, name)
     try:

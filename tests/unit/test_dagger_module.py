@@ -511,7 +511,7 @@ def test_each_function_runs_the_makefiles_commands_in_order(
         "prepare_data": [RAW_DATA_FETCH, stage("data"), stage("features")],
         "train": [RAW_DATA_FETCH, stage("data"), stage("features"), stage("train")],
         "predict": [RAW_DATA_FETCH, *map(stage, ("data", "features", "train", "validate"))],
-        "test": [("pytest",)],
+        "test": [("pytest", "-m", "unit")],
         "lint": [("ruff", "check", "."), ("ruff", "format", "--check", "."), ("mypy",)],
     }
     recipes = makefile_commands()
