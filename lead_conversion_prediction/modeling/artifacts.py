@@ -187,6 +187,10 @@ class RegistryRecord(Artifact):
     experiment: str
     parent_run_id: str
     runs: dict[str, str]
+    # The SHA-256 of the lead_model.joblib registered: with ``champion``, it tells predict
+    # whether the workspace's model is the champion without opening the store. Records
+    # written before it was kept have none.
+    workspace_sha256: str | None = None
 
 
 class ValidationReport(Artifact):

@@ -86,7 +86,7 @@ def run_predict(
         ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
         loaded = load_scoring_model(ref, paths.lead_model)
         if ref.is_file(paths.lead_model):
-            warn_unless_champion(paths, params)
+            warn_unless_champion(paths)
         options = ScoringOptions(
             threshold=params.threshold if threshold is None else threshold,
             sort=sort,
@@ -146,17 +146,33 @@ def run_predict(
     return report
 
 
-def warn_unless_champion(paths: Paths, params: Params) -> None:
-    """Warn when the workspace's model is not the one the champion was registered from."""
-    from lead_conversion_prediction.modeling.registry import WORKSPACE_TAG, champion_version
+def warn_unless_champion(paths: Paths) -> None:
+    """Warn when the workspace's model is not the champion, as far as the workspace knows it.
+
+    The last registration in this store (``reports/registry.json``) names the champion then
+    and the digest of the model it registered: comparing them costs no store query, so
+    scoring a file loads no MLflow. Where the record is missing, of another store or of
+    another model, nothing can be said cheaply and nothing is said: the scores name the file.
+    """
+    from lead_conversion_prediction.config import default_tracking_uri
+    from lead_conversion_prediction.modeling.artifacts import RegistryRecord
+    from lead_conversion_prediction.utils.secrets import redact_uri
     from lead_conversion_prediction.utils.storage import file_digest
 
-    try:
-        champion = champion_version(params.registry.model_name)
-    except Exception:  # no reachable store: nothing to compare with
-        champion = None
-    if champion is None or champion.tags.get(WORKSPACE_TAG) != file_digest(paths.lead_model):
-        which = f"version {champion.version}" if champion is not None else "none yet"
+    if not paths.registry_record.is_file():
+        return
+    record = RegistryRecord.read(paths.registry_record)
+    digest = record.workspace_sha256
+    if record.tracking_uri != redact_uri(default_tracking_uri()) or digest is None:
+        return
+    if digest != file_digest(paths.lead_model):
+        logger.warning(
+            "predict: {} is not the model registered last (version {}); the scores name the file",
+            paths.lead_model,
+            record.version,
+        )
+    elif record.champion != record.version:
+        which = f"version {record.champion}" if record.champion is not None else "none yet"
         logger.warning(
             "predict: {} is not the champion (champion: {}); the scores name the file",
             paths.lead_model,

@@ -84,6 +84,7 @@ def registering(
             evaluation_set_md5=lineage.evaluation_set_md5,
             tracking_uri=redact_uri(tracking_uri),
             experiment=params.registry.experiment,
+            workspace_sha256=workspace_digest,
         )
 
         experiment_id = configure_tracking(tracking_uri, params.registry.experiment)

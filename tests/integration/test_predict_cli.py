@@ -396,3 +396,26 @@ def test_a_gzip_file_is_scored_as_its_text_is(
     message = one_error(predict(model_path, "-i", str(cut), "-o", str(tmp_path / "a.csv")))
     assert message.startswith(f"error: {cut}: not a whole gzip file (")
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_a_local_model_is_scored_without_importing_mlflow(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = tmp_path / "leads.csv"
+    make_leads(n=30).to_csv(leads, index=False)
+    result = run_lcp(
+        "predict",
+        "--model",
+        str(model_path),
+        "-i",
+        str(leads),
+        "-o",
+        str(tmp_path / "s.csv"),
+        env={"LCP_ROOT": str(model_path.parent.parent), "PYTHONPROFILEIMPORTTIME": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    imported = {
+        line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if "|" in line
+    }
+    assert "lead_conversion_prediction.stages.predict" in imported
+    assert not {name for name in imported if name.split(".")[0] == "mlflow"}
