@@ -39,10 +39,10 @@ BASELINE ?=
 SIZES ?=
 PORT ?= 5001
 LANE ?= unit
-# pytest-xdist: a worker per core (WORKERS=0 runs the tests in pytest's own process); the
-# tests that share a JVM or a server stay on one worker (tests/conftest.py).
+# pytest-xdist: a worker per core (WORKERS=0 runs the tests in pytest's own process); the tests
+# of a module run on one worker, so its module-scoped set-ups are made once.
 WORKERS ?= auto
-XDIST := -n $(WORKERS) --dist loadgroup
+XDIST := -n $(WORKERS) --dist loadfile
 export PATH := $(BIN):$(PATH)
 # No usage data from MLflow (it would also keep an id under ~/.config/mlflow).
 export MLFLOW_DISABLE_TELEMETRY := true

@@ -43,9 +43,6 @@ LANES = {
     "faults": "kills, tampering and concurrent runs on a trained project",
 }
 FIXTURE_LANES = {"spark": "spark", "tracking_server": "server"}
-# Lanes whose tests share one costly per-process set-up (a JVM, a server): under pytest-xdist
-# they run on one worker (--dist loadgroup), which makes that set-up once.
-SHARED_SETUP_LANES = {"spark", "server"}
 
 OWN_BASETEMP = pytest.StashKey[Path]()
 PASSED = pytest.StashKey[bool]()
@@ -78,10 +75,7 @@ def lane_of(item: pytest.Item) -> str:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        lane = lane_of(item)
-        item.add_marker(getattr(pytest.mark, lane))
-        if lane in SHARED_SETUP_LANES:
-            item.add_marker(pytest.mark.xdist_group(lane))
+        item.add_marker(getattr(pytest.mark, lane_of(item)))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

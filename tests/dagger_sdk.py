@@ -164,7 +164,8 @@ class SdkTestError(Exception):
 
 @dataclass
 class SdkRun:
-    """One run of a module's selected SDK tests, made when the first of them runs."""
+    """One run of a module's selected SDK tests, made when the first of them runs (pytest-xdist
+    runs a module's tests on one worker: ``--dist loadfile``)."""
 
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     output: str = ""
@@ -276,13 +277,6 @@ class SdkModule(pytest.File):
             for marker in record["markers"]:
                 item.add_marker(marker)
             yield item
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Under pytest-xdist a module's SDK tests run on one worker: they run as one subprocess.
-    for item in items:
-        if isinstance(item, SdkReported):
-            item.add_marker(pytest.mark.xdist_group(f"dagger-sdk-{item.path.stem}"))
 
 
 @pytest.hookimpl(tryfirst=True)
