@@ -134,13 +134,14 @@ def test_a_new_store_gets_the_model_from_lcp_register(
     root, env = quick_start
     other = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     assert "Running stage" not in run("dvc repro", root, other), "DVC cannot see the store"
-    run("lcp register", root, other)
+    here = {"LCP_ROOT": str(root)}  # DVC gives its commands DVC_ROOT; a user runs lcp in it
+    run("lcp register", root, {**other, **here})
     runs = mlflow_runs(other)
     assert runs == 1 + len(record(root).runs), "a pipeline run and one per candidate"
     assert newest_version(other) == champion(other) == 1
-    run("lcp register", root, other)
+    run("lcp register", root, {**other, **here})
     assert mlflow_runs(other) == runs, "registered there already: nothing logged again"
-    run("lcp register", root, env)  # the record tells of the project's own store again
+    run("lcp register", root, {**env, **here})  # the record tells of the project's store again
     assert record(root).tracking_uri == env["MLFLOW_TRACKING_URI"]
 
 
