@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 from lead_conversion_prediction.exceptions import ConfigError, DataContractError, UnparsedCellError
 from lead_conversion_prediction.scoring import STDIO
 from lead_conversion_prediction.scoring.output import neutralise_formulas
-from lead_conversion_prediction.utils.files import open_binary, reading
+from lead_conversion_prediction.utils.files import is_gzip, open_binary, reading
 
 if TYPE_CHECKING:
     import numpy as np
@@ -159,6 +159,10 @@ def read_chunks(
         if typed and "conversion error" in message:
             raise UnparsedCellError(message) from None
         raise DataContractError(source, f"cannot be read ({message})") from None
+    except OSError as error:  # Arrow's gzip reader: a cut or corrupt file
+        if "compress" not in str(error) and "inflate" not in str(error):
+            raise
+        raise DataContractError(source, f"not a whole gzip file ({error})") from None
 
 
 def _csv_chunks(
@@ -175,9 +179,9 @@ def _csv_chunks(
     from lead_conversion_prediction.schema import FIELDS, MISSING_CELLS, check_columns
 
     arrow_types = {"integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
-    stream = _open_binary(source)
+    header = _read_header(source)
+    stream, reader = _arrow_stream(source), None
     try:
-        header = _peek_header(stream, source)
         check_columns(header, source, required)
         wanted = [name for name in header if name in columns]
         if ragged is not None:
@@ -214,12 +218,32 @@ def _csv_chunks(
         if pending:
             yield pa.Table.from_batches(pending).to_pandas()
     finally:
+        if reader is not None:
+            reader.close()
         if source != STDIO:
             stream.close()
 
 
-def _open_binary(source: str) -> IO[bytes]:
-    return sys.stdin.buffer if source == STDIO else open_binary(Path(source))
+def _arrow_stream(source: str) -> Any:
+    """What Arrow reads: stdin through Python, a file through Arrow's own (and its own gzip).
+
+    Arrow reads ahead on a thread of its own. A Python stream has that thread call back into
+    Python, and a thread still in such a call when the interpreter exits (after a bad first
+    block, say) aborts the process; an Arrow stream never calls back.
+    """
+    import pyarrow as pa
+
+    if source == STDIO:
+        return sys.stdin.buffer
+    gzipped = is_gzip(Path(source))
+    return pa.input_stream(source, compression="gzip" if gzipped else None, buffer_size=1 << 20)
+
+
+def _read_header(source: str) -> list[str]:
+    if source == STDIO:
+        return _peek_header(sys.stdin.buffer, source)
+    with open_binary(Path(source)) as stream:
+        return _peek_header(stream, source)
 
 
 def _peek_header(stream: IO[bytes], source: str) -> list[str]:

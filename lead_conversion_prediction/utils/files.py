@@ -40,12 +40,16 @@ def reading(path: Path | str, hint: str = "") -> Iterator[None]:
         raise DataContractError(path, f"not a whole gzip file ({error})") from None
 
 
-def open_binary(path: Path) -> IO[bytes]:
-    """A file's bytes, buffered (it can be peeked at); a gzip file's, told by its first two
-    bytes, as they were before compression."""
+def is_gzip(path: Path) -> bool:
+    """Whether a file is gzipped, told by its first two bytes."""
     with path.open("rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    if gzipped:
+        return probe.read(2) == b"\x1f\x8b"
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """A file's bytes, buffered (it can be peeked at); a gzip file's as they were before
+    compression."""
+    if is_gzip(path):
         return io.BufferedReader(gzip.open(path, "rb"), buffer_size=1 << 20)
     return path.open("rb", buffering=1 << 20)
 

@@ -517,3 +517,39 @@ def test_repeats_are_counted_like_pandas_duplicated() -> None:
     values = np.random.default_rng(0).integers(0, 50, 200)
     assert count_repeats(values) == int(pd.Series(values).duplicated().sum())
     assert count_repeats(np.arange(10)) == 0
+
+
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gzip"])
+def test_arrow_reads_a_file_without_calling_back_into_python(
+    tmp_path: Path, gzipped: bool
+) -> None:
+    # Arrow's read-ahead thread must not run Python code: a thread still inside Python when the
+    # interpreter exits after a bad first block aborts the process ("terminate called ...").
+    import gzip
+
+    import pyarrow as pa
+
+    from lead_conversion_prediction.scoring.io import _arrow_stream
+
+    text = b"lead_id,purchases\n1,2\n"
+    source = tmp_path / "leads.csv"
+    source.write_bytes(gzip.compress(text) if gzipped else text)
+    stream = _arrow_stream(str(source))
+    try:
+        assert isinstance(stream, pa.NativeFile)
+        assert stream.read() == text
+    finally:
+        stream.close()
+
+
+def test_a_cut_gzip_file_read_by_arrow_is_named_as_such(tmp_path: Path) -> None:
+    import gzip
+
+    from lead_conversion_prediction.scoring.io import InputFormat, read_chunks
+
+    source = tmp_path / "leads.csv.gz"
+    rows = "".join(f"{i},{i % 7}\n" for i in range(200_000))
+    source.write_bytes(gzip.compress(f"lead_id,purchases\n{rows}".encode())[:-4000])
+    with pytest.raises(DataContractError, match=r"not a whole gzip file \("):
+        for _ in read_chunks(str(source), InputFormat.csv, 50_000, ["lead_id", "purchases"]):
+            pass
