@@ -172,18 +172,6 @@ def abandon_version(name: str, version: int) -> None:
         logger.warning("register: version {} is left 'in progress': it is never promoted", version)
 
 
-def tag_version(name: str, version: int, tags: Mapping[str, str]) -> None:
-    """Set tags on a version."""
-    registry = client()
-    for key, value in tags.items():
-        registry.set_model_version_tag(name, str(version), key, value)
-
-
-def describe_version(name: str, version: int, description: str) -> None:
-    """Set a version's one-line description."""
-    client().update_model_version(name, str(version), description=description)
-
-
 def history(name: str) -> list[ChampionMove]:
     """Every move of the champion alias, oldest first."""
     from mlflow.exceptions import MlflowException
@@ -235,8 +223,11 @@ def registered_model(name: str, workspace_digest: str) -> Any | None:
     return find_version(name, WORKSPACE_TAG, workspace_digest)
 
 
-def register_chosen(name: str, model_uri: str, tags: Mapping[str, str]) -> tuple[int, bool]:
-    """Register the chosen model, unless an identical one is registered already.
+def register_chosen(
+    name: str, model_uri: str, tags: Mapping[str, str], description: str
+) -> tuple[int, bool]:
+    """Register the chosen model, with its tags and description, unless an identical one is
+    registered already.
 
     The look-up and the registration hold the registry lock: two runs of one model at the same
     moment register it once.
@@ -251,7 +242,7 @@ def register_chosen(name: str, model_uri: str, tags: Mapping[str, str]) -> tuple
                 existing.version,
             )
             return int(existing.version), False
-        version = register_version(model_uri, name, tags, description=f"{tags['candidate']}")
+        version = register_version(model_uri, name, tags, description)
     return int(version.version), True
 
 
@@ -275,19 +266,19 @@ def champion_number(name: str) -> int | None:
     return int(champion.version) if champion is not None else None
 
 
-def describe_evaluation(
-    name: str, version: int, candidate: str, metrics: MetricsReport, lineage: Lineage
-) -> None:
-    """Tag a version with every holdout metric and interval, and describe it in one line."""
+def evaluation_tags(metrics: MetricsReport) -> dict[str, str]:
+    """A version's tags of every holdout metric and interval."""
     tags = {f"holdout.{key}": f"{value:.6f}" for key, value in metrics.holdout.items()}
     for key, interval in metrics.holdout_ci.items():
         tags[f"holdout.{key}.low"] = f"{interval.low:.6f}"
         tags[f"holdout.{key}.high"] = f"{interval.high:.6f}"
-    tag_version(name, version, tags)
+    return tags
+
+
+def evaluation_summary(candidate: str, metrics: MetricsReport, lineage: Lineage) -> str:
+    """A version's one-line description: its candidate, promotion metric and lineage."""
     metric = lineage.promotion_metric
     ci = metrics.holdout_ci.get(metric)
     spread = f" ({ci.low:.3f} to {ci.high:.3f})" if ci else ""
     score = metrics.holdout.get(metric, float("nan"))
-    describe_version(
-        name, version, f"{candidate}: holdout {metric} {score:.3f}{spread} {lineage.summary()}"
-    )
+    return f"{candidate}: holdout {metric} {score:.3f}{spread} {lineage.summary()}"

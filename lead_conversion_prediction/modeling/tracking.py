@@ -18,8 +18,6 @@ from lead_conversion_prediction.modeling.artifacts import CandidateResult, Metri
 from lead_conversion_prediction.modeling.lineage import RunOwner
 from lead_conversion_prediction.utils.storage import file_digest
 
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
-
 # Libraries whose types our own trained models may hold. skops refuses to load any type it
 # does not know is safe unless the model lists it; a logged model lists the types it holds,
 # and only types from these libraries.
@@ -160,23 +158,26 @@ def log_lead_model(model: Any, input_example: pd.DataFrame) -> tuple[str, str]:
     import mlflow
     import skops.io
 
+    from lead_conversion_prediction.modeling.model_code import stage_model_code
     from lead_conversion_prediction.scoring import pyfunc
 
     with tempfile.TemporaryDirectory() as folder:
         pipeline = Path(folder) / "pipeline.skops"
         skops.io.dump(model, pipeline)
+        types = trusted_types(model)
+        code = stage_model_code(types, Path(folder) / "code")
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(Path(pyfunc.__file__).with_name("registered_model.py")),
             artifacts={pyfunc.PIPELINE_ARTIFACT: str(pipeline)},
             model_config={
                 "pipeline_sha256": file_digest(pipeline),
-                "trusted_types": trusted_types(model),
+                "trusted_types": types,
             },
             signature=lead_signature(),
             input_example=input_example,
             pip_requirements=pip_requirements(model),
-            code_paths=[str(PACKAGE_DIR)],
+            code_paths=[str(code)],
         )
         downloaded = Path(folder) / "logged"
         downloaded.mkdir()
@@ -231,8 +232,8 @@ def lead_signature() -> Any:
 
     from lead_conversion_prediction.schema import ID_COLUMN, MODEL_INPUT_COLUMNS
 
-    inputs: list[ColSpec | TensorSpec] = [ColSpec(AnyType(), ID_COLUMN, required=False)]  # type: ignore[no-untyped-call]
-    inputs += [ColSpec(AnyType(), name) for name in MODEL_INPUT_COLUMNS]  # type: ignore[no-untyped-call]
+    inputs: list[ColSpec | TensorSpec] = [ColSpec(AnyType(), ID_COLUMN, required=False)]
+    inputs += [ColSpec(AnyType(), name) for name in MODEL_INPUT_COLUMNS]
     outputs: list[ColSpec | TensorSpec] = [
         ColSpec("long", ID_COLUMN, required=False),
         ColSpec("double", "conversion_probability"),

@@ -111,7 +111,7 @@ def python_model() -> Any:
     """A :class:`LeadScorer` that is an ``mlflow.pyfunc.PythonModel``, for MLflow to load."""
     from mlflow.pyfunc.model import PythonModel
 
-    class RegisteredLeadScorer(LeadScorer, PythonModel):
+    class RegisteredLeadScorer(LeadScorer, PythonModel):  # type: ignore[misc]
         """The lead scorer as MLflow sees it."""
 
     return RegisteredLeadScorer()

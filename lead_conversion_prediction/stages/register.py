@@ -157,7 +157,8 @@ def _logged_and_registered(
         WORKSPACE_TAG,
         champion_number,
         completing,
-        describe_evaluation,
+        evaluation_summary,
+        evaluation_tags,
         register_chosen,
     )
     from lead_conversion_prediction.modeling.tracking import flatten, log_candidate, log_datasets
@@ -176,6 +177,8 @@ def _logged_and_registered(
             )
             for candidate, model in models.items()
         }
+        # Tags and description go with the version's creation: one request, not one each.
+        metrics = MetricsReport.read(paths.evaluation)
         version, new = register_chosen(
             name,
             logged[chosen].model_uri,
@@ -186,7 +189,9 @@ def _logged_and_registered(
                 MODEL_DIGEST_TAG: logged[chosen].digest,
                 WORKSPACE_TAG: workspace_digest,
                 "validation_accuracy": f"{validation.accuracy:.6f}",
+                **evaluation_tags(metrics),
             },
+            evaluation_summary(chosen, metrics, lineage),
         )
         with completing(name, version, new):
             mlflow.set_tags({"registered_version": version, "new_version": new})
@@ -200,19 +205,16 @@ def _logged_and_registered(
                     "runs": {candidate: item.run_id for candidate, item in logged.items()},
                 }
             )
-            metrics = attach_report(paths)
-            describe_evaluation(name, version, chosen, metrics, lineage)
+            attach_report(paths, metrics)
 
 
-def attach_report(paths: Paths) -> MetricsReport:
+def attach_report(paths: Paths, metrics: MetricsReport) -> None:
     """Log the evaluation report (metrics with intervals, figures, model card) to the open run."""
     from lead_conversion_prediction.modeling.report import FIGURES
     from lead_conversion_prediction.modeling.tracking import log_report
 
-    metrics = MetricsReport.read(paths.evaluation)
     # The report's figures by name: never a stray file of the folder.
     log_report(metrics, [paths.figures_dir / name for name in FIGURES], paths.model_card)
-    return metrics
 
 
 def decide_champion(paths: Paths, params: Params, version: int, promote: bool) -> Decision:

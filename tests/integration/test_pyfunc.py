@@ -76,3 +76,53 @@ def test_no_leads_get_an_empty_answer(pipeline_run: PipelineRun, leads: pd.DataF
 def test_mlflow_keeps_no_telemetry_id_for_the_projects_commands(pipeline_run: PipelineRun) -> None:
     assert pipeline_run.home.is_dir()
     assert not (pipeline_run.home / ".config" / "mlflow").exists()
+
+
+# Loads the champion in a fresh interpreter, scores the leads, and prints where each of the
+# package's modules came from.
+LOAD_AND_SCORE = """
+import json, sys
+import mlflow
+import pandas as pd
+
+model = mlflow.pyfunc.load_model("models:/lead_model@champion")
+scores = model.predict(pd.read_csv(sys.argv[1]))
+files = {name: module.__file__ for name, module in sys.modules.items()
+         if name.startswith("lead_conversion_prediction")}
+print(json.dumps({"scored": len(scores), "files": files}))
+"""
+
+
+def test_the_model_loads_and_scores_with_only_the_code_it_carries(
+    pipeline_run: PipelineRun, leads: pd.DataFrame, tmp_path: Path
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from lead_conversion_prediction.modeling.model_code import PACKAGE_DIR
+
+    leads.to_csv(tmp_path / "leads.csv", index=False)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_SCORE, str(tmp_path / "leads.csv")],
+        cwd=tmp_path,  # not the project: the package's modules come from the model or nowhere
+        env={
+            **os.environ,
+            "MLFLOW_TRACKING_URI": pipeline_run.tracking_uri,
+            "HOME": str(tmp_path),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded["scored"] == len(leads)
+    files = [Path(path) for path in loaded["files"].values()]
+    assert files and all(path.parent.parts.count("code") == 1 for path in files), files
+    code = next(path for path in files if path.name == "pyfunc.py").parents[2]
+    carried = sorted(path.relative_to(code) for path in code.rglob("*.py"))
+    package = sorted(path.relative_to(PACKAGE_DIR.parent) for path in PACKAGE_DIR.rglob("*.py"))
+    assert set(carried) < set(package), "the model carries part of the package, not all of it"
+    assert not any(part in ("cli", "stages") for path in carried for part in path.parts)

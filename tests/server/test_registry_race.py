@@ -32,7 +32,7 @@ from tests.registry_server import Checkout, TrackingServer
 from tests.support import die_with_parent, wait_until
 
 NAME = "lead_model"
-REPETITIONS = 3
+REPETITIONS = 2
 
 # Each racer imports everything first, says it is ready, and waits for the start line.
 RACER = """

@@ -17,14 +17,14 @@ from tests.trained import PipelineRun
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-RESAMPLED_ROWS = 100_000
+RESAMPLED_ROWS = 40_000
 COUNTS = ["purchases", "n_visits", "customer_group"]
 MODEL_INPUTS = ["purchases", "time_spent", "n_visits", "customer_group", "onboarding"]
 
 
 @pytest.fixture(scope="module")
 def resampled_leads(tmp_path_factory: pytest.TempPathFactory, real_raw_data: Path) -> Path:
-    """100,000 rows drawn from the real leads, cells as written, 40 of them broken."""
+    """40,000 rows drawn from the real leads, cells as written, 40 of them broken."""
     raw = pd.read_csv(real_raw_data, dtype="str", keep_default_na=False)
     rng = np.random.default_rng(14)
     leads = raw.iloc[rng.integers(0, len(raw), RESAMPLED_ROWS)].reset_index(drop=True)
@@ -62,15 +62,15 @@ def read_rejects(paths: list[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def test_spark_and_local_scoring_agree_on_100k_resampled_real_leads(
+def test_spark_and_local_scoring_agree_on_40k_resampled_real_leads(
     pipeline_run: PipelineRun, resampled_leads: Path, tmp_path: Path
 ) -> None:
     local_out, spark_out = tmp_path / "local.parquet", tmp_path / "spark"
-    skip = ("--on-error", "skip", "--chunk-rows", "7000")
+    skip = ("--on-error", "skip", "--chunk-rows", "3000")
     local = predict(pipeline_run, "-i", str(resampled_leads), "-o", str(local_out), *skip)
     assert local.returncode == 0, local.stderr[-3000:]
-    # Input partitions of 2 MB (six of them), Arrow batches of 7,000 rows, two sort ranges.
-    spark_args = "--conf spark.sql.files.maxPartitionBytes=2m pyspark-shell"
+    # Input partitions of 1 MB (five of them), Arrow batches of 3,000 rows, two sort ranges.
+    spark_args = "--conf spark.sql.files.maxPartitionBytes=1m pyspark-shell"
     on_spark = predict(
         pipeline_run,
         *("--engine", "spark", "--spark-master", "local[2]"),
