@@ -109,6 +109,7 @@ def build_schema(required: Iterable[str]) -> pa.DataFrameSchema:
 @cache
 def _schema(required: frozenset[str]) -> pa.DataFrameSchema:
     """The schema for one set of required columns, built once: scoring checks every chunk."""
+    _load_pandera()
     import pandera.pandas as pa
 
     columns = {}
@@ -192,6 +193,7 @@ def check_leads(
     Cells that cannot be parsed become missing in the typed frame. ``not_empty`` columns
     may not hold empty cells even where the contract allows them.
     """
+    _load_pandera()
     import pandera.pandas as pa
 
     required = tuple(required)
@@ -221,6 +223,26 @@ def check_leads(
     order = {str(name): position for position, name in enumerate(frame.columns)}
     breaches.sort(key=lambda breach: (order.get(breach.column, -1), int(breach.rows[0])))
     return typed, breaches
+
+
+def _load_pandera() -> None:
+    """Load pandera's pandas API without PySpark.
+
+    ``import pandera.pandas`` imports ``pyspark.pandas`` whenever PySpark is installed: a
+    quarter of a second, and PySpark's warning about pandas 3, though the contract never uses
+    it. Unless PySpark is loaded already (the Spark engine), it is hidden while pandera loads.
+    """
+    import importlib
+    import sys
+
+    if "pandera.pandas" in sys.modules or "pyspark" in sys.modules:
+        return
+    sys.modules["pyspark"] = None  # type: ignore[assignment]
+    try:
+        importlib.import_module("pandera.pandas")
+    finally:
+        if sys.modules.get("pyspark", ...) is None:
+            del sys.modules["pyspark"]
 
 
 def ready_contract(required: Iterable[str]) -> None:
