@@ -131,6 +131,12 @@ class Paths:
         return self.models_dir / "columns_list.json"
 
     @property
+    def model_set(self) -> tuple[Path, ...]:
+        """What every model set holds, and its bundle: the validator's model, the whole
+        Pipeline and the column list."""
+        return (self.validator_model, self.lead_model, self.columns_list)
+
+    @property
     def candidates_dir(self) -> Path:
         return self.models_dir / "candidates"
 

@@ -331,6 +331,10 @@ WRITERS: dict[OutputFormat, Callable[[Path | IO[bytes], pa.Schema], Any]] = {
 
 
 def write_rejects(rejects: pd.DataFrame, path: Path) -> None:
-    """Write rejected rows, with their line and reason, as CSV with formulas neutralised."""
+    """Write rejected rows, with their line and reason, as CSV with formulas neutralised.
+
+    Every cell is quoted: a cell holding a lone carriage return is then one cell, not the end
+    of a row (the csv module quotes only what its line terminator holds).
+    """
     text = rejects.astype("object").apply(neutralise_formulas)
-    text.to_csv(path, index=False, lineterminator="\n")
+    text.to_csv(path, index=False, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)

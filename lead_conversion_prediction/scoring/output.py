@@ -13,7 +13,11 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet runs as a formula: a cell starting with one of these after any leading
+# whitespace, or starting with a tab or a carriage return. A number is data, left as written.
+_FORMULA_STARTS = ("=", "+", "-", "@")
+_CONTROL_STARTS = ("\t", "\r")
+_NUMBER = r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*"
 
 
 @dataclass(frozen=True)
@@ -105,11 +109,21 @@ def output_frame(
 
 def neutralise_text(text: str) -> str:
     """Prefix text a spreadsheet would execute (``=``, ``+``, ``-``, ``@``...) with a quote."""
-    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text
+    import re
+
+    risky = text.startswith(_CONTROL_STARTS) or text.lstrip().startswith(_FORMULA_STARTS)
+    return f"'{text}" if risky and not re.fullmatch(_NUMBER, text) else text
 
 
 def neutralise_formulas(values: pd.Series) -> pd.Series:
     """:func:`neutralise_text` on every present cell of a column."""
     text = values.astype("str")
-    risky = values.notna() & text.str.startswith(_FORMULA_STARTS)
+    risky = (
+        values.notna()
+        & (
+            text.str.startswith(_CONTROL_STARTS)
+            | text.str.lstrip().str.startswith(_FORMULA_STARTS)
+        )
+        & ~text.str.fullmatch(_NUMBER)
+    )
     return text.where(~risky, "'" + text).where(values.notna())

@@ -16,7 +16,7 @@ from lead_conversion_prediction.utils.storage import verify_artifact, write_bund
 def run_package(paths: Paths) -> None:
     """Bundle the validator model, the full pipeline and the column list into ``models.tar``."""
     with log_stage("package") as facts:
-        members = [paths.validator_model, paths.lead_model, paths.columns_list]
+        members = list(paths.model_set)
         for member in members:
             verify_artifact(member)
         write_bundle(paths.bundle, members)

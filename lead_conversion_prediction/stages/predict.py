@@ -267,6 +267,11 @@ def check_locations(input_path: str, output_path: str, rejects: Path | None) -> 
         exists = input_path != STDIO and path.exists() and Path(input_path).exists()
         if exists and path.samefile(input_path):
             raise ConfigError(f"{option} {target}: is the input file {input_path}")
+    if rejects is not None and STDIO not in (output_path, str(rejects)):
+        output, rejected = Path(output_path), Path(rejects)
+        linked = output.exists() and rejected.exists() and output.samefile(rejected)
+        if linked or output.resolve() == rejected.resolve():
+            raise ConfigError(f"--rejects {rejects}: is the output file; name another file")
 
 
 def _score_chunks(

@@ -117,7 +117,10 @@ def score_dataset(
                 header,
                 range_partitions(report.rows_rejected, cores),
             )
-            rejects.write.csv(f"{temporary.uri}/{REJECTS_FOLDER}", header=True, escape='"')
+            # Every cell quoted, as locally: a lone carriage return stays inside its cell.
+            rejects.write.csv(
+                f"{temporary.uri}/{REJECTS_FOLDER}", header=True, escape='"', quoteAll=True
+            )
         temporary.publish(output, overwrite)
     finally:
         temporary.delete()

@@ -27,14 +27,15 @@ from lead_conversion_prediction.utils.storage import (
 def run_verify(paths: Paths, target: Path | None = None) -> int:
     """Verify ``target`` (default ``models/``); return how many files were checked."""
     target = target or paths.models_dir
+    required = [member.name for member in paths.model_set]  # an emptied manifest fails
     if target.is_dir():
         if target.resolve() == paths.models_dir.resolve():
             _tidy_if_idle(paths)
         if complete_commit(target):
             logger.warning("verify: completed the commit of a run killed while saving {}", target)
-        problems, checked = check_artifact_set(target)
+        problems, checked = check_artifact_set(target, required)
     else:
-        problems, members = check_bundle(target)
+        problems, members = check_bundle(target, required)
         checked = len(members)
     if problems:
         raise VerificationError(problems)

@@ -317,16 +317,30 @@ def verify_bundle(path: Path) -> list[str]:
     return names
 
 
-def check_bundle(path: Path) -> tuple[list[str], list[str]]:
-    """Every problem of a bundle against its manifest (one line each), and its members."""
+def check_bundle(path: Path, required: Iterable[str] = ()) -> tuple[list[str], list[str]]:
+    """Every problem of a bundle against its manifest (one line each), and its members.
+
+    Each ``required`` member must be listed in the manifest.
+    """
     try:
         with reading(path), tarfile.open(path) as tar:
-            return _check_members(path, tar)
+            return _check_members(path, tar, required)
     except tarfile.TarError as error:
         return [f"{path}: not a tar archive ({error})"], []
 
 
-def _check_members(path: Path, tar: tarfile.TarFile) -> tuple[list[str], list[str]]:
+def _unlisted(manifest: str, expected: Iterable[str], required: Iterable[str]) -> list[str]:
+    listed = set(expected)
+    return [
+        f"{manifest}: does not list {name}, which every model set holds"
+        for name in required
+        if name not in listed
+    ]
+
+
+def _check_members(
+    path: Path, tar: tarfile.TarFile, required: Iterable[str]
+) -> tuple[list[str], list[str]]:
     members = {member.name: member for member in tar.getmembers() if member.isfile()}
     manifest = members.pop(MANIFEST_NAME, None)
     stream = tar.extractfile(manifest) if manifest is not None else None
@@ -336,7 +350,8 @@ def _check_members(path: Path, tar: tarfile.TarFile) -> tuple[list[str], list[st
         expected = parse_manifest(stream.read().decode(), f"{path}:{MANIFEST_NAME}")
     except (ArtifactError, UnicodeDecodeError) as error:
         return [str(error)], list(members)
-    problems = [
+    problems = _unlisted(f"{path}:{MANIFEST_NAME}", expected, required)
+    problems += [
         f"{path}: member {name} is listed in {MANIFEST_NAME} but missing"
         for name in expected
         if name not in members
@@ -350,9 +365,10 @@ def _check_members(path: Path, tar: tarfile.TarFile) -> tuple[list[str], list[st
     return problems, list(members)
 
 
-def check_artifact_set(directory: Path) -> tuple[list[str], int]:
+def check_artifact_set(directory: Path, required: Iterable[str] = ()) -> tuple[list[str], int]:
     """Every problem of a folder's artifacts against their manifests, subfolders included
-    (one line each), and how many files were checked."""
+    (one line each), and how many files were checked. Each ``required`` file must be listed
+    in the folder's own manifest."""
     problems: list[str] = []
     checked = 0
     manifests = sorted(directory.rglob(MANIFEST_NAME))
@@ -365,6 +381,8 @@ def check_artifact_set(directory: Path) -> tuple[list[str], int]:
         except ArtifactError as error:
             problems.append(str(error))
             continue
+        if folder == directory:
+            problems += _unlisted(str(manifest), expected, required)
         for name, digest in expected.items():
             member = folder / name
             checked += 1

@@ -23,6 +23,7 @@ from lead_conversion_prediction.scoring.model import LoadedModel, ModelRef, load
 from lead_conversion_prediction.scoring.output import (
     OUTPUT_SCHEMA,
     neutralise_formulas,
+    neutralise_text,
     output_schema,
 )
 from lead_conversion_prediction.scoring.score import (
@@ -153,9 +154,45 @@ def test_the_best_first_order_is_a_stable_sort_from_the_highest_down(
 
 
 def test_cells_a_spreadsheet_would_run_are_neutralised() -> None:
-    cells = pd.Series(["=SUM(A1)", "+1", "-3", "@cmd", "plain", None], dtype="object")
-    assert neutralise_formulas(cells).tolist()[:5] == ["'=SUM(A1)", "'+1", "'-3", "'@cmd", "plain"]
+    cells = pd.Series(
+        ["=SUM(A1)", "+A1", "-A1", "@cmd", "plain", None, " =1+1", "\r=1+1", "\tx", " \n@x"],
+        dtype="object",
+    )
+    assert neutralise_formulas(cells).tolist()[:5] == [
+        "'=SUM(A1)",
+        "'+A1",
+        "'-A1",
+        "'@cmd",
+        "plain",
+    ]
     assert pd.isna(neutralise_formulas(cells).iloc[5])
+    assert neutralise_formulas(cells).tolist()[6:] == ["' =1+1", "'\r=1+1", "'\tx", "' \n@x"]
+    assert [neutralise_text(cell) for cell in cells.dropna()] == neutralise_formulas(
+        cells
+    ).dropna().tolist()
+
+
+def test_numbers_are_left_as_written() -> None:
+    cells = pd.Series(["-3", "+1.5", "-1e5", " -2 ", "-.5", "-3x", "--3"], dtype="object")
+    assert neutralise_formulas(cells).tolist() == [
+        "-3",
+        "+1.5",
+        "-1e5",
+        " -2 ",
+        "-.5",
+        "'-3x",
+        "'--3",
+    ]
+
+
+def test_a_cell_with_a_carriage_return_stays_one_cell_of_the_rejects_file(tmp_path: Path) -> None:
+    from lead_conversion_prediction.scoring.io import write_rejects
+
+    rejects = pd.DataFrame({"lead_id": ["1", "2"], "notes": ["\r=1+1", "a\nb"], "line": [2, 3]})
+    write_rejects(rejects, tmp_path / "rejects.csv")
+    back = pd.read_csv(tmp_path / "rejects.csv", dtype="str", keep_default_na=False)
+    assert back["notes"].tolist() == ["'\r=1+1", "a\nb"]
+    assert back["lead_id"].tolist() == ["1", "2"]
 
 
 def test_a_file_is_scored_whatever_the_chunk_size(
@@ -298,7 +335,7 @@ def test_rows_with_more_or_fewer_fields_are_rejected_with_their_lines(
         f"row: {header - 1} fields where the header has {header}",
         f"row: {header + 1} fields where the header has {header}",
     ]
-    assert rejected.loc[1, "n_visits"] == "'-1"  # as written, neutralised
+    assert rejected.loc[1, "n_visits"] == "-1"  # as written: a number is no formula
     assert rejected.loc[0, "lead_id"] == ""  # the cells of a ragged row cannot be told apart
     scored = pd.read_csv(tmp_path / "s.csv")
     assert scored["lead_id"].tolist() == leads["lead_id"].drop([4, 12, 17, 25]).tolist()
@@ -553,3 +590,21 @@ def test_a_cut_gzip_file_read_by_arrow_is_named_as_such(tmp_path: Path) -> None:
     with pytest.raises(DataContractError, match=r"not a whole gzip file \("):
         for _ in read_chunks(str(source), InputFormat.csv, 50_000, ["lead_id", "purchases"]):
             pass
+
+
+def test_rejects_into_the_output_or_the_input_are_refused(tmp_path: Path) -> None:
+    from lead_conversion_prediction.stages.predict import check_locations
+
+    leads, scores = tmp_path / "leads.csv", tmp_path / "scores.csv"
+    leads.write_text("lead_id\n1\n")
+    with pytest.raises(ConfigError, match=r"--rejects .*: is the output file; name another"):
+        check_locations(str(leads), str(scores), scores)
+    with pytest.raises(ConfigError, match=r"--rejects .*: is the output file"):
+        check_locations(str(leads), str(scores), tmp_path / "." / "scores.csv")
+    scores.write_text("old\n")
+    (tmp_path / "link.csv").symlink_to(scores)
+    with pytest.raises(ConfigError, match=r"--rejects .*: is the output file"):
+        check_locations(str(leads), str(scores), tmp_path / "link.csv")
+    with pytest.raises(ConfigError, match=r"--rejects .*: is the input file"):
+        check_locations(str(leads), str(scores), leads)
+    check_locations(str(leads), str(scores), tmp_path / "rejects.csv")  # another file: fine

@@ -203,3 +203,33 @@ def test_every_bundle_problem_is_named(
     assert len(problems) == 1 and problem in problems[0]
     with pytest.raises(ArtifactError, match=problem):
         verify_bundle(bundle)
+
+
+@pytest.mark.parametrize("kept", [[], ["a.bin"]], ids=["empty", "a-line-deleted"])
+def test_a_manifest_that_leaves_out_a_member_of_every_set_fails(
+    tmp_path: Path, kept: list[str]
+) -> None:
+    write_set(tmp_path, {"a.bin": b"a", "b.bin": b"b"})
+    assert check_artifact_set(tmp_path, ["a.bin", "b.bin"]) == ([], 2)
+    manifest = tmp_path / MANIFEST_NAME
+    lines = manifest.read_text().splitlines(keepends=True)
+    manifest.write_text("".join(line for line in lines if line.split()[1] in kept))
+    problems, _ = check_artifact_set(tmp_path, ["a.bin", "b.bin"])
+    assert problems == [
+        f"{manifest}: does not list {name}, which every model set holds"
+        for name in ("a.bin", "b.bin")
+        if name not in kept
+    ]
+
+
+def test_a_bundle_whose_manifest_was_emptied_fails(tmp_path: Path) -> None:
+    bundle = tmp_path / "models.tar"
+    with tarfile.open(bundle, "w") as tar:
+        for name, content in {"a.bin": b"a", MANIFEST_NAME: b""}.items():
+            entry = tarfile.TarInfo(name)
+            entry.size = len(content)
+            tar.addfile(entry, io.BytesIO(content))
+    problems, _ = check_bundle(bundle, ["a.bin"])
+    assert (
+        f"{bundle}:{MANIFEST_NAME}: does not list a.bin, which every model set holds" in problems
+    )
