@@ -42,7 +42,7 @@ LANE ?= unit
 # pytest-xdist: a worker per core (WORKERS=0 runs the tests in pytest's own process); the tests
 # of a module run on one worker, so its module-scoped set-ups are made once.
 WORKERS ?= auto
-XDIST := -n $(WORKERS) --dist loadfile
+XDIST := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 export PATH := $(BIN):$(PATH)
 # No usage data from MLflow (it would also keep an id under ~/.config/mlflow).
 export MLFLOW_DISABLE_TELEMETRY := true

@@ -52,6 +52,11 @@ PASSED = pytest.StashKey[bool]()
 def pytest_configure(config: pytest.Config) -> None:
     for lane, meaning in LANES.items():
         config.addinivalue_line("markers", f"{lane}: the {lane} lane: {meaning}")
+    config.addinivalue_line(
+        "markers",
+        "long(seconds): a module that takes about that long on two busy cores; the longest "
+        "are run first so that the pytest-xdist workers finish together",
+    )
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         own = Path(tempfile.mkdtemp(prefix="lcp-pytest-"))
         config.stash[OWN_BASETEMP] = own
@@ -73,9 +78,19 @@ def lane_of(item: pytest.Item) -> str:
     return folder
 
 
+def expected_seconds(item: pytest.Item) -> float:
+    """How long the item's module takes, as its ``long`` marker says (0 without one)."""
+    marker = item.get_closest_marker("long")
+    return float(marker.kwargs["seconds"]) if marker is not None else 0.0
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(getattr(pytest.mark, lane_of(item)))
+    # Longest modules first (pytest-xdist hands out whole modules in this order, with
+    # --no-loadscope-reorder): the workers then finish together, with no long module left
+    # for one of them at the end. The sort is stable: a module's tests keep their order.
+    items.sort(key=lambda item: -expected_seconds(item))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -101,7 +101,7 @@ def _report(record: dict[str, Any]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     for item in session.items:
-        markers = sorted({marker.name for marker in item.iter_markers()})
+        markers = {marker.name: marker.kwargs for marker in reversed(list(item.iter_markers()))}
         _report({"collected": item.nodeid, "markers": markers})
 
 
@@ -274,8 +274,8 @@ class SdkModule(pytest.File):
             return
         for record in collected:
             item = SdkItem.from_parent(self, name=record["collected"].split("::", 1)[1])
-            for marker in record["markers"]:
-                item.add_marker(marker)
+            for marker, kwargs in record["markers"].items():
+                item.add_marker(getattr(pytest.mark, marker)(**kwargs))
             yield item
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from lead_conversion_prediction.modeling.artifacts import RegistryRecord
 from tests.faults.conftest import Project, read_until
+
+pytestmark = pytest.mark.long(seconds=55)
 
 
 def test_a_second_pipeline_refuses_then_waits_its_turn(

@@ -19,6 +19,8 @@ from lead_conversion_prediction.utils.storage import COMMIT_NAME, TEMP_SUFFIX
 from tests.faults.conftest import Project, alive, descendants, read_until
 from tests.support import wait_until
 
+pytestmark = pytest.mark.long(seconds=160)
+
 # Moments of a run, as its log shows them; the kill lands just after the line appears.
 MOMENTS = [
     "data: done",

@@ -14,6 +14,8 @@ from lead_conversion_prediction.config import PROJ_ROOT
 from lead_conversion_prediction.modeling.artifacts import RegistryRecord
 from tests.support import GIT_IDENTITY, SHARED_DIR, project_files
 
+pytestmark = pytest.mark.long(seconds=100)
+
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:

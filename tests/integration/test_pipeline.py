@@ -29,6 +29,8 @@ from lead_conversion_prediction.utils.storage import load_artifact, verify_artif
 from tests.support import RAW_MD5, REFERENCE_COLUMNS, VALIDATOR_FIRST_FIVE, md5_of
 from tests.trained import PipelineRun
 
+pytestmark = pytest.mark.long(seconds=60)
+
 
 @pytest.fixture(scope="module")
 def paths(pipeline_run: PipelineRun) -> Paths:

@@ -11,6 +11,8 @@ import pytest
 from lead_conversion_prediction.csv_io import read_csv_text
 from tests.support import fit_small_model, make_project, run_lcp, save_verified
 
+pytestmark = pytest.mark.long(seconds=150)
+
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -38,6 +38,8 @@ from lead_conversion_prediction.stages.promote import (
 from lead_conversion_prediction.stages.register import run_register
 from tests.support import REGISTRY_CANDIDATES, make_raw_leads, new_project, run_stage
 
+pytestmark = pytest.mark.long(seconds=170)
+
 NAME = "lead_model"
 ONE_STORE = pytest.mark.parametrize("tracking_store", ["sqlite"], indirect=True)
 

@@ -27,6 +27,8 @@ import pytest
 from tests.registry_server import PG_HOST, PG_PORT, Checkout, TrackingServer
 from tests.support import free_port
 
+pytestmark = pytest.mark.long(seconds=80)
+
 NAME = "lead_model"
 READER, READER_PASSWORD = "reader", secrets.token_urlsafe(18)
 

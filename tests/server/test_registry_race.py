@@ -31,6 +31,8 @@ import yaml
 from tests.registry_server import Checkout, TrackingServer
 from tests.support import die_with_parent, wait_until
 
+pytestmark = pytest.mark.long(seconds=120)
+
 NAME = "lead_model"
 REPETITIONS = 2
 

@@ -43,6 +43,8 @@ from tests.support import fit_small_model, ragged_csv
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+pytestmark = pytest.mark.long(seconds=90)
+
 
 @pytest.fixture(scope="module")
 def model() -> LoadedModel:

@@ -17,6 +17,8 @@ from tests.trained import PipelineRun
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+pytestmark = pytest.mark.long(seconds=100)
+
 RESAMPLED_ROWS = 40_000
 COUNTS = ["purchases", "n_visits", "customer_group"]
 MODEL_INPUTS = ["purchases", "time_spent", "n_visits", "customer_group", "onboarding"]
