@@ -1,10 +1,17 @@
-"""Errors a user can fix, told on one line (exit code 2) instead of a traceback."""
+"""Errors a user can fix, told on one line (exit code 2) instead of a traceback.
+
+A missing file that a stage of ``dvc.yaml`` writes says which stage to run first. The readers
+(``utils/files.py``, ``utils/storage.py``) name the file only; the hint is added here, where the
+error leaves for the user, so that the readers need not know the pipeline.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from lead_conversion_prediction.exceptions import LeadConversionError
+from lead_conversion_prediction.exceptions import InputNotFoundError, LeadConversionError
 
 
 def registry_failure(error: Exception) -> str | None:
@@ -35,6 +42,8 @@ def one_line(error: Exception) -> list[str] | None:
     """What to tell the user of an error they can fix, or None for a bug (a traceback)."""
     from lead_conversion_prediction.utils.secrets import redact_text
 
+    if isinstance(error, InputNotFoundError) and not error.hint:
+        error = InputNotFoundError(error.path, producer_hint(error.path))
     if isinstance(error, LeadConversionError):
         lines = str(error).splitlines()
     else:
@@ -43,6 +52,31 @@ def one_line(error: Exception) -> list[str] | None:
             return None
         lines = [message]
     return [f"error: {redact_text(line)}" for line in lines]
+
+
+def producer_hint(path: Path | str) -> str:
+    """``run 'lcp <stage>' first`` for a file that a stage of ``dvc.yaml`` writes, else ''."""
+    stage = producing_stage(Path(path))
+    return f"run 'lcp {stage}' first (or 'dvc repro')" if stage else ""
+
+
+def producing_stage(path: Path) -> str | None:
+    """The ``dvc.yaml`` stage whose outputs hold ``path`` (relative to the run root), if any."""
+    import yaml
+
+    from lead_conversion_prediction.config import PROJ_ROOT, run_root
+
+    try:
+        relative = path.resolve().relative_to(run_root())
+        stages = yaml.safe_load((PROJ_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    except (ValueError, OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    for name, stage in stages.items():
+        for entry in [*stage.get("outs", []), *stage.get("metrics", []), *stage.get("plots", [])]:
+            declared = Path(next(iter(entry)) if isinstance(entry, dict) else entry)
+            if relative == declared or declared in relative.parents:
+                return str(name)
+    return None
 
 
 def report(error: Exception) -> None:

@@ -25,7 +25,6 @@ from lead_conversion_prediction.modeling.report import (
     render_model_card,
 )
 from lead_conversion_prediction.plots import save_figure
-from lead_conversion_prediction.stages._hints import hints_missing_inputs
 from lead_conversion_prediction.stages._io import load_candidate_models, read_holdout
 from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.storage import (
@@ -36,7 +35,6 @@ from lead_conversion_prediction.utils.storage import (
 )
 
 
-@hints_missing_inputs
 def run_evaluate(paths: Paths, params: Params) -> MetricsReport:
     """Write the holdout metrics with intervals, the figures and the model card."""
     with log_stage("evaluate") as facts:

@@ -15,12 +15,10 @@ from lead_conversion_prediction.features import (
     split_leads,
 )
 from lead_conversion_prediction.schema import MODEL_COLUMNS, TARGET, features_and_target
-from lead_conversion_prediction.stages._hints import hints_missing_inputs
 from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.storage import artifact_set
 
 
-@hints_missing_inputs
 def run_features(paths: Paths, params: Params) -> None:
     """Split the leads, fit the preprocessing on the training rows, write both model matrices."""
     with log_stage("features") as facts:

@@ -7,12 +7,10 @@ Reads ``model.pkl``, ``lead_model.joblib``, ``columns_list.json`` (each checked 
 from __future__ import annotations
 
 from lead_conversion_prediction.config import Paths
-from lead_conversion_prediction.stages._hints import hints_missing_inputs
 from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.storage import verify_artifact, write_bundle
 
 
-@hints_missing_inputs
 def run_package(paths: Paths) -> None:
     """Bundle the validator model, the full pipeline and the column list into ``models.tar``."""
     with log_stage("package") as facts:

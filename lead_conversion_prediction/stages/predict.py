@@ -45,12 +45,10 @@ from lead_conversion_prediction.scoring.score import (
     ranked_tables,
     score_chunk,
 )
-from lead_conversion_prediction.stages._hints import hints_missing_inputs
 from lead_conversion_prediction.utils.logging import log_stage, progress_bar
 from lead_conversion_prediction.utils.storage import atomic_path
 
 
-@hints_missing_inputs
 def run_predict(
     paths: Paths,
     params: Params,

@@ -18,7 +18,6 @@ from loguru import logger
 from lead_conversion_prediction.config import Params, Paths
 from lead_conversion_prediction.exceptions import PromotionRefusedError, RegistryError
 from lead_conversion_prediction.modeling.registry import ChampionMove
-from lead_conversion_prediction.stages._hints import hints_missing_inputs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,7 +71,6 @@ def compare_on(
     return compare(y, challenger_p, champion_p, params.promotion, params.threshold)
 
 
-@hints_missing_inputs
 def run_promote(paths: Paths, params: Params, version: int | None = None) -> ChampionMove:
     """Compare a challenger (by default the latest) with the champion; promote it if better."""
     from lead_conversion_prediction.modeling.registry_lock import registry_lock

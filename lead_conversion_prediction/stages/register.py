@@ -29,13 +29,11 @@ from lead_conversion_prediction.modeling.artifacts import (
 )
 from lead_conversion_prediction.modeling.lineage import Lineage, collect_lineage
 from lead_conversion_prediction.modeling.promotion import Decision
-from lead_conversion_prediction.stages._hints import hints_missing_inputs
 from lead_conversion_prediction.stages._io import load_candidate_models, read_holdout
 from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.secrets import redact_uri
 
 
-@hints_missing_inputs
 def run_register(
     paths: Paths, params: Params, tracking_uri: str, promote: bool = False
 ) -> RegistryRecord:

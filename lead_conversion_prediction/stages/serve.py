@@ -17,10 +17,8 @@ from loguru import logger
 from lead_conversion_prediction.exceptions import StopSignalError
 from lead_conversion_prediction.scoring.model import verified_model_files
 from lead_conversion_prediction.scoring.pyfunc import PROVENANCE_ENV
-from lead_conversion_prediction.stages._hints import hints_missing_inputs
 
 
-@hints_missing_inputs
 def run_serve(uri: str, host: str, port: int) -> None:
     """Serve the model at ``uri`` on ``host:port`` until stopped."""
     import mlflow

@@ -20,13 +20,11 @@ from lead_conversion_prediction.modeling.evaluate import evaluate_model
 from lead_conversion_prediction.modeling.selection import select_best
 from lead_conversion_prediction.modeling.train import assemble_model, search_candidates
 from lead_conversion_prediction.schema import TARGET
-from lead_conversion_prediction.stages._hints import hints_missing_inputs
 from lead_conversion_prediction.stages._io import read_holdout
 from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.storage import artifact_set, load_artifact
 
 
-@hints_missing_inputs
 def run_train(paths: Paths, params: Params) -> TrainingSummary:
     """Search every candidate, score each on the holdout rows, keep the best."""
     candidate_sections(params.train, paths.params_file)  # a bad search stops it at once

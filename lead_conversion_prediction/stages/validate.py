@@ -17,7 +17,6 @@ from lead_conversion_prediction.csv_io import read_csv_text
 from lead_conversion_prediction.exceptions import DataContractError, ModelValidationError
 from lead_conversion_prediction.modeling.artifacts import ValidationReport
 from lead_conversion_prediction.modeling.course_contract import check_predictions
-from lead_conversion_prediction.stages._hints import hints_missing_inputs
 from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.storage import load_artifact
 
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
     from lead_conversion_prediction.scoring.model import ModelRef
 
 
-@hints_missing_inputs
 def run_validate(
     paths: Paths,
     params: Params,

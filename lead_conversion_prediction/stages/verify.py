@@ -14,7 +14,6 @@ from loguru import logger
 from lead_conversion_prediction.config import Paths
 from lead_conversion_prediction.exceptions import LockedError, VerificationError
 from lead_conversion_prediction.stages._checkout import tidy_checkout
-from lead_conversion_prediction.stages._hints import hints_missing_inputs
 from lead_conversion_prediction.utils.locking import checkout_lock
 from lead_conversion_prediction.utils.storage import (
     check_artifact_set,
@@ -23,7 +22,6 @@ from lead_conversion_prediction.utils.storage import (
 )
 
 
-@hints_missing_inputs
 def run_verify(paths: Paths, target: Path | None = None) -> int:
     """Verify ``target`` (default ``models/``); return how many files were checked."""
     target = target or paths.models_dir

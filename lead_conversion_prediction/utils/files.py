@@ -22,7 +22,7 @@ def reading(path: Path | str, hint: str = "") -> Iterator[None]:
     """Turn the errors of opening or decoding ``path`` into one-line project errors.
 
     A missing file says how to make it when ``hint`` does; else the command that reads it may
-    name the stage that writes it (``stages/_hints.py``).
+    name the stage that writes it (``cli/errors.py``).
     """
     try:
         yield

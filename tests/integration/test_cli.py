@@ -161,21 +161,26 @@ def test_invalid_parameters_stop_every_command(project: Path) -> None:
 
 
 def test_lcp_verify_names_every_problem_on_its_own_line(project: Path) -> None:
-    from tests.support import save_verified
+    from lead_conversion_prediction.utils.storage import artifact_set
 
-    models = project / "models"
-    save_verified({"a": 1}, models / "lead_model.joblib")
+    models, manifest = project / "models", project / "models" / "SHA256SUMS"
+    with artifact_set(models) as written:  # a whole model set, as the stages write it
+        for name in ("lead_model.joblib", "model.pkl", "columns_list.json"):
+            written.save({"a": name}, name)
     assert lcp("verify", root=project).returncode == 0
     (models / "lead_model.joblib").write_bytes(b"changed")
-    (models / "SHA256SUMS").write_text(
-        (models / "SHA256SUMS").read_text() + f"{'0' * 64}  model.pkl\n"
-    )
+    (models / "model.pkl").unlink()
+    lines = manifest.read_text().splitlines(keepends=True)
+    manifest.write_text("".join(line for line in lines if "columns_list.json" not in line))
     result = lcp("verify", root=project)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-2:] == [
-        f"error: {models / 'lead_model.joblib'}: checksum differs from {models / 'SHA256SUMS'}",
-        f"error: {models / 'model.pkl'}: listed in {models / 'SHA256SUMS'} but missing",
-    ]
+    assert sorted(result.stderr.strip().splitlines()[-3:]) == sorted(
+        [
+            f"error: {manifest}: does not list columns_list.json, which every model set holds",
+            f"error: {models / 'lead_model.joblib'}: checksum differs from {manifest}",
+            f"error: {models / 'model.pkl'}: listed in {manifest} but missing",
+        ]
+    )
 
 
 def test_a_writing_command_refuses_while_another_holds_the_checkout(project: Path) -> None:

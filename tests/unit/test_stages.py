@@ -244,18 +244,24 @@ def test_the_validator_model_is_unpickled_only_once_its_checksum_matches(tmp_pat
 def test_a_missing_pipeline_output_names_the_stage_that_writes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from lead_conversion_prediction.cli.errors import one_line
     from lead_conversion_prediction.config import Paths
     from lead_conversion_prediction.stages.features import run_features
     from lead_conversion_prediction.utils.storage import read_json
 
     monkeypatch.setenv("LCP_ROOT", str(tmp_path))
     leads = tmp_path / "data" / "interim" / "leads.csv"
-    with pytest.raises(InputNotFoundError) as caught:
+    with pytest.raises(InputNotFoundError) as caught:  # the stage names the file only
         run_features(Paths(tmp_path), load_params(PROJ_ROOT / "params.yaml"))
-    assert str(caught.value) == f"{leads}: not found; run 'lcp data' first (or 'dvc repro')"
-    with pytest.raises(InputNotFoundError) as read_alone:  # the reader names the file only
-        read_json(tmp_path / "reports" / "metrics.json")
-    assert read_alone.value.hint == ""
+    assert caught.value.hint == ""
+    # The hint is built where the error is shown.
+    shown = f"error: {leads}: not found; run 'lcp data' first (or 'dvc repro')"
+    assert one_line(caught.value) == [shown]
+    with pytest.raises(InputNotFoundError) as elsewhere:
+        read_json(tmp_path / "elsewhere" / "metrics.json")
+    assert one_line(elsewhere.value) == [f"error: {tmp_path}/elsewhere/metrics.json: not found"]
+    given = InputNotFoundError(leads, "fetch it first")
+    assert one_line(given) == [f"error: {leads}: not found; fetch it first"]
 
 
 def test_a_validation_pair_of_different_lengths_is_refused(tmp_path: Path) -> None:
