@@ -133,7 +133,8 @@ def verified_model_files(uri: str) -> Iterator[tuple[Path, str]]:
     expected, provenance = recorded_digest(uri)
     with tempfile.TemporaryDirectory(prefix="lcp-model-") as folder:
         try:
-            local = Path(mlflow.artifacts.download_artifacts(uri, dst_path=folder))
+            # The version the digest came from (an alias may move in between), by its number.
+            local = Path(mlflow.artifacts.download_artifacts(provenance, dst_path=folder))
         except MlflowException as error:
             raise RegistryError(f"{uri}: cannot download the model ({error.message})") from None
         if model_digest(local) != expected:

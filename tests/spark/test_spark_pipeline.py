@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -13,9 +12,6 @@ import pytest
 
 from tests import support
 from tests.trained import PipelineRun
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 
 pytestmark = pytest.mark.long(seconds=100)
 
@@ -96,46 +92,83 @@ def test_spark_and_local_scoring_agree_on_40k_resampled_real_leads(
     assert any("rows repeat a lead_id" in line for line in warnings_of(local.stderr))
 
 
-@pytest.mark.parametrize("counts", ["integer", "double"])
+# MLflow's spark_udf, as a user runs it: in a process and a Spark session of its own. Loading
+# the model puts the model's own code (the modules that load it) first on the Python workers'
+# path, and those workers live as long as the session: a session shared with lcp's Spark engine
+# would then find only the model's modules there.
+SPARK_UDF = """
+import json, sys
+import mlflow
+import pandas as pd
+from pyspark.sql import functions as sf
+from lead_conversion_prediction.scoring.spark_session import spark_session
+
+uri, source, counts, inputs = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4:]
+raw = pd.read_csv(source)
+answers = {}
+with spark_session("local[2]", 10_000) as spark:
+    score = mlflow.pyfunc.spark_udf(
+        spark, uri, env_manager="local", result_type="conversion_probability double"
+    )
+    for kind, leads in (("bigint", raw), ("double", raw.astype(dict.fromkeys(counts, "float64")))):
+        frame = spark.createDataFrame(leads.loc[:, ["lead_id", *inputs]])
+        types = dict(frame.dtypes)
+        scored = frame.withColumn("scores", score(sf.struct(*inputs)))
+        rows = scored.select("lead_id", "scores.conversion_probability").collect()
+        answers[kind] = {
+            "types": [types[name] for name in counts],
+            "lead_id": [row["lead_id"] for row in rows],
+            "probability": [row["conversion_probability"] for row in rows],
+        }
+print(json.dumps(answers))
+"""
+
+
 def test_mlflow_spark_udf_gives_the_probabilities_of_local_scoring(
-    pipeline_run: PipelineRun,
-    real_raw_data: Path,
-    spark: SparkSession,
-    monkeypatch: pytest.MonkeyPatch,
-    counts: str,
+    pipeline_run: PipelineRun, real_raw_data: Path, tmp_path: Path
 ) -> None:
-    import mlflow
-    from pyspark.sql import functions as sf
+    import json
+    import os
+    import sys
 
     from lead_conversion_prediction.schema import SCORING_COLUMNS, validate_leads
     from lead_conversion_prediction.scoring.model import load_scoring_model
     from lead_conversion_prediction.scoring.score import score_leads
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", pipeline_run.tracking_uri)
-    mlflow.set_tracking_uri(pipeline_run.tracking_uri)
     uri = "models:/lead_model@champion"
     raw = pd.read_csv(real_raw_data)
     assert all(pd.api.types.is_integer_dtype(raw[column]) for column in COUNTS)
-    leads = raw if counts == "integer" else raw.astype(dict.fromkeys(COUNTS, "float64"))
-    frame = spark.createDataFrame(leads.loc[:, ["lead_id", *MODEL_INPUTS]])
-    kind = "bigint" if counts == "integer" else "double"
-    assert {name: kind for name in COUNTS}.items() <= dict(frame.dtypes).items()
-
-    score = mlflow.pyfunc.spark_udf(
-        spark, uri, env_manager="local", result_type="conversion_probability double"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SPARK_UDF,
+            uri,
+            str(real_raw_data),
+            ",".join(COUNTS),
+            *MODEL_INPUTS,
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "MLFLOW_TRACKING_URI": pipeline_run.tracking_uri},
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    scored = frame.withColumn("scores", score(sf.struct(*MODEL_INPUTS)))
-    rows = scored.select("lead_id", "scores.conversion_probability").collect()
+    assert result.returncode == 0, result.stderr[-3000:]
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
 
+    import mlflow
+
+    mlflow.set_tracking_uri(pipeline_run.tracking_uri)
     loaded = load_scoring_model(uri, pipeline_run.root / "unused")
     expected = score_leads(loaded.model, validate_leads(raw, "raw", SCORING_COLUMNS), 0.5)
-    assert [row["lead_id"] for row in rows] == expected["lead_id"].tolist()
-    np.testing.assert_allclose(
-        [row["conversion_probability"] for row in rows],
-        expected["conversion_probability"],
-        rtol=0,
-        atol=1e-9,
-    )
+    assert sorted(answers) == ["bigint", "double"]
+    for kind, answer in answers.items():  # integer counts, and the same counts as decimals
+        assert answer["types"] == [kind] * len(COUNTS)
+        assert answer["lead_id"] == expected["lead_id"].tolist()
+        np.testing.assert_allclose(
+            answer["probability"], expected["conversion_probability"], rtol=0, atol=1e-9
+        )
 
 
 def test_a_missing_spark_input_is_one_line_exit_2_and_no_output(
