@@ -1,7 +1,8 @@
-"""The package's own import graph, read from the source: what each module imports, at any depth.
+"""The package's own import graph for the tests: the files that importing a module can run.
 
-Imports inside functions count (the package imports heavy libraries lazily), and so do the
-package ``__init__`` files that hold more than a docstring, since importing a module runs them.
+What each module imports is read by the package itself (``utils/imports.py``, which also finds
+the code a logged model carries); package ``__init__`` files that hold only a docstring run
+nothing, so they are left out of a closure's files.
 """
 
 from __future__ import annotations
@@ -9,39 +10,16 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from lead_conversion_prediction.config import PROJ_ROOT
+from lead_conversion_prediction.utils.imports import (
+    PACKAGE,
+    imported_modules,
+    module_file,
+)
+from lead_conversion_prediction.utils.imports import (
+    import_closure as module_closure,
+)
 
-PACKAGE = "lead_conversion_prediction"
-
-
-def module_file(name: str) -> Path | None:
-    """The file of a module of the package, or None for anything else."""
-    if name != PACKAGE and not name.startswith(f"{PACKAGE}."):
-        return None
-    base = PROJ_ROOT.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def imported_modules(path: Path) -> set[str]:
-    """The package modules a file imports: ``import a.b``, ``from a import b`` (b a module)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    found: set[str] = set()
-    for name in names:
-        parts = name.split(".")
-        for depth in range(1, len(parts) + 1):  # importing a.b.c runs a and a.b first
-            prefix = ".".join(parts[:depth])
-            if module_file(prefix) is not None:
-                found.add(prefix)
-    return found
+__all__ = ["PACKAGE", "import_closure", "imported_modules", "module_file", "runs_code"]
 
 
 def runs_code(path: Path) -> bool:
@@ -54,15 +32,5 @@ def runs_code(path: Path) -> bool:
 
 def import_closure(module: str) -> set[Path]:
     """Every file of the package that importing ``module`` can run, itself included."""
-    seen: set[str] = set()
-    pending = [module]
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        path = module_file(name)
-        if path is not None:
-            pending.extend(imported_modules(path) - seen)
-    files = {module_file(name) for name in seen}
+    files = {module_file(name) for name in module_closure([module])}
     return {path for path in files if path is not None and runs_code(path)}

@@ -9,61 +9,27 @@ found by reading the package's imports, so a new import is carried without a lis
 
 from __future__ import annotations
 
-import ast
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-PACKAGE = "lead_conversion_prediction"
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
+from lead_conversion_prediction.utils.imports import (
+    PACKAGE,
+    PACKAGE_DIR,
+    import_closure,
+    module_file,
+)
+
 LOADER = f"{PACKAGE}.scoring.registered_model"
-
-
-def module_file(module: str) -> Path | None:
-    """The source file of a module of the package, or None when it is not one."""
-    if module != PACKAGE and not module.startswith(f"{PACKAGE}."):
-        return None
-    path = PACKAGE_DIR.parent.joinpath(*module.split("."))
-    for candidate in (path / "__init__.py", path.with_suffix(".py")):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def imported_modules(path: Path, module: str) -> set[str]:
-    """The package's modules (and names that may be modules) a source file imports."""
-    found: set[str] = set()
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                base = f"{parent}.{base}" if base else parent
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
-    return {name for name in found if module_file(name) is not None}
 
 
 def model_modules(type_names: Iterable[str]) -> list[str]:
     """Every module of the package that loading a model holding ``type_names`` may import."""
-    todo = [LOADER]
-    for name in type_names:  # "package.module.Class": its longest prefix that is a module
+    starts = [LOADER]
+    for name in type_names:  # "package.module.Class": the prefixes that are modules
         parts = name.split(".")
-        todo += [".".join(parts[:end]) for end in range(len(parts), 0, -1)]
-    seen: set[str] = set()
-    while todo:
-        module = todo.pop()
-        path = module_file(module)
-        if path is None or module in seen:
-            continue
-        seen.add(module)
-        parts = module.split(".")
-        todo += [".".join(parts[:end]) for end in range(1, len(parts))]  # its packages
-        todo += imported_modules(path, module)
-    return sorted(seen)
+        starts += [".".join(parts[:end]) for end in range(1, len(parts) + 1)]
+    return sorted(import_closure(starts))
 
 
 def stage_model_code(type_names: Iterable[str], folder: Path) -> Path:

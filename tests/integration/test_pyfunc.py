@@ -101,7 +101,7 @@ def test_the_model_loads_and_scores_with_only_the_code_it_carries(
     import subprocess
     import sys
 
-    from lead_conversion_prediction.modeling.model_code import PACKAGE_DIR
+    from lead_conversion_prediction.utils.imports import PACKAGE_DIR
 
     leads.to_csv(tmp_path / "leads.csv", index=False)
     result = subprocess.run(

@@ -1,11 +1,7 @@
 from pathlib import Path
 
-from lead_conversion_prediction.modeling.model_code import (
-    PACKAGE,
-    imported_modules,
-    model_modules,
-    stage_model_code,
-)
+from lead_conversion_prediction.modeling.model_code import model_modules, stage_model_code
+from lead_conversion_prediction.utils.imports import PACKAGE, imported_modules
 
 
 def test_the_loader_its_imports_and_the_models_types_are_carried_with_their_packages() -> None:
