@@ -339,11 +339,40 @@ def die_with_parent() -> None:
         PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def _ephemeral_floor() -> int:
+    """The first port the kernel may give an outgoing connection (Linux; 32768 elsewhere)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+PORTS_PER_WORKER = 1000
+_handed_out: list[int] = []
+
+
 def free_port() -> int:
-    """A TCP port on the loopback interface that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A TCP port on the loopback interface that nothing listens on right now, and that no
+    other test worker and no outgoing connection can take before the test's server binds it.
+
+    A port the kernel hands out for ``bind(0)`` is an ephemeral one: between the probe and the
+    server's bind, any client connection of a busy run may take it as its source port, and the
+    server then fails to start, or another server answers in its place. So the ports come from
+    below the ephemeral range, from a slice of its own for each pytest-xdist worker, and each
+    is probed before it is handed out.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    start = _ephemeral_floor() - PORTS_PER_WORKER * (int(worker) + 1 if worker.isdigit() else 1)
+    for _ in range(PORTS_PER_WORKER):
+        port = start + len(_handed_out) % PORTS_PER_WORKER
+        _handed_out.append(port)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {start}-{start + PORTS_PER_WORKER - 1}")
 
 
 def wait_until(

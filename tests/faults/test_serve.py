@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -50,19 +51,18 @@ def test_a_signal_stops_the_server_and_frees_its_port(
     assert not [pid for pid in children if alive(pid)]
 
 
-def test_make_serve_exits_cleanly_on_ctrl_c(trained: Project) -> None:
+def test_make_serve_exits_cleanly_on_ctrl_c(trained: Project, tmp_path: Path) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        ["make", "--no-print-directory", "-C", str(PROJ_ROOT), "-o", ".venv/.installed",
-         "serve", f"PORT={port}"],
-        env=trained.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "-C", str(PROJ_ROOT), "-o", ".venv/.installed",
+             "serve", f"PORT={port}"],
+            env=trained.env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
     try:
-        wait_until(
-            lambda: answers(port) or process.poll() is not None, START_SECONDS, "it answers"
-        )
-        assert process.poll() is None
+        wait_until(lambda: answers(port), START_SECONDS, "it answers", process=process, log=log)
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
         process.wait(timeout=120)
         wait_until(lambda: not answers(port), 60, "the port is freed")
