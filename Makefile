@@ -39,9 +39,10 @@ BASELINE ?=
 SIZES ?=
 PORT ?= 5001
 LANE ?= unit
-# pytest-xdist: a worker per core (WORKERS=0 runs the tests in pytest's own process); the tests
-# of a module run on one worker, so its module-scoped set-ups are made once.
-WORKERS ?= auto
+# pytest-xdist: one worker more than the cores, since much of the suite waits on the commands,
+# servers and JVMs it starts (WORKERS=0 runs the tests in pytest's own process); the tests of a
+# module run on one worker, so its module-scoped set-ups are made once.
+WORKERS ?= $(shell $(PYTHON) -c 'import os; print((os.cpu_count() or 1) + 1)')
 XDIST := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 export PATH := $(BIN):$(PATH)
 # No usage data from MLflow (it would also keep an id under ~/.config/mlflow).
