@@ -69,6 +69,34 @@ def project(trained: Project, tmp_path: Path) -> Project:
     return Project(root, tmp_path / "mlflow.db")
 
 
+@pytest.fixture
+def own_artifacts(project: Project) -> Project:
+    """The project's copy, its store pointing at a copy of its own of the artifacts: for a test
+    that changes a logged model's files, which every worker's tests otherwise read at once."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(project.store)) as store, store:
+        (location,) = store.execute(
+            "SELECT artifact_location FROM experiments WHERE name = 'lead-conversion'"
+        ).fetchone()
+        shared = str(Path(str(location).removeprefix("file://")).parent)
+        own = project.store.parent / "mlruns"
+        shutil.copytree(shared, own, symlinks=True)
+        tables = [
+            row[0] for row in store.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        ]
+        for table in tables:
+            for column in store.execute(f"PRAGMA table_info({table})").fetchall():
+                if any(kind in str(column[2]).upper() for kind in ("CHAR", "TEXT")):
+                    store.execute(
+                        f"UPDATE {table} SET {column[1]} = REPLACE({column[1]}, ?, ?) "
+                        f"WHERE instr({column[1]}, ?) > 0",
+                        (shared, str(own), shared),
+                    )
+    return project
+
+
 def read_until(process: subprocess.Popen[str], marker: str, seconds: float = 600) -> list[str]:
     """Read the process's log lines until one holds ``marker``; fail if it ends first."""
     assert process.stderr is not None

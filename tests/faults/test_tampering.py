@@ -97,10 +97,13 @@ def champion_folder(project: Project) -> Path:
     client = MlflowClient(tracking_uri=f"sqlite:///{project.store}")
     version = client.get_model_version_by_alias("lead_model", "champion")
     model_id = str(version.source).removeprefix("models:/")
-    return Path(client.get_logged_model(model_id).artifact_location.removeprefix("file://"))
+    folder = Path(client.get_logged_model(model_id).artifact_location.removeprefix("file://"))
+    assert folder.is_relative_to(project.store.parent), "the test's own copy, no other's"
+    return folder
 
 
-def test_a_tampered_registered_model_is_neither_scored_nor_served(project: Project) -> None:
+def test_a_tampered_registered_model_is_neither_scored_nor_served(own_artifacts: Project) -> None:
+    project = own_artifacts
     pipeline = champion_folder(project) / "artifacts" / "pipeline.skops"
     original = pipeline.read_bytes()
     try:
@@ -118,11 +121,12 @@ def test_a_tampered_registered_model_is_neither_scored_nor_served(project: Proje
 
 
 def test_the_plain_mlflow_load_leaves_the_champion_usable_but_changed_code_is_refused(
-    project: Project,
+    own_artifacts: Project,
 ) -> None:
     """`mlflow.pyfunc.load_model` imports the model's code where a local store keeps it, so
     Python writes its bytecode cache there: lcp still scores that champion. A change to the
     stored code itself is refused."""
+    project = own_artifacts
     folder = champion_folder(project)
     load = (
         "import mlflow; mlflow.pyfunc.load_model('models:/lead_model@champion'); print('loaded')"
