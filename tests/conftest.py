@@ -21,9 +21,15 @@ import pytest
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # as the lcp command line does
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-from tests.registry_server import Checkout, PostgresDatabase, TrackingServer, make_checkouts
+from tests.registry_server import (
+    Checkout,
+    PostgresDatabase,
+    TrackingServer,
+    checkouts_in,
+    make_checkouts,
+)
 from tests.support import RAW_MD5, make_project, make_raw_leads, md5_of, shared_file
-from tests.trained import PipelineRun, pipeline_copy
+from tests.trained import PipelineRun, copy_of, once_per_run, pipeline_copy
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -206,6 +212,13 @@ CHECKOUT_LABELS = ("true", "purchases only", "visits only", "shuffled")
 @pytest.fixture(scope="session")
 def checkouts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Checkout]:
     """Four checkouts of one small project, split alike, each with a model trained on labels
-    of its own quality (``CHECKOUT_LABELS``), evaluated and validated: ready to register."""
-    made = make_checkouts(tmp_path_factory.mktemp("checkouts"), CHECKOUT_LABELS)
-    return {checkout.labels: checkout for checkout in made}
+    of its own quality (``CHECKOUT_LABELS``), evaluated and validated: ready to register.
+    Trained once per run; each worker registers from a copy of its own."""
+
+    def build(base: Path) -> None:
+        make_checkouts(base, CHECKOUT_LABELS)
+
+    made = once_per_run(tmp_path_factory, "checkouts", build)
+    names = [checkout.root.name for checkout in checkouts_in(made, CHECKOUT_LABELS)]
+    copied = copy_of(made, tmp_path_factory.mktemp("checkouts"), *names)
+    return {checkout.labels: checkout for checkout in checkouts_in(copied, CHECKOUT_LABELS)}

@@ -263,6 +263,14 @@ class Checkout:
         return {**os.environ, **server.client_environment(**client), "LCP_ROOT": str(self.root)}
 
 
+def checkouts_in(base: Path, labels: tuple[str, ...]) -> list[Checkout]:
+    """The checkouts :func:`make_checkouts` makes in ``base``: seed 1, 2, ... in label order."""
+    return [
+        Checkout(base / f"checkout-{seed}", seed, quality)
+        for seed, quality in enumerate(labels, start=1)
+    ]
+
+
 def make_checkouts(base: Path, labels: tuple[str, ...]) -> list[Checkout]:
     """Checkouts of one small project, split alike (one evaluation set, the true outcomes), each
     trained with its own seed (1, 2, ...) on training labels of the given quality."""
@@ -279,9 +287,10 @@ def make_checkouts(base: Path, labels: tuple[str, ...]) -> list[Checkout]:
     raw.to_csv(template / "data" / "raw" / "raw_data.csv", index=False)
     for stage in ("data", "features"):
         run_stage(stage, template, load_params(template / "params.yaml"), "unused")
-    checkouts = []
-    for seed, quality in enumerate(labels, start=1):
-        root = Path(shutil.copytree(template, base / f"checkout-{seed}"))
+    checkouts = checkouts_in(base, labels)
+    for checkout in checkouts:
+        root, seed, quality = checkout.root, checkout.seed, checkout.labels
+        shutil.copytree(template, root)
         settings = yaml.safe_load((root / "params.yaml").read_text())
         settings["train"]["random_state"] = seed
         (root / "params.yaml").write_text(yaml.safe_dump(settings))
@@ -298,5 +307,4 @@ def make_checkouts(base: Path, labels: tuple[str, ...]) -> list[Checkout]:
         shutil.copytree(Paths(template).processed_dir, paths.processed_dir)
         for stage in ("evaluate", "validate"):
             run_stage(stage, root, params, "unused")
-        checkouts.append(Checkout(root, seed, quality))
     return checkouts
