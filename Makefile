@@ -214,7 +214,7 @@ format: $(INSTALLED)
 	ruff check --fix .
 	nbstripout notebooks/*.ipynb
 
-## Time a cold `make pipeline`, `dvc repro`, `lcp --help`; BASELINE=<git rev> times it beside
+## Time a cold `make pipeline`, `dvc repro`, `lcp --help`, whole process, beside BASELINE (HEAD)
 bench: $(RAW_DATA)
 	python scripts/bench_pipeline.py $(if $(BASELINE),--baseline "$(BASELINE)")
 
@@ -222,7 +222,7 @@ bench: $(RAW_DATA)
 bench-train: $(RAW_DATA)
 	python scripts/bench_train.py $(if $(SIZES),--sizes "$(SIZES)")
 
-## Score 1M and 10M synthetic leads locally, on Spark, with MLflow, beside pyarrow's reader alone
+## Score 1k and 1M synthetic leads (artifact, @champion, Spark, MLflow), whole process, vs pyarrow
 bench-score: $(RAW_DATA) $(SPARK_INSTALLED)
 	python scripts/bench_score.py $(if $(BASELINE),--baseline "$(BASELINE)")
 

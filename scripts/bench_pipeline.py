@@ -2,12 +2,14 @@
 
     python scripts/bench_pipeline.py [--runs 5] [--baseline REV]
 
-The workspace (uncommitted changes included) and, with ``--baseline``, a git revision are each
-copied into a temporary git repository that shares this checkout's .venv and pulls the raw
-data from its DVC cache. Runs alternate between the two, so both see the same machine load;
-outputs and the MLflow store are removed before each run, and this workspace is left alone.
+The workspace (uncommitted changes included) and a git revision (``--baseline``, the last
+commit by default) are each copied into a temporary git repository that shares this checkout's
+.venv and pulls the raw data from its DVC cache. Runs alternate between the two, so both see the
+same machine load; outputs and the MLflow store are removed before each run, and this workspace
+is left alone. Every figure is a whole command timed from outside, start to exit, with the peak
+memory of its process tree (``scripts/bench_process.py``).
 Targets (2-core machine): cold `make pipeline` <= 8 s, `dvc repro` after it <= 2 s,
-`lcp --help` <= 0.5 s; the workspace no slower than its baseline.
+`lcp --help` <= 0.3 s; the workspace no slower than its baseline.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from bench_process import Measured, measure
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv"
@@ -33,15 +36,11 @@ IDENTITY = {
 }
 
 
-def sh(command: str, cwd: Path, env: dict[str, str]) -> tuple[float, str]:
-    started = time.perf_counter()
-    result = subprocess.run(
-        command, shell=True, cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"{command} failed:\n{result.stdout}\n{result.stderr}")
-    return seconds, result.stdout + result.stderr
+def sh(command: str, cwd: Path, env: dict[str, str]) -> Measured:
+    run = measure(command, env, cwd)
+    if run.returncode != 0:
+        raise SystemExit(f"{command} failed:\n{run.output}")
+    return run
 
 
 @dataclass
@@ -52,6 +51,7 @@ class Copy:
     root: Path
     env: dict[str, str]
     totals: list[float] = field(default_factory=list)
+    peaks: list[float] = field(default_factory=list)
     stages: str = ""
 
 
@@ -99,9 +99,10 @@ def make_copy(label: str, base: Path, revision: str | None) -> Copy:
 
 def cold_run(copy: Copy) -> None:
     sh("make clean && rm -rf mlflow.db mlruns", copy.root, copy.env)
-    seconds, output = sh("make -o .venv/.installed pipeline", copy.root, copy.env)
-    copy.totals.append(seconds)
-    found = re.search(r"pipeline: done in .*", output)
+    run = sh("make -o .venv/.installed pipeline", copy.root, copy.env)
+    copy.totals.append(run.wall)
+    copy.peaks.append(run.peak_mb)
+    found = re.search(r"pipeline: done in .*", run.output)
     copy.stages = found.group(0) if found else ""
 
 
@@ -109,36 +110,48 @@ def report(copy: Copy) -> str:
     median = statistics.median(copy.totals)
     return (
         f"{copy.label}: median {median:.2f} s, min {min(copy.totals):.2f} s, "
-        f"max {max(copy.totals):.2f} s\n    last run: {copy.stages}"
+        f"max {max(copy.totals):.2f} s, peak {max(copy.peaks):,.0f} MB\n"
+        f"    last run: {copy.stages}"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="cold pipeline runs to time, each")
-    parser.add_argument("--baseline", help="git revision to time beside the workspace")
+    parser.add_argument(
+        "--baseline", default="HEAD", help="git revision to time beside the workspace [HEAD]"
+    )
     arguments = parser.parse_args()
     if not (ROOT / ".dvc" / "cache").is_dir():
         raise SystemExit(".dvc/cache is missing: run `make fetch` first")
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
-        copies = [make_copy("workspace", base, None)]
-        if arguments.baseline:
-            copies.append(make_copy(f"baseline {arguments.baseline}", base, arguments.baseline))
+        copies = [
+            make_copy("workspace", base, None),
+            make_copy(f"baseline {arguments.baseline}", base, arguments.baseline),
+        ]
         for _ in range(arguments.runs):
             for copy in copies:
                 cold_run(copy)
-        repro, _ = sh("dvc repro", copies[0].root, copies[0].env)
-        helps = [sh("lcp --help", copies[0].root, copies[0].env)[0] for _ in range(5)]
+        repros = {copy.label: sh("dvc repro", copy.root, copy.env) for copy in copies}
+        helps: dict[str, list[Measured]] = {copy.label: [] for copy in copies}
+        for _ in range(5):
+            for copy in copies:
+                helps[copy.label].append(sh("lcp --help", copy.root, copy.env))
 
     print(f"cold `make pipeline`, {arguments.runs} runs each, alternating, fresh MLflow store:")
     for copy in copies:
         print(f"  {report(copy)}")
-    if len(copies) == 2:
-        ratio = statistics.median(copies[0].totals) / statistics.median(copies[1].totals)
-        print(f"  workspace / baseline: {ratio:.2f}")
-    print(f"`dvc repro` right after (workspace): {repro:.2f} s")
-    print(f"`lcp --help` (workspace): median {statistics.median(helps):.2f} s")
+    ratio = statistics.median(copies[0].totals) / statistics.median(copies[1].totals)
+    print(f"  workspace / baseline: {ratio:.2f}")
+    print("`dvc repro` right after:")
+    for label, run in repros.items():
+        print(f"  {label}: {run.wall:.2f} s, peak {run.peak_mb:,.0f} MB")
+    print("`lcp --help`, 5 runs each, alternating:")
+    for label, runs in helps.items():
+        walls = [run.wall for run in runs]
+        peak = max(run.peak_mb for run in runs)
+        print(f"  {label}: median {statistics.median(walls):.2f} s, peak {peak:,.0f} MB")
 
 
 if __name__ == "__main__":
