@@ -308,6 +308,17 @@ class ValidationParams(Section):
     min_accuracy: Annotated[float, Field(ge=0, le=1)] = 0.75
 
 
+class ServeParams(Section):
+    """What ``lcp serve`` accepts: the largest request body, and how deep its JSON may nest."""
+
+    max_request_mb: Annotated[float, Field(gt=0)] = 16.0
+    max_json_depth: Annotated[int, Field(ge=3)] = 32
+
+    @property
+    def max_request_bytes(self) -> int:
+        return int(self.max_request_mb * 2**20)
+
+
 Probability = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -321,6 +332,7 @@ class Params(Section):
     registry: RegistryParams = RegistryParams()
     promotion: PromotionParams = PromotionParams()
     validation: ValidationParams = ValidationParams()
+    serve: ServeParams = ServeParams()
 
 
 def load_params(path: Path) -> Params:

@@ -34,7 +34,7 @@ def serve(
 
     use_tracking_store(tracking_uri)
     params = project()[1]
-    run_serve(model or f"models:/{params.registry.model_name}@champion", host, port)
+    run_serve(model or f"models:/{params.registry.model_name}@champion", host, port, params.serve)
 
 
 @app.command("tracking-server")

@@ -14,20 +14,24 @@ from contextlib import contextmanager
 
 from loguru import logger
 
+from lead_conversion_prediction.config import ServeParams
 from lead_conversion_prediction.exceptions import StopSignalError
 from lead_conversion_prediction.scoring.model import verified_model_files
 from lead_conversion_prediction.scoring.pyfunc import PROVENANCE_ENV
 
 
-def run_serve(uri: str, host: str, port: int) -> None:
-    """Serve the model at ``uri`` on ``host:port`` until stopped."""
+def run_serve(uri: str, host: str, port: int, limits: ServeParams) -> None:
+    """Serve the model at ``uri`` on ``host:port`` until stopped, within ``limits``."""
     import mlflow
     import uvicorn
     from mlflow.pyfunc import scoring_server
 
+    from lead_conversion_prediction.scoring.request_guard import RequestGuard
+
     with verified_model_files(uri) as (folder, provenance), _stop_on_signals():
         os.environ[PROVENANCE_ENV] = provenance
-        app = scoring_server.init(mlflow.pyfunc.load_model(str(folder)))
+        scoring = scoring_server.init(mlflow.pyfunc.load_model(str(folder)))
+        app = RequestGuard(scoring, limits.max_request_bytes, limits.max_json_depth)
         logger.info("serve: {} on http://{}:{} (Ctrl-C to stop)", provenance, host, port)
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 

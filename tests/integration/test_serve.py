@@ -122,3 +122,76 @@ def test_a_bad_request_gets_a_400_naming_the_field_and_the_reason(
     assert message in answer["message"]
     if len(record) == len(GOOD):
         assert "(record 1, counting from 0)" in answer["message"]
+
+
+def send(url: str, body: bytes, content_type: str | None) -> tuple[int, bytes]:
+    """POST ``body`` as is, with ``content_type`` or no Content-Type at all."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    address = urlsplit(url)
+    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=120)
+    headers = {"Content-Length": str(len(body))}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    try:
+        connection.request("POST", "/invocations", body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_a_request_without_a_content_type_gets_a_415(server: str) -> None:
+    status, body = send(server, json.dumps({"dataframe_records": [GOOD]}).encode(), None)
+    assert status == 415
+    assert "Content-Type" in json.loads(body)["message"]
+
+
+def test_a_body_over_the_limit_gets_a_413_before_it_is_sent(server: str) -> None:
+    """As curl sends a large body: the headers first, the body only after a 100 Continue."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from lead_conversion_prediction.config import ServeParams
+
+    limit = ServeParams().max_request_bytes
+    address = urlsplit(server)
+    head = (
+        "POST /invocations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {limit + 1}\r\nExpect: 100-continue\r\n\r\n"
+    )
+    with socket.create_connection((address.hostname, address.port), timeout=60) as client:
+        client.sendall(head.encode())
+        reply = b""
+        while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 413 "), reply[:200]
+    assert f"{limit:,} bytes".encode() in reply
+    assert post(server, [GOOD])[0] == 200
+
+
+def test_json_nested_too_deep_gets_a_400_not_a_server_error(server: str) -> None:
+    deep = b'{"dataframe_records": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    status, body = send(server, deep, "application/json")
+    assert status == 400
+    assert "nests deeper than" in json.loads(body)["message"]
+    assert post(server, [GOOD])[0] == 200
+
+
+def test_an_error_answer_holds_no_echo_stack_trace_or_path(
+    server: str, pipeline_run: PipelineRun
+) -> None:
+    garbage = b"purchases,time_spent\n" + b'"unclosed' + b"x" * 1_000_000
+    for content_type in ("text/csv", "application/json"):
+        status, body = send(server, garbage, content_type)
+        assert status == 400, body[:500]
+        assert len(body) < 1000, "the answer does not echo the request"
+        answer = json.loads(body)
+        assert set(answer) == {"error_code", "message"}
+        text = body.decode()
+        assert "Traceback" not in text and "site-packages" not in text
+        assert str(pipeline_run.root) not in text and "/lead_conversion_prediction/" not in text
