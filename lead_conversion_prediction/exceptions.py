@@ -14,6 +14,9 @@ The CLI reports each as one line and exits with code 2; ``--debug`` shows the tr
   registry's, for longer than this one would wait.
 - ``VerificationError``: artifacts do not match their manifest (one line each).
 - ``PromotionRefusedError``: the promotion rule refused to move the champion alias.
+- ``WriteError``: a file cannot be written where it goes (read-only, full, not allowed); what
+  was there before stays as it was. Such an ``OSError`` anywhere else is told in one line too
+  (``ENVIRONMENT_ERRNOS``).
 
 Two more are no user's error but signals inside the package: ``UnparsedCellError`` (read a CSV
 file as text instead) and ``StopSignalError`` (the server was told to stop).
@@ -21,8 +24,14 @@ file as text instead) and ``StopSignalError`` (the server was told to stop).
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from pathlib import Path
+
+# OSErrors of the place a file goes, not of the program: the user can fix them.
+ENVIRONMENT_ERRNOS = frozenset(
+    {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EFBIG}
+)
 
 
 class LeadConversionError(Exception):
@@ -126,6 +135,14 @@ class LockedError(LeadConversionError):
 
 class RegistryLockedError(LeadConversionError):
     """Another process held the registry lock for longer than this one would wait."""
+
+
+class WriteError(LeadConversionError):
+    """A file cannot be written where it goes; the previous file, if any, is left as it was."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = str(path)
+        super().__init__(f"{path}: cannot write it: {reason}; the previous file is unchanged")
 
 
 class UnparsedCellError(Exception):

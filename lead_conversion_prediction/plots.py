@@ -172,7 +172,7 @@ def plot_score_distribution(y: np.ndarray, probability: np.ndarray) -> Figure:
 
 def save_figure(figure: Figure, path: Path) -> None:
     """Write ``figure`` as a PNG atomically, with no metadata that varies between runs."""
-    from lead_conversion_prediction.utils.storage import atomic_path
+    from lead_conversion_prediction.utils.atomic import atomic_path
 
     with atomic_path(path) as temporary, temporary.open("wb") as stream:
         figure.savefig(stream, format="png", metadata={"Software": None})

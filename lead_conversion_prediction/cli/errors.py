@@ -11,7 +11,11 @@ from pathlib import Path
 
 import typer
 
-from lead_conversion_prediction.exceptions import InputNotFoundError, LeadConversionError
+from lead_conversion_prediction.exceptions import (
+    ENVIRONMENT_ERRNOS,
+    InputNotFoundError,
+    LeadConversionError,
+)
 
 
 def registry_failure(error: Exception) -> str | None:
@@ -46,6 +50,8 @@ def one_line(error: Exception) -> list[str] | None:
         error = InputNotFoundError(error.path, producer_hint(error.path))
     if isinstance(error, LeadConversionError):
         lines = str(error).splitlines()
+    elif isinstance(error, OSError) and error.errno in ENVIRONMENT_ERRNOS:
+        lines = [f"{error.filename or 'a file'}: {error.strerror}"]
     else:
         message = registry_failure(error)
         if message is None:

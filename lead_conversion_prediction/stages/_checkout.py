@@ -5,7 +5,8 @@ from __future__ import annotations
 from loguru import logger
 
 from lead_conversion_prediction.config import Paths
-from lead_conversion_prediction.utils.storage import complete_commit, sweep_temporary
+from lead_conversion_prediction.utils.atomic import sweep_temporary
+from lead_conversion_prediction.utils.storage import complete_commit
 
 
 def tidy_checkout(paths: Paths) -> None:

@@ -29,8 +29,9 @@ from lead_conversion_prediction.exceptions import (
     RawDataUnavailableError,
 )
 from lead_conversion_prediction.stages._io import RawDataPin, read_pin
+from lead_conversion_prediction.utils.atomic import atomic_path
 from lead_conversion_prediction.utils.logging import log_stage
-from lead_conversion_prediction.utils.storage import atomic_path, file_digest
+from lead_conversion_prediction.utils.storage import file_digest
 
 DOWNLOAD_TIMEOUT_SECONDS = 60.0
 _CHUNK = 1 << 20

@@ -45,8 +45,8 @@ from lead_conversion_prediction.scoring.score import (
     ranked_tables,
     score_chunk,
 )
+from lead_conversion_prediction.utils.atomic import atomic_path, sweep_abandoned
 from lead_conversion_prediction.utils.logging import log_stage, progress_bar
-from lead_conversion_prediction.utils.storage import atomic_path
 
 
 def run_predict(
@@ -226,6 +226,10 @@ def score_file(
         raise with_physical_lines(error, input_path) if lines else error from None
     report, lead_ids, probability, rejected, reasons = scored
     report.duplicate_ids = count_repeats(lead_ids)
+    for target in (Path(output_path), rejects):
+        if target is not None and str(target) != STDIO:
+            for left in sweep_abandoned(target):
+                logger.info("predict: removed {}, left by a run that was killed", left)
     if rejected and rejects is not None:
         position = "line" if input_format == InputFormat.csv else "row"
         rejects_frame = pd.concat(rejected, ignore_index=True).sort_values(

@@ -29,37 +29,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lead_conversion_prediction.exceptions import ArtifactError, InputNotFoundError
+from lead_conversion_prediction.utils.atomic import TEMP_SUFFIX, atomic_path, default_file_mode
 from lead_conversion_prediction.utils.files import reading
 
 if TYPE_CHECKING:
     import pandas as pd
 
 MANIFEST_NAME = "SHA256SUMS"
-TEMP_SUFFIX = ".lcp-tmp"
 COMMIT_NAME = ".lcp-commit"
 _CHUNK = 1 << 20
-
-
-def _default_file_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-        temporary.chmod(_default_file_mode())
-        temporary.replace(path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def write_text(path: Path, text: str) -> None:
@@ -160,7 +138,7 @@ class SetWriter:
             (self.staging / folder / MANIFEST_NAME).write_text("".join(lines), encoding="utf-8")
         for path in self.staging.rglob("*"):
             if path.is_file():
-                path.chmod(_default_file_mode())
+                path.chmod(default_file_mode())
                 with path.open("rb") as stream:
                     os.fsync(stream.fileno())
 
@@ -264,21 +242,6 @@ def directory_digest(
         and not skipped.intersection(relative.parts[:-1])
     )
     return hashlib.sha256("".join(lines).encode()).hexdigest()
-
-
-def sweep_temporary(folders: Iterable[Path]) -> list[Path]:
-    """Remove the temporary files and folders that killed runs left in ``folders``."""
-    removed = []
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.rglob(f"*{TEMP_SUFFIX}"), reverse=True):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
 
 
 def write_bundle(path: Path, members: Iterable[Path]) -> None:

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from lead_conversion_prediction.config import Paths
-from lead_conversion_prediction.utils.storage import COMMIT_NAME, TEMP_SUFFIX
+from lead_conversion_prediction.utils.atomic import TEMP_SUFFIX
+from lead_conversion_prediction.utils.storage import COMMIT_NAME
 from tests.faults.conftest import Project, alive, descendants, read_until
 from tests.support import wait_until
 

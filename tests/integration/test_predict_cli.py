@@ -248,6 +248,47 @@ def test_a_stale_rejects_file_is_removed_by_a_clean_run(
     assert not rejects.exists()
 
 
+def test_an_output_folder_that_cannot_be_written_is_one_line(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    """/sys stands in for a read-only folder: nobody may create a file there, root included."""
+    source = tmp_path / "leads.csv"
+    make_leads(n=20).to_csv(source, index=False)
+    result = predict(model_path, "-i", str(source), "-o", "/sys/scores.csv")
+    assert one_error(result) == (
+        "error: /sys/scores.csv: cannot write it: Permission denied; "
+        "the previous file is unchanged"
+    )
+
+
+def test_the_temporary_output_of_a_killed_run_is_removed_by_the_next(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    """A run killed while writing leaves its temporary file (named after its host and
+    process); the next run into that folder removes it once that process is gone."""
+    import os
+    import signal
+    import socket
+    import sys
+
+    source, target = tmp_path / "leads.csv", tmp_path / "scores.csv"
+    make_leads(n=20).to_csv(source, index=False)
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    left = tmp_path / f".scores.csv.{socket.gethostname()}.{writer.pid}.x1y2.lcp-tmp"
+    left.write_bytes(b"lead_id,conversion_probability\n1,0.")
+    try:
+        running = predict(model_path, "-i", str(source), "-o", str(target))
+        assert running.returncode == 0 and left.exists(), "its writer still runs: kept"
+    finally:
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait()
+    after = predict(model_path, "-i", str(source), "-o", str(target))
+    assert after.returncode == 0, after.stderr
+    assert not left.exists()
+    assert f"removed {left}, left by a run that was killed" in after.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["leads.csv", "scores.csv"]
+
+
 @pytest.mark.parametrize("name", ["leads.csv", "leads.csv.gz"])
 def test_line_numbers_count_line_breaks_inside_quoted_fields(
     model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame], name: str

@@ -1,3 +1,4 @@
+import errno
 import hashlib
 import io
 import json
@@ -8,18 +9,16 @@ from pathlib import Path
 import pytest
 
 from lead_conversion_prediction.exceptions import ArtifactError, InputNotFoundError
+from lead_conversion_prediction.utils.atomic import TEMP_SUFFIX, atomic_path, sweep_temporary
 from lead_conversion_prediction.utils.storage import (
     COMMIT_NAME,
     MANIFEST_NAME,
-    TEMP_SUFFIX,
     artifact_set,
-    atomic_path,
     check_artifact_set,
     check_bundle,
     complete_commit,
     load_artifact,
     read_manifest,
-    sweep_temporary,
     verify_artifact,
     verify_bundle,
     write_bundle,
@@ -233,3 +232,69 @@ def test_a_bundle_whose_manifest_was_emptied_fails(tmp_path: Path) -> None:
     assert (
         f"{bundle}:{MANIFEST_NAME}: does not list a.bin, which every model set holds" in problems
     )
+
+
+def test_the_temporary_file_of_a_dead_writer_is_swept_and_a_live_ones_kept(
+    tmp_path: Path,
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from lead_conversion_prediction.utils.atomic import sweep_abandoned
+
+    target = tmp_path / "scores.csv"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    host = socket.gethostname()
+    dead = tmp_path / f".scores.csv.{host}.{gone}.abc{TEMP_SUFFIX}"
+    alive = tmp_path / f".scores.csv.{host}.{os.getpid()}.def{TEMP_SUFFIX}"
+    elsewhere = tmp_path / f".scores.csv.other-host.{gone}.ghi{TEMP_SUFFIX}"
+    other_file = tmp_path / f".scores.csv.rejects.csv.{host}.{gone}.jkl{TEMP_SUFFIX}"
+    for path in (dead, alive, elsewhere, other_file):
+        path.write_text("partial")
+    assert sweep_abandoned(target) == [dead]
+    assert alive.exists() and elsewhere.exists() and other_file.exists()
+
+
+def test_an_atomic_write_names_its_temporary_file_after_its_host_and_process(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    with atomic_path(tmp_path / "x.csv") as temporary:
+        assert temporary.name.startswith(f".x.csv.{socket.gethostname()}.{os.getpid()}.")
+        assert temporary.name.endswith(TEMP_SUFFIX)
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC, errno.EACCES])
+def test_a_place_that_cannot_be_written_is_one_error_and_the_old_file_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    from lead_conversion_prediction.exceptions import WriteError
+
+    target = tmp_path / "scores.csv"
+    target.write_text("the old scores")
+
+    def refuse(self: Path, other: Path) -> None:
+        raise OSError(code, os.strerror(code), str(self))
+
+    monkeypatch.setattr(Path, "replace", refuse)
+    expected = f"scores.csv: cannot write it: {os.strerror(code)}"
+    with pytest.raises(WriteError, match=expected), atomic_path(target) as temporary:
+        temporary.write_text("new")
+    assert target.read_text() == "the old scores"
+    assert [path.name for path in tmp_path.iterdir()] == ["scores.csv"]
+
+
+def test_an_error_of_the_program_is_not_turned_into_a_write_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError), atomic_path(tmp_path / "x.csv") as temporary:
+        raise FileNotFoundError(errno.ENOENT, "gone", str(temporary))
+
+
+def test_a_full_or_read_only_place_elsewhere_is_told_in_one_line() -> None:
+    from lead_conversion_prediction.cli.errors import one_line
+
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/tmp/lcp-scores-1/ids.npy")
+    assert one_line(full) == [f"error: /tmp/lcp-scores-1/ids.npy: {os.strerror(errno.ENOSPC)}"]
+    assert one_line(OSError(errno.EIO, "I/O error")) is None, "not the user's to fix: a trace"
