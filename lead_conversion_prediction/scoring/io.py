@@ -272,11 +272,17 @@ def _parquet_chunks(
 
     if source == STDIO:
         raise DataContractError(source, "Parquet cannot be read from stdin; give a file")
-    parquet = pq.ParquetFile(source)
-    check_columns(parquet.schema_arrow.names, source, required)
-    wanted = [name for name in parquet.schema_arrow.names if name in columns]
-    for batch in parquet.iter_batches(batch_size=chunk_rows, columns=wanted):
-        yield batch.to_pandas()
+    try:
+        parquet = pq.ParquetFile(source)
+        check_columns(parquet.schema_arrow.names, source, required)
+        wanted = [name for name in parquet.schema_arrow.names if name in columns]
+        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=wanted):
+            yield batch.to_pandas()
+    except OSError as error:
+        if error.errno is not None:  # the file system's, not Arrow's reading of the file
+            raise
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataContractError(source, f"not a readable Parquet file ({reason})") from None
 
 
 READERS: dict[

@@ -394,6 +394,20 @@ def test_a_header_cell_over_128_kb_is_one_line(model_path: Path, tmp_path: Path)
     assert len(message) < 400
 
 
+def test_a_parquet_file_with_a_corrupt_footer_is_one_line(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    source = tmp_path / "leads.parquet"
+    make_leads(n=5).to_parquet(source, index=False)
+    data = bytearray(source.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little")  # the magic bytes and length stay valid
+    data[-8 - footer : -8] = b"\xff" * footer
+    source.write_bytes(bytes(data))
+    result = predict(model_path, "-i", str(source), "-o", str(tmp_path / "s.csv"))
+    assert one_error(result).startswith(f"error: {source}: not a readable Parquet file (")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["leads.parquet"]
+
+
 def test_a_parquet_file_that_repeats_a_column_is_one_line(
     model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
 ) -> None:
