@@ -120,7 +120,8 @@ def load_registered_model(uri: str) -> LoadedModel:
 
 @contextmanager
 def verified_model_files(uri: str) -> Iterator[tuple[Path, str]]:
-    """Download a model's files to a temporary folder and check them against their digest.
+    """Download a model's files to a temporary folder and check them against their digest;
+    what the digest leaves out and Python would load (bytecode caches) is removed.
 
     Yields the folder and the model's provenance (``models:/name/<version>`` for a registry
     URI, the URI otherwise).
@@ -128,7 +129,7 @@ def verified_model_files(uri: str) -> Iterator[tuple[Path, str]]:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from lead_conversion_prediction.scoring.pyfunc import model_digest
+    from lead_conversion_prediction.scoring.pyfunc import drop_unchecked, model_digest
 
     expected, provenance = recorded_digest(uri)
     with tempfile.TemporaryDirectory(prefix="lcp-model-") as folder:
@@ -139,6 +140,7 @@ def verified_model_files(uri: str) -> Iterator[tuple[Path, str]]:
             raise RegistryError(f"{uri}: cannot download the model ({error.message})") from None
         if model_digest(local) != expected:
             raise ArtifactError(f"{uri}: its files differ from the digest recorded when logged")
+        drop_unchecked(local)
         yield local, provenance
 
 

@@ -28,8 +28,9 @@ PROVENANCE_ENV = "LCP_MODEL_PROVENANCE"
 # What MLflow adds to a registered model's files when it downloads them (name and version).
 _ADDED_BY_THE_REGISTRY = ("registered_model_meta",)
 # What Python adds when `mlflow.pyfunc.load_model` imports the model's code where it is
-# stored (a local store's files): bytecode caches. lcp never runs the model's stored code (it
-# reads the skops Pipeline, checked by its own SHA-256), so they do not change what it loads.
+# stored (a local store's files): bytecode caches. The digest leaves them out, so lcp removes
+# them from its own copy of the files before anything loads (`drop_unchecked`): a planted
+# .pyc can never stand in for the checked source `lcp serve` imports.
 _ADDED_BY_PYTHON = ("__pycache__",)
 
 
@@ -38,6 +39,19 @@ def model_digest(folder: Path) -> str:
     from lead_conversion_prediction.utils.storage import directory_digest
 
     return directory_digest(folder, exclude=_ADDED_BY_THE_REGISTRY, skip_folders=_ADDED_BY_PYTHON)
+
+
+def drop_unchecked(folder: Path) -> None:
+    """Remove from a downloaded model's files what its digest does not cover and Python would
+    load: the bytecode caches beside its code."""
+    import shutil
+
+    for name in _ADDED_BY_PYTHON:
+        for found in sorted(folder.rglob(name), reverse=True):
+            if found.is_dir() and not found.is_symlink():
+                shutil.rmtree(found)
+            else:
+                found.unlink()
 
 
 def read_pipeline(path: Path, sha256: str, trusted: list[str]) -> Any:

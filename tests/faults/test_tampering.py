@@ -152,3 +152,52 @@ def test_the_plain_mlflow_load_leaves_the_champion_usable_but_changed_code_is_re
         code.write_bytes(original)
         for cache in list(folder.rglob("__pycache__")):
             shutil.rmtree(cache)
+
+
+PLANTED = """
+from pathlib import Path
+Path({marker!r}).write_text("the planted bytecode ran")
+"""
+
+
+def test_planted_bytecode_beside_the_stored_code_is_never_loaded(
+    own_artifacts: Project, tmp_path: Path
+) -> None:
+    """A .pyc of other code, compiled not to be checked against its source, placed where
+    Python looks for the stored code's cache: predict and serve load the checked source."""
+    import importlib.util
+    import os
+    import py_compile
+    import signal
+
+    from tests.faults.test_serve import answers
+    from tests.support import free_port, wait_until
+
+    project = own_artifacts
+    code = champion_folder(project) / "registered_model.py"
+    marker = tmp_path / "ran"
+    planted = tmp_path / "planted.py"
+    planted.write_text(PLANTED.format(marker=str(marker)))
+    cache = Path(importlib.util.cache_from_source(str(code)))
+    cache.parent.mkdir(exist_ok=True)
+    py_compile.compile(
+        str(planted),
+        cfile=str(cache),
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+    leads = project.root / "data" / "processed" / "test.csv"
+    scored = project.lcp(
+        "predict", "-i", str(leads), "-o", str(project.root / "s.csv"),
+        "--model", "models:/lead_model@champion",
+    )  # fmt: skip
+    assert scored.returncode == 0, scored.stderr[-2000:]
+
+    port = free_port()
+    server = project.start("serve", "--port", str(port))
+    try:
+        wait_until(lambda: answers(port), 300, "lcp serve answers", process=server)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=120)
+    assert not marker.exists(), "the planted bytecode ran"
+    assert cache.is_file(), "the store's own files are left as they are"
