@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     import pyarrow.csv as pacsv
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
+HEADER_MAX_BYTES = 16 << 20  # a header row over this is refused, not read
+# What a peek at standard input gives at least when more is coming (its buffer's size); a
+# header row without a line end in that much may go on, and cannot be read twice.
+STDIN_LOOKAHEAD_BYTES = 4096
 
 
 class InputFormat(StrEnum):
@@ -179,7 +183,7 @@ def _csv_chunks(
     from lead_conversion_prediction.schema import FIELDS, MISSING_CELLS, check_columns
 
     arrow_types = {"integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
-    header = _read_header(source)
+    header, header_bytes = _read_header(source)
     stream, reader = _arrow_stream(source), None
     try:
         check_columns(header, source, required)
@@ -195,7 +199,9 @@ def _csv_chunks(
         reader = pacsv.open_csv(
             stream,
             read_options=pacsv.ReadOptions(
-                block_size=max(1 << 20, chunk_rows * 64), use_threads=False
+                # A block holds whole rows: the header's, and rows as wide as it.
+                block_size=max(1 << 20, chunk_rows * 64, 4 * header_bytes),
+                use_threads=False,
             ),
             parse_options=pacsv.ParseOptions(
                 invalid_row_handler=ragged.note if ragged is not None else None
@@ -239,19 +245,53 @@ def _arrow_stream(source: str) -> Any:
     return pa.input_stream(source, compression="gzip" if gzipped else None, buffer_size=1 << 20)
 
 
-def _read_header(source: str) -> list[str]:
+def _read_header(source: str) -> tuple[list[str], int]:
+    """The header row's names and its length in bytes, naming file-level problems.
+
+    A file's header is read whole, however wide, up to ``HEADER_MAX_BYTES``. Standard input
+    cannot be read twice, so only what its buffer holds can be looked at: a longer header is
+    refused, with the reason.
+    """
     if source == STDIO:
-        return _peek_header(sys.stdin.buffer, source)
+        stdin = sys.stdin.buffer
+        head = stdin.peek(1 << 16) if isinstance(stdin, io.BufferedReader) else b""
+        first = _first_line(head)
+        if first is None and len(head) >= STDIN_LOOKAHEAD_BYTES:
+            raise DataContractError(
+                source,
+                f"the header row is longer than the {len(head):,} bytes standard input can be "
+                "looked ahead: give the leads as a file",
+            )
+        line = head if first is None else first
+        return _parse_header(line, head, source), len(line)
     with open_binary(Path(source)) as stream:
-        return _peek_header(stream, source)
+        head = b""
+        while (first := _first_line(head)) is None:
+            block = stream.read(1 << 16)
+            if not block:
+                first = head
+                break
+            head += block
+            if len(head) > HEADER_MAX_BYTES:
+                raise DataContractError(
+                    source,
+                    f"the header row is over {HEADER_MAX_BYTES >> 20} MiB "
+                    f"({head.count(b',') + 1:,} columns at least): keep the columns the "
+                    "contract reads, and fewer others",
+                )
+    return _parse_header(first, head, source), len(first)
 
 
-def _peek_header(stream: IO[bytes], source: str) -> list[str]:
-    """Read the header row without consuming it, naming file-level problems."""
-    head = stream.peek(1 << 16) if isinstance(stream, io.BufferedReader) else b""
+def _first_line(head: bytes) -> bytes | None:
+    """The first line of ``head`` (old Macs end lines with \\r), or None if none ends in it."""
+    found = re.search(rb"\r\n|\r|\n", head)
+    return None if found is None else head[: found.start()]
+
+
+def _parse_header(first: bytes, head: bytes, source: str) -> list[str]:
+    """The names of the header row ``first``, read from the start of the file, ``head``."""
     if not head.strip():
         raise DataContractError(source, "file is empty (no header row)")
-    first = re.split(rb"\r\n|\r|\n", head, maxsplit=1)[0]  # old Macs end lines with \r
     try:
         return next(csv.reader([first.decode("utf-8").lstrip("\ufeff")]))
     except csv.Error as error:

@@ -394,6 +394,35 @@ def test_a_header_cell_over_128_kb_is_one_line(model_path: Path, tmp_path: Path)
     assert len(message) < 400
 
 
+def test_a_header_wider_than_any_read_window_is_read_in_full(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    """200,000 columns before the contract's: a 1.9 MB header, wider than the 64 KiB first
+    look and Arrow's 1 MiB block, is read whole and the leads are scored."""
+    leads = make_leads(n=3)
+    extra = pd.DataFrame(0, index=leads.index, columns=[f"x{i}" for i in range(200_000)])
+    source, target = tmp_path / "wide.csv", tmp_path / "s.csv"
+    pd.concat([extra, leads], axis=1).to_csv(source, index=False)
+    assert source.stat().st_size > 1 << 20
+    result = predict(model_path, "-i", str(source), "-o", str(target))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert sorted(pd.read_csv(target)["lead_id"]) == sorted(leads["lead_id"])
+
+
+def test_a_header_over_the_limit_is_refused_with_the_reason(
+    model_path: Path, tmp_path: Path
+) -> None:
+    from lead_conversion_prediction.scoring.io import HEADER_MAX_BYTES
+
+    source = tmp_path / "wide.csv"
+    with source.open("w") as stream:
+        stream.write("lead_id," + ",".join(f"x{i}" for i in range(HEADER_MAX_BYTES // 6)))
+        stream.write("\n1\n")
+    message = one_error(predict(model_path, "-i", str(source), "-o", str(tmp_path / "s.csv")))
+    assert message.startswith(f"error: {source}: the header row is over 16 MiB (")
+    assert "keep the columns the contract reads" in message
+
+
 def test_a_parquet_file_with_a_corrupt_footer_is_one_line(
     model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
 ) -> None:
