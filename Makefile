@@ -38,6 +38,7 @@ VERSION ?=
 BASELINE ?=
 SIZES ?=
 PORT ?= 5001
+SERVE_WORKERS ?= 1
 LANE ?= unit
 # pytest-xdist: one worker more than the cores, since much of the suite waits on the commands,
 # servers and JVMs it starts (WORKERS=0 runs the tests in pytest's own process); the tests of a
@@ -172,9 +173,9 @@ predict: $(INSTALLED)
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make predict INPUT=<leads> OUTPUT=<scores> [MODEL=<uri or path>]"; exit 2; }
 	lcp predict --input "$(INPUT)" --output "$(OUTPUT)" $(if $(MODEL),--model "$(MODEL)")
 
-## Serve the champion over HTTP on 127.0.0.1:5001 (PORT=...), MLflow scoring server
+## Serve the champion over HTTP on 127.0.0.1:5001 (PORT=..., SERVE_WORKERS=N processes)
 serve: $(INSTALLED)
-	lcp serve --port $(PORT)
+	lcp serve --port $(PORT) --workers $(SERVE_WORKERS)
 
 ## The team's MLflow server: PostgreSQL store, basic-auth (settings: README, "The team's registry")
 tracking-server: $(INSTALLED)

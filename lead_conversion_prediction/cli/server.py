@@ -23,6 +23,9 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 5001,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes, each with the model loaded.")
+    ] = 1,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Serve a registered model over HTTP (MLflow's server).
@@ -34,7 +37,8 @@ def serve(
 
     use_tracking_store(tracking_uri)
     params = project()[1]
-    run_serve(model or f"models:/{params.registry.model_name}@champion", host, port, params.serve)
+    uri = model or f"models:/{params.registry.model_name}@champion"
+    run_serve(uri, host, port, params.serve, workers)
 
 
 @app.command("tracking-server")

@@ -69,3 +69,35 @@ def test_make_serve_exits_cleanly_on_ctrl_c(trained: Project, tmp_path: Path) ->
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("sent", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_several_workers_stop_together_on_a_signal(trained: Project, sent: signal.Signals) -> None:
+    port = free_port()
+    process = trained.start("serve", "--port", str(port), "--workers", "2")
+    try:
+        wait_until(lambda: answers(port), START_SECONDS, "it answers", process=process)
+        workers = descendants(process.pid)
+        assert len(workers) >= 2
+        os.kill(process.pid, sent)
+        assert process.wait(timeout=120) == 0
+        wait_until(lambda: not answers(port), 60, "the port is freed")
+        wait_until(lambda: not [pid for pid in workers if alive(pid)], 60, "the workers end")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_workers_end_when_their_server_is_killed(trained: Project) -> None:
+    port = free_port()
+    process = trained.start("serve", "--port", str(port), "--workers", "2")
+    try:
+        wait_until(lambda: answers(port), START_SECONDS, "it answers", process=process)
+        workers = descendants(process.pid)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+        wait_until(lambda: not [pid for pid in workers if alive(pid)], 60, "the workers end")
+        wait_until(lambda: not answers(port), 60, "the port is freed")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
