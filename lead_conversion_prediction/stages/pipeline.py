@@ -30,6 +30,7 @@ from lead_conversion_prediction.stages.register import registering
 from lead_conversion_prediction.stages.train import run_train
 from lead_conversion_prediction.stages.validate import run_validate
 from lead_conversion_prediction.utils.logging import configure_logging, logger_level
+from lead_conversion_prediction.utils.processes import die_with_parent
 
 # What the worker imports before it is asked anything: the training and report libraries.
 WARM_MODULES = (
@@ -124,34 +125,6 @@ def _start_worker(log_level: str, parent: int) -> None:
     die_with_parent(parent)
     # Spare the final garbage collection of every loaded module's objects at exit.
     atexit.register(gc.freeze)
-
-
-def die_with_parent(parent: int) -> None:
-    """Make this process end when ``parent`` does, even when it is killed with SIGKILL.
-
-    On Linux the kernel sends SIGKILL at the parent's death (``PR_SET_PDEATHSIG``); elsewhere,
-    and as a second guard, a thread notices that the parent is gone. The resource tracker of
-    multiprocessing then exits too: its pipe closes with this process.
-    """
-    import ctypes
-    import ctypes.util
-    import os
-    import signal
-    import sys
-    import threading
-
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the guard was set
-        os._exit(1)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            threading.Event().wait(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def warm_up() -> None:

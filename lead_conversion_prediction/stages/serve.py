@@ -81,8 +81,8 @@ def scoring_app(folder: Path, limits: ServeParams) -> Any:
 
 def worker_app() -> Any:
     """The app of one worker process of ``lcp serve --workers N`` (uvicorn calls it)."""
-    from lead_conversion_prediction.stages.pipeline import die_with_parent
     from lead_conversion_prediction.utils.logging import configure_logging
+    from lead_conversion_prediction.utils.processes import die_with_parent
 
     die_with_parent(int(os.environ[_PARENT_ENV]))
     configure_logging(os.environ[_LOG_LEVEL_ENV])
