@@ -265,18 +265,25 @@ def _read_header(source: str) -> tuple[list[str], int]:
         line = head if first is None else first
         return _parse_header(line, head, source), len(line)
     with open_binary(Path(source)) as stream:
-        head = b""
-        while (first := _first_line(head)) is None:
+        blocks: list[bytes] = []
+        read = commas = 0
+        while True:  # each block is searched once: a wide header costs its length, no more
             block = stream.read(1 << 16)
             if not block:
-                first = head
+                head = first = b"".join(blocks)
                 break
-            head += block
-            if len(head) > HEADER_MAX_BYTES:
+            blocks.append(block)
+            read += len(block)
+            if _first_line(block) is not None:
+                head = b"".join(blocks)
+                first = _first_line(head) or b""
+                break
+            commas += block.count(b",")
+            if read > HEADER_MAX_BYTES:
                 raise DataContractError(
                     source,
                     f"the header row is over {HEADER_MAX_BYTES >> 20} MiB "
-                    f"({head.count(b',') + 1:,} columns at least): keep the columns the "
+                    f"({commas + 1:,} columns at least): keep the columns the "
                     "contract reads, and fewer others",
                 )
     return _parse_header(first, head, source), len(first)

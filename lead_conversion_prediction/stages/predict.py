@@ -22,7 +22,12 @@ from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
 from lead_conversion_prediction.csv_io import physical_lines, with_physical_lines
-from lead_conversion_prediction.exceptions import ConfigError, DataContractError, UnparsedCellError
+from lead_conversion_prediction.exceptions import (
+    ConfigError,
+    DataContractError,
+    InputNotFoundError,
+    UnparsedCellError,
+)
 from lead_conversion_prediction.schema import SCORING_COLUMNS, ready_contract
 from lead_conversion_prediction.scoring import CHUNK_ROWS, SPARK_MASTER, STDIO, Engine, OnError
 from lead_conversion_prediction.scoring.concurrency import map_in_order, read_ahead
@@ -81,6 +86,8 @@ def run_predict(
     with log_stage("predict") as facts:
         if engine == Engine.spark:
             check_spark_options(input_path, output_path, rejects, output_format)
+        if engine == Engine.local or is_local_master(spark_master):
+            check_input_present(input_path)
         ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
         loaded = load_scoring_model(ref, paths.lead_model)
         if ref.is_file(paths.lead_model):
@@ -176,6 +183,20 @@ def warn_unless_champion(paths: Paths) -> None:
             paths.lead_model,
             which,
         )
+
+
+def is_local_master(master: str) -> bool:
+    """Whether Spark runs in this process's machine, reading paths without a scheme here."""
+    import os
+
+    return master.startswith("local") and not os.environ.get("HADOOP_CONF_DIR")
+
+
+def check_input_present(input_path: str) -> None:
+    """Tell a missing local input before the model loads or Spark starts: seconds sooner."""
+    path = input_path.removeprefix("file://") if input_path.startswith("file:///") else input_path
+    if path != STDIO and "://" not in path and not Path(path).exists():
+        raise InputNotFoundError(input_path)
 
 
 def check_spark_options(
