@@ -135,6 +135,56 @@ def run_lcp(
     )
 
 
+def lcp_here(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run an ``lcp`` command in this process: what ``run_lcp`` gives, without the start-up.
+
+    For the many checks of one command's handling of its input: the same app, options, errors
+    and exit codes, with the environment, the standard streams and the log sink swapped in for
+    the call and restored after it. A bug's traceback goes to stderr with exit code 1, as
+    Python exits. Process matters (start-up, imports, pipes, signals) need ``run_lcp``.
+    """
+    import io
+    import traceback
+
+    from loguru import logger
+
+    from lead_conversion_prediction.cli import execute
+
+    saved_environment = dict(os.environ)
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    colour = ("GITHUB_ACTIONS", "FORCE_COLOR", "PY_COLORS")
+    for name in colour:
+        os.environ.pop(name, None)
+    os.environ.update(env or {})
+    streams = [io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="") for _ in range(3)]
+    streams[0].buffer.write((stdin or "").encode())
+    streams[0].buffer.seek(0)
+    sys.stdin, sys.stdout, sys.stderr = streams
+    code = 0
+    try:
+        execute(args)
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
+        if isinstance(stop.code, str):
+            print(stop.code, file=sys.stderr)
+    except Exception:  # a bug: the traceback, as the interpreter shows it
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.environ.clear()
+        os.environ.update(saved_environment)
+        logger.remove()
+        logger.add(sys.stderr)
+    output = []
+    for stream in streams[1:]:
+        stream.flush()
+        output.append(stream.buffer.getvalue().decode("utf-8", "replace"))
+    return subprocess.CompletedProcess(["lcp", *args], code, output[0], output[1])
+
+
 def project_files() -> list[str]:
     """The project's files as a fresh clone would hold them, uncommitted changes included."""
     listed = subprocess.run(

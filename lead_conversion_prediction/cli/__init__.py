@@ -10,6 +10,7 @@ commands, not here, so ``lcp --help`` is instant.
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -67,6 +68,16 @@ def main(
 
 def run() -> None:
     """Console entry point: run the app, reporting project errors on one line each (exit 2)."""
+    try:
+        execute()
+    finally:
+        # The process is exiting: spare the final garbage collection of every loaded module's
+        # objects, which takes about a second once MLflow is imported.
+        gc.freeze()
+
+
+def execute(args: Sequence[str] | None = None) -> None:
+    """Run the app on ``args`` (the command line's by default); exits as ``lcp`` exits."""
     import os
 
     from lead_conversion_prediction.cli.errors import one_line, report
@@ -77,12 +88,8 @@ def run() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     chosen = Settings()
     try:
-        app(obj=chosen)
+        app(args=None if args is None else list(args), obj=chosen)
     except Exception as error:
         if chosen.debug or one_line(error) is None:
             raise
         report(error)
-    finally:
-        # The process is exiting: spare the final garbage collection of every loaded module's
-        # objects, which takes about a second once MLflow is imported.
-        gc.freeze()

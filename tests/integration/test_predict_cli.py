@@ -1,4 +1,9 @@
-"""`lcp predict` as users run it: files, stdin and stdout, and every class of bad input."""
+"""`lcp predict` as users run it: files, stdin and stdout, and every class of bad input.
+
+The input checks run the command in the test's process (``lcp_here``: the same app, exit code
+and streams, without a second of start-up each); what depends on the process itself (pipes,
+the traceback of ``--debug``, what is imported) runs ``lcp`` as a command.
+"""
 
 import gzip
 import subprocess
@@ -9,9 +14,9 @@ import pandas as pd
 import pytest
 
 from lead_conversion_prediction.csv_io import read_csv_text
-from tests.support import fit_small_model, make_project, run_lcp, save_verified
+from tests.support import fit_small_model, lcp_here, make_project, run_lcp, save_verified
 
-pytestmark = pytest.mark.long(seconds=150)
+pytestmark = pytest.mark.long(seconds=20)
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +30,10 @@ def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def predict(
     model_path: Path, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """``lcp predict --model MODEL ARGS`` in this process."""
     root = str(model_path.parent.parent)
     arguments = ("predict", "--model", str(model_path), *args)
-    return run_lcp(*arguments, env={"LCP_ROOT": root}, stdin=stdin)
+    return lcp_here(*arguments, env={"LCP_ROOT": root}, stdin=stdin)
 
 
 def last_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -36,7 +42,8 @@ def last_line(result: subprocess.CompletedProcess[str]) -> str:
 
 def test_stdin_to_stdout(model_path: Path, make_leads: Callable[..., pd.DataFrame]) -> None:
     csv = make_leads(n=25).to_csv(index=False)
-    result = predict(model_path, "--input", "-", "--output", "-", "--sort", stdin=csv)
+    arguments = ("predict", "--model", str(model_path), "-i", "-", "-o", "-", "--sort")
+    result = run_lcp(*arguments, env={"LCP_ROOT": str(model_path.parent.parent)}, stdin=csv)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == '"lead_id","conversion_probability","predicted_label","rank","model"'

@@ -64,9 +64,10 @@ the raw data's upstream URL     a loopback HTTP server (``tests.support.Upstream
 ==============================  ===============================================================
 
 The test job's ``make test`` runs, inside the run, the test that reads both parts of the
-laid-out shared folder (the real pipeline, then the course validator's check on its data):
-``PYTEST_ADDOPTS`` selects it, since the whole suite there would run this module again and
-double the suite's time; the suite itself runs every other test here. A failing step fails
+laid-out shared folder (the pinned raw file and the course validator's pair, in
+``test_shared_data.py``): ``PYTEST_ADDOPTS`` selects it, since the whole suite there would
+run this module again and double the suite's time; the suite itself runs every other test
+here, and the Dagger job of the same run trains on the real data. A failing step fails
 the test with the job, the step, its exit code and the last lines of its output.
 """
 
@@ -98,9 +99,9 @@ pytestmark = pytest.mark.long(seconds=180)
 WORKFLOW = PROJ_ROOT / ".github" / "workflows" / "ci.yml"
 VALIDATOR = "lasselundstenjensen/itu-sdse-project-model-validator"
 REPOSITORY = "lead-conversion/lead-conversion-prediction"
-# What the run's `make test` runs: the real pipeline on the laid-out shared data, then the course
-# validator's check on its X_test.csv and y_test.csv.
-INNER_TESTS = "tests/integration/test_pipeline.py -k course_validator_check"
+# What the run's `make test` runs: the test that reads both parts of the laid-out shared folder.
+# The real pipeline runs in the Dagger job of the same run.
+INNER_TESTS = "tests/integration/test_shared_data.py"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 # What this machine's environment must not pass to the jobs: the project's own settings, the
 # environment running this test (its venv, its make, its pytest), and GitHub's variables.
