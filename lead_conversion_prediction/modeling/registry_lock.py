@@ -22,6 +22,14 @@ database, a SQLite file), through the MLflow API alone: clients need no database
   cannot be judged from here: the refusal says how to break it deliberately (``lcp unlock``).
 - **Release** deletes the lock if it still holds this holder's token (a deliberate break may
   have replaced it).
+- **Only a user who may change the model holds its lock.** Any authenticated user may create a
+  registered model, so a user who may only read could create the lock and stop the team. A
+  holder therefore proves its right: right after creating the lock it writes its token to the
+  tag ``lcp.lock.token`` of the model itself, which needs EDIT or MANAGE on it. A waiter that
+  sees a lock whose token the model has not carried for ``PROOF_SECONDS`` ignores that lock,
+  says so, and goes on without it. (``lcp tracking-server`` refuses such a lock outright:
+  ``server_auth.py``.) A model not registered yet has no tag to prove with: its lock is
+  honoured as it is.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ from lead_conversion_prediction.exceptions import RegistryError, RegistryLockedE
 
 LOCK_SUFFIX = ".promotion-lock"
 HOLDER_TAG = "lcp.lock.holder"
+PROOF_TAG = "lcp.lock.token"  # on the model itself: only who may change it can write it
+PROOF_SECONDS = 15.0  # a holder writes its proof right after taking the lock
 WAIT_ENV_VAR = "LCP_REGISTRY_LOCK_WAIT"
 DEFAULT_WAIT = 900.0
 
@@ -123,18 +133,22 @@ def registry_lock(model: str, command: str, wait: float | None = None) -> Iterat
     registry = MlflowClient()
     name = lock_name(model)
     me = _me(command)
-    _acquire(registry, name, me, lock_wait() if wait is None else wait)
+    held = _acquire(registry, model, me, lock_wait() if wait is None else wait)
     try:
         yield me
     finally:
-        _release(registry, name, me)
+        if held:
+            _release(registry, name, me)
 
 
-def _acquire(registry: Any, name: str, me: Holder, wait: float) -> None:
+def _acquire(registry: Any, model: str, me: Holder, wait: float) -> bool:
+    """Take the lock (True), or go on without a lock that has no right to exist (False)."""
     from mlflow.exceptions import MlflowException
 
+    name = lock_name(model)
     deadline = time.monotonic() + wait
     announced = False
+    unproven_since: dict[str, float] = {}
     while True:
         try:
             registry.create_registered_model(
@@ -142,7 +156,8 @@ def _acquire(registry: Any, name: str, me: Holder, wait: float) -> None:
                 tags={HOLDER_TAG: json.dumps(asdict(me))},
                 description=f"lock of the champion's moves, held by {me.describe()}",
             )
-            return
+            _prove(registry, model, me)
+            return True
         except MlflowException as error:
             # A taken name; or "not found": MLflow's SQL store answers a taken name by reading
             # that model again, and its holder may have released it in between. Either way,
@@ -152,10 +167,22 @@ def _acquire(registry: Any, name: str, me: Holder, wait: float) -> None:
                 raise
         holder = read_holder(registry, name)
         if holder is not None and holder.token == me.token:
-            return  # our own create went through, and its answer was lost and retried
+            _prove(registry, model, me)
+            return True  # our own create went through, and its answer was lost and retried
         if holder is not None and holder.is_dead_here():
             _break_dead(registry, name, holder)
             continue
+        if holder is not None and not _proven(registry, model, holder):
+            first_seen = unproven_since.setdefault(holder.token, time.monotonic())
+            if time.monotonic() - first_seen >= PROOF_SECONDS:
+                logger.warning(
+                    "the registry lock {} of {} was not taken by a user who may change '{}': "
+                    "ignored (an admin can delete it: 'lcp unlock')",
+                    name,
+                    holder.describe(),
+                    model,
+                )
+                return False
         who = holder.describe() if holder is not None else "another process"
         if time.monotonic() >= deadline:
             raise RegistryLockedError(
@@ -167,6 +194,30 @@ def _acquire(registry: Any, name: str, me: Holder, wait: float) -> None:
             logger.warning("waiting up to {:g} s for the registry lock held by {}", wait, who)
             announced = True
         time.sleep(random.uniform(0.05, 0.4))
+
+
+def _prove(registry: Any, model: str, me: Holder) -> None:
+    """Write this holder's token on the model: what a user who may change it alone can do."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        registry.set_registered_model_tag(model, PROOF_TAG, me.token)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return  # not registered yet: nothing to prove with, nothing to prove against
+        _release(registry, lock_name(model), me)
+        raise
+
+
+def _proven(registry: Any, model: str, holder: Holder) -> bool:
+    """Whether the model carries the holder's token (or is not registered yet)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = registry.get_registered_model(model).tags
+    except MlflowException as error:
+        return bool(error.error_code == "RESOURCE_DOES_NOT_EXIST")
+    return bool(tags.get(PROOF_TAG) == holder.token)
 
 
 def _transient(error: Any) -> bool:

@@ -20,6 +20,9 @@ SIGTERM or Ctrl-C. Settings come from the environment:
   Checking a password hash costs tens of milliseconds of CPU by design, and a registration
   makes hundreds of requests; a password change or a deleted user reaches the other workers
   within this time. ``0`` checks every request.
+- ``LCP_AUTH_MAX_FAILURES`` (``10``) and ``LCP_AUTH_LOCKOUT_SECONDS`` (``300``): wrong
+  passwords allowed from one address within that time, after which it is refused until the
+  oldest is that old; the project's other rules on top of MLflow's are in ``server_auth.py``.
 - ``LCP_TRACKING_SERVER_DIR``: the folder of the auth config (``tracking-server``), a file
   readable by its owner only since the database URI in it may hold a password.
 
@@ -38,6 +41,7 @@ from loguru import logger
 
 from lead_conversion_prediction.config import Paths
 from lead_conversion_prediction.exceptions import ConfigError, RegistryError
+from lead_conversion_prediction.server_auth import LOCKOUT_ENV_VAR, MAX_FAILURES_ENV_VAR
 from lead_conversion_prediction.utils.secrets import redact_uri
 
 REQUIRED = ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY")
@@ -46,6 +50,8 @@ DEFAULT_AUTH_CACHE_SECONDS = "60"
 DEFAULT_BACKEND = "postgresql://mlflow@127.0.0.1:5432/mlflow"
 PERMISSIONS = ("READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS")
 AUTH_CONFIG = "basic_auth.ini"
+# MLflow's basic-auth check, with the project's rules on top (``server_auth.py``).
+AUTHORIZATION_FUNCTION = "lead_conversion_prediction.server_auth:authenticate"
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,9 @@ def server_settings(paths: Paths, environ: Mapping[str, str]) -> ServerSettings:
     cache = environ.get("LCP_AUTH_CACHE_SECONDS") or DEFAULT_AUTH_CACHE_SECONDS
     if not cache.isdigit():
         raise ConfigError(f"LCP_AUTH_CACHE_SECONDS: '{cache}' is not a whole number of seconds")
+    for variable in (MAX_FAILURES_ENV_VAR, LOCKOUT_ENV_VAR):  # read by the server's workers
+        if environ.get(variable):
+            _number(variable, environ[variable])
     return ServerSettings(
         backend_store_uri=backend,
         auth_database_uri=auth,
@@ -148,7 +157,7 @@ def write_auth_config(settings: ServerSettings) -> Path:
         # ConfigParser reads '%' as interpolation: a password may hold one.
         "database_uri": settings.auth_database_uri.replace("%", "%%"),
         "admin_username": settings.admin_username,
-        "authorization_function": "mlflow.server.auth:authenticate_request_basic_auth",
+        "authorization_function": AUTHORIZATION_FUNCTION,
         "auth_cache_ttl_seconds": str(settings.auth_cache_seconds),
     }
     text = io.StringIO()

@@ -4,6 +4,7 @@
 - A user with READ permission on the registered model loads the champion (``lcp predict
   --model models:/lead_model@champion``) but ``lcp register``, ``lcp promote`` and
   ``lcp rollback`` fail with one line and exit 2, and the registry stays as it was.
+- A user with EDIT promotes; the reader's attempts left no registry lock to wait for.
 - ``lcp serve`` run by that user serves the server's champion.
 - A wrong password, an unreachable server and a missing database each give one line naming
   the URI without its password, and exit 2.
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.long(seconds=80)
 
 NAME = "lead_model"
 READER, READER_PASSWORD = "reader", secrets.token_urlsafe(18)
+EDITOR, EDITOR_PASSWORD = "editor", secrets.token_urlsafe(18)
 
 
 @dataclass
@@ -62,6 +64,9 @@ class Team:
     def as_reader(self, checkout: Checkout, *args: str) -> subprocess.CompletedProcess[str]:
         return self.lcp(checkout, *args, user=READER, password=READER_PASSWORD)
 
+    def as_editor(self, checkout: Checkout, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.lcp(checkout, *args, user=EDITOR, password=EDITOR_PASSWORD)
+
     def state(self) -> tuple[str, list[str], list[str]]:
         """The champion, every version, and every registered model's name."""
         versions = self.server.api("GET", "2.0/mlflow/model-versions/search", max_results=100)
@@ -88,6 +93,8 @@ def team(checkouts: dict[str, Checkout], tracking_server: TrackingServer) -> Ite
         assert result.returncode == 0, result.stderr[-3000:]
     server.create_user(READER, READER_PASSWORD)
     server.grant(READER, NAME, "READ")
+    server.create_user(EDITOR, EDITOR_PASSWORD)
+    server.grant(EDITOR, NAME, "EDIT")
     yield team
 
 
@@ -149,8 +156,14 @@ def test_a_reader_loads_the_champion_but_cannot_register_promote_or_roll_back(
         assert f"user '{READER}'" in line and team.server.url in line, (command, line)
         assert team.state() == before, command
 
-    promoted = team.lcp(team.strong, "promote")  # the admin may
+    # The reader could not even take the registry lock: the editor neither waits nor is refused.
+    lock = team.server.api(
+        "GET", "2.0/mlflow/registered-models/get", name=f"{NAME}.promotion-lock"
+    )
+    assert lock.status_code == 404, lock.text
+    promoted = team.as_editor(team.strong, "promote")
     assert promoted.returncode == 0, promoted.stderr[-3000:]
+    assert "waiting" not in promoted.stderr and "ignored" not in promoted.stderr
     after_promotion = team.state()
     assert after_promotion[0] == "2"
     line = one_error_line(team.as_reader(team.strong, "rollback"))
