@@ -319,6 +319,15 @@ class ServeParams(Section):
         return int(self.max_request_mb * 2**20)
 
 
+class PredictParams(Section):
+    """What ``lcp predict`` scores in one run on this machine (the Spark engine has no bound).
+
+    Ranking needs every row's id and probability at once: about 60 bytes a row at the peak.
+    """
+
+    max_rows: Annotated[int, Field(ge=1)] = 10_000_000
+
+
 Probability = Annotated[float, Field(ge=0, le=1)]
 
 
@@ -333,6 +342,7 @@ class Params(Section):
     promotion: PromotionParams = PromotionParams()
     validation: ValidationParams = ValidationParams()
     serve: ServeParams = ServeParams()
+    predict: PredictParams = PredictParams()
 
 
 def load_params(path: Path) -> Params:

@@ -283,8 +283,8 @@ def _read_header(source: str) -> tuple[list[str], int]:
                 raise DataContractError(
                     source,
                     f"the header row is over {HEADER_MAX_BYTES >> 20} MiB "
-                    f"({commas + 1:,} columns at least): keep the columns the "
-                    "contract reads, and fewer others",
+                    f"({commas + 1:,} column{'s' if commas else ''} at least): keep the "
+                    "columns the contract reads, and fewer others",
                 )
     return _parse_header(first, head, source), len(first)
 

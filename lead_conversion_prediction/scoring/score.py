@@ -69,6 +69,7 @@ class ScoringOptions:
     chunk_rows: int = CHUNK_ROWS
     explain: int = 0
     top: CallList | None = None
+    max_rows: int | None = None  # a longer input stops the run (local scoring)
 
 
 @dataclass(frozen=True)

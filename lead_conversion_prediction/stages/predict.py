@@ -101,6 +101,7 @@ def run_predict(
             chunk_rows=chunk_rows,
             explain=explain,
             top=call_list,
+            max_rows=params.predict.max_rows,
         )
         if engine == Engine.spark:
             from lead_conversion_prediction.scoring.spark_session import spark_session
@@ -325,6 +326,13 @@ def _score_chunks(
     def numbered() -> Iterator[tuple[pd.DataFrame, int]]:
         offset = 0
         for chunk in chunks:
+            if options.max_rows is not None and offset + len(chunk) > options.max_rows:
+                raise DataContractError(
+                    input_path,
+                    f"holds more than {options.max_rows:,} rows, the most lcp predict scores "
+                    "in one run (predict.max_rows in params.yaml): split it, or score it "
+                    "with --engine spark",
+                )
             yield chunk, offset
             offset += len(chunk)
 
