@@ -9,7 +9,7 @@ import pytest
 from lead_conversion_prediction.modeling.artifacts import RegistryRecord
 from tests.faults.conftest import Project, read_until
 
-pytestmark = pytest.mark.long(seconds=55)
+pytestmark = pytest.mark.long(seconds=68)
 
 
 def test_a_second_pipeline_refuses_then_waits_its_turn(

@@ -20,7 +20,7 @@ from lead_conversion_prediction.utils.storage import COMMIT_NAME
 from tests.faults.conftest import Project, alive, descendants, read_until
 from tests.support import wait_until
 
-pytestmark = pytest.mark.long(seconds=110)
+pytestmark = pytest.mark.long(seconds=190)
 
 # Moments of a run, as its log shows them; the kill lands just after the line appears. One
 # moment for each state the files and the store can be left in: the stages before training

@@ -16,6 +16,8 @@ from lead_conversion_prediction.config import PROJ_ROOT
 from tests.faults.conftest import Project, alive, descendants
 from tests.support import free_port, wait_until
 
+pytestmark = pytest.mark.long(seconds=69)
+
 START_SECONDS = 300  # a few seconds idle, many more on a busy machine
 
 

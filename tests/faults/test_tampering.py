@@ -14,6 +14,8 @@ import pytest
 
 from tests.faults.conftest import Project
 
+pytestmark = pytest.mark.long(seconds=78)
+
 
 class RunsACommand:
     """A pickle that runs a shell command when it is loaded."""

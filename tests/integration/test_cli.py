@@ -8,6 +8,8 @@ import pytest
 
 from tests.support import run_lcp
 
+pytestmark = pytest.mark.long(seconds=43)
+
 COMMANDS = [
     "fetch",
     "data",

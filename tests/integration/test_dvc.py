@@ -14,7 +14,7 @@ from lead_conversion_prediction.config import PROJ_ROOT
 from lead_conversion_prediction.modeling.artifacts import RegistryRecord
 from tests.support import GIT_IDENTITY, SHARED_DIR, project_files
 
-pytestmark = pytest.mark.long(seconds=100)
+pytestmark = pytest.mark.long(seconds=155)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ import pytest
 from lead_conversion_prediction.config import PROJ_ROOT
 from tests.support import RAW_MD5, SHARED_DIR, UpstreamServer, copy_project, md5_of, point_pin_at
 
+pytestmark = pytest.mark.long(seconds=50)
+
 PIN = "data/raw/raw_data.csv.dvc"
 
 

@@ -29,7 +29,7 @@ from lead_conversion_prediction.utils.storage import load_artifact, verify_artif
 from tests.support import RAW_MD5, REFERENCE_COLUMNS, VALIDATOR_FIRST_FIVE, md5_of
 from tests.trained import PipelineRun
 
-pytestmark = pytest.mark.long(seconds=60)
+pytestmark = pytest.mark.long(seconds=105)
 
 
 @pytest.fixture(scope="module")

@@ -94,7 +94,7 @@ from lead_conversion_prediction.config import PROJ_ROOT
 from tests.integration.test_dagger_replay import DaggerCall, Done, Replay, ReplayError, build
 from tests.support import GIT_IDENTITY, UpstreamServer, point_pin_at, shared_file
 
-pytestmark = pytest.mark.long(seconds=180)
+pytestmark = pytest.mark.long(seconds=130)
 
 WORKFLOW = PROJ_ROOT / ".github" / "workflows" / "ci.yml"
 VALIDATOR = "lasselundstenjensen/itu-sdse-project-model-validator"

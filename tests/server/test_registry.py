@@ -4,9 +4,12 @@ Registration never moves the champion but for the first validated version; promo
 compares on the same evaluation set and needs a real lead; a rollback goes back one move;
 an identical model is not registered twice; every version carries its lineage.
 
-Each rule runs against both stores (``tracking_store``): a SQLite file, and the team's tracking
-server on PostgreSQL with basic-auth. The comparison's refusals, which only read tags and score
-the holdout, run on SQLite alone (``ONE_STORE``) to keep the suite's time down.
+Each rule runs against a SQLite file (``tracking_store``), and, where the server's own path
+differs, against the team's tracking server on PostgreSQL with basic-auth too: a version's
+tags (given at its creation there), and promotion and rollback. Rules that only read tags, or
+that other server tests already cross (the first champion and a challenger, and the identical
+model found again, in ``test_registry_auth.py`` and ``test_registry_race.py``), run on SQLite
+alone (``ONE_STORE``) to keep the suite's time down.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from lead_conversion_prediction.stages.promote import (
 from lead_conversion_prediction.stages.register import run_register
 from tests.support import REGISTRY_CANDIDATES, make_raw_leads, new_project, run_stage
 
-pytestmark = pytest.mark.long(seconds=170)
+pytestmark = pytest.mark.long(seconds=200)
 
 NAME = "lead_model"
 ONE_STORE = pytest.mark.parametrize("tracking_store", ["sqlite"], indirect=True)
@@ -105,6 +108,7 @@ def registry(
     mlflow.set_tracking_uri("")  # back to what the environment says
 
 
+@ONE_STORE
 def test_the_first_validated_version_is_champion_and_later_ones_challengers(
     registry: Registry,
 ) -> None:
@@ -120,6 +124,7 @@ def test_the_first_validated_version_is_champion_and_later_ones_challengers(
     assert RegistryRecord.read(registry.paths.registry_record) == second
 
 
+@ONE_STORE
 def test_an_identical_model_is_not_registered_again(registry: Registry) -> None:
     registry.register()
     again = registry.register()
@@ -221,6 +226,7 @@ def test_the_release_path_promotes_only_a_real_lead(registry: Registry) -> None:
     assert released.champion == 1
 
 
+@ONE_STORE
 def test_a_rollback_without_history_is_refused(registry: Registry) -> None:
     registry.register()
     with pytest.raises(RegistryError, match="was the first champion"):

@@ -28,7 +28,7 @@ import pytest
 from tests.registry_server import PG_HOST, PG_PORT, Checkout, TrackingServer
 from tests.support import free_port
 
-pytestmark = pytest.mark.long(seconds=80)
+pytestmark = pytest.mark.long(seconds=170)
 
 NAME = "lead_model"
 READER, READER_PASSWORD = "reader", secrets.token_urlsafe(18)

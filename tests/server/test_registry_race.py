@@ -31,7 +31,7 @@ import yaml
 from tests.registry_server import Checkout, TrackingServer
 from tests.support import die_with_parent, wait_until
 
-pytestmark = pytest.mark.long(seconds=120)
+pytestmark = pytest.mark.long(seconds=160)
 
 NAME = "lead_model"
 REPETITIONS = 2

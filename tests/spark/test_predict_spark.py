@@ -43,7 +43,7 @@ from tests.support import fit_small_model, ragged_csv
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-pytestmark = pytest.mark.long(seconds=90)
+pytestmark = pytest.mark.long(seconds=160)
 
 
 @pytest.fixture(scope="module")
