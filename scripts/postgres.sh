@@ -24,10 +24,10 @@ if ! command -v pg_ctlcluster >/dev/null 2>&1; then
   "${as_root[@]}" apt-get update -qq
   "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
-# The newest cluster Debian made (e.g. "15 main").
-read -r version cluster _ < <(pg_lsclusters --no-header | sort -rn | head -n 1)
+# The cluster on the tests' port (pg_lsclusters: version, name, port, ...), e.g. "15 main".
+read -r version cluster _ < <(pg_lsclusters --no-header | awk '$3 == 5432' | head -n 1) || true
 if [ -z "${version:-}" ]; then
-  echo "postgres: no cluster to start (pg_createcluster <version> main)" >&2
+  echo "postgres: no cluster on port 5432 to start (pg_createcluster <version> main -p 5432)" >&2
   exit 1
 fi
 "${as_root[@]}" pg_ctlcluster "$version" "$cluster" start

@@ -219,6 +219,7 @@ class UpstreamServer:
     """A loopback HTTP server standing in for the raw data's upstream URL; counts the GETs.
 
     ``serve(path)`` chooses the file it answers with; ``url`` is what the DVC pin points at.
+    ``fail_next(n)`` answers the next ``n`` GETs with 503, as a busy server would.
     """
 
     def __init__(self, name: str = "raw_data.csv") -> None:
@@ -228,11 +229,16 @@ class UpstreamServer:
         self.name = name
         self.file: Path | None = None
         self.gets: list[str] = []
+        self.failures = 0
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.gets.append(self.path)
+                if server.failures > 0:
+                    server.failures -= 1
+                    self.send_error(503)
+                    return
                 if self.path != f"/{server.name}" or server.file is None:
                     self.send_error(404)
                     return
@@ -256,6 +262,9 @@ class UpstreamServer:
 
     def serve(self, file: Path) -> None:
         self.file = file
+
+    def fail_next(self, times: int) -> None:
+        self.failures = times
 
     def close(self) -> None:
         self.httpd.shutdown()

@@ -7,7 +7,10 @@ fails without a request. So the raw file is fetched here:
 2. a default DVC remote is configured (``DVC_REMOTE=`` or ``.dvc/config``): ``dvc pull``;
 3. otherwise, or when the remote does not have it, the URL the import points at is
    downloaded to a temporary file beside the target, checked against the pinned md5, renamed
-   into place and added to the DVC cache. The ``.dvc`` file is left as it is.
+   into place and added to the DVC cache. The ``.dvc`` file is left as it is. A download that
+   fails on the way (no answer, a cut connection, a 5xx, 408 or 429 status) is tried again
+   from the start, ``DOWNLOAD_TRIES`` times in all, ``BACKOFF_SECONDS`` doubling between
+   tries: at most about ``3 x timeout + 3 s``. Nothing partial is kept or resumed.
 
 An upstream file with another md5 is refused, and the previous raw file stays as it was.
 """
@@ -15,6 +18,8 @@ An upstream file with another md5 is refused, and the previous raw file stays as
 from __future__ import annotations
 
 import hashlib
+import http.client
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -34,6 +39,16 @@ from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.storage import file_digest
 
 DOWNLOAD_TIMEOUT_SECONDS = 60.0
+DOWNLOAD_TRIES = 3
+BACKOFF_SECONDS = 1.0
+_RETRIED_STATUSES = (408, 429)  # and every 5xx
+_NETWORK_ERRORS = (
+    urllib.error.URLError,
+    TimeoutError,
+    ConnectionError,
+    http.client.HTTPException,
+    ValueError,  # a URL urllib cannot fetch
+)
 _CHUNK = 1 << 20
 
 
@@ -87,29 +102,45 @@ def fetch_raw_data(paths: Paths, timeout: float = DOWNLOAD_TIMEOUT_SECONDS) -> F
 def download(
     pin: RawDataPin, target: Path, timeout: float, remote_failure: str = "", pin_name: str = ""
 ) -> None:
-    """Download ``pin.url`` to ``target`` if, and only if, its md5 is the pinned one."""
+    """Download ``pin.url`` to ``target`` if, and only if, its md5 is the pinned one; a failure
+    on the way is tried again (see the module's docstring)."""
     tried = f"{remote_failure}, and " if remote_failure else "no DVC remote is configured and "
+    for attempt in range(1, DOWNLOAD_TRIES + 1):
+        try:
+            _download_once(pin, target, timeout, pin_name)
+            return
+        except _NETWORK_ERRORS as error:  # a local write error is not retried: it says so
+            reason = getattr(error, "reason", None) or error
+            if attempt == DOWNLOAD_TRIES or not _worth_retrying(error):
+                raise RawDataUnavailableError(
+                    f"{target}: cannot fetch the raw data: {tried}{pin.url} did not answer "
+                    f"({reason}; {attempt} {'try' if attempt == 1 else 'tries'}); give a "
+                    "mirror that holds it with DVC_REMOTE=<path or url>"
+                ) from None
+            pause = BACKOFF_SECONDS * 2 ** (attempt - 1)
+            logger.warning(
+                "fetch: {} failed ({}); trying again in {:g} s ({} of {})",
+                pin.url,
+                reason,
+                pause,
+                attempt + 1,
+                DOWNLOAD_TRIES,
+            )
+            time.sleep(pause)
 
-    def unavailable(error: Exception) -> RawDataUnavailableError:
-        reason = getattr(error, "reason", None) or error
-        return RawDataUnavailableError(
-            f"{target}: cannot fetch the raw data: {tried}{pin.url} did not answer ({reason}); "
-            "give a mirror that holds it with DVC_REMOTE=<path or url>"
-        )
 
+def _worth_retrying(error: Exception) -> bool:
+    """A failure that another try may not meet: anything but a client error (4xx) status."""
+    if isinstance(error, urllib.error.HTTPError):
+        return error.code >= 500 or error.code in _RETRIED_STATUSES
+    return not isinstance(error, ValueError)  # ValueError: a URL that cannot be fetched
+
+
+def _download_once(pin: RawDataPin, target: Path, timeout: float, pin_name: str) -> None:
     digest = hashlib.md5(usedforsecurity=False)
-    try:
-        response = urllib.request.urlopen(pin.url, timeout=timeout)
-    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as error:
-        raise unavailable(error) from None
+    response = urllib.request.urlopen(pin.url, timeout=timeout)
     with response, atomic_path(target) as temporary, temporary.open("wb") as stream:
-        while True:
-            try:
-                chunk = response.read(_CHUNK)
-            except (TimeoutError, OSError) as error:
-                raise unavailable(error) from None
-            if not chunk:
-                break
+        while chunk := response.read(_CHUNK):
             digest.update(chunk)
             stream.write(chunk)
         if digest.hexdigest() != pin.md5:

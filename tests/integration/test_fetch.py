@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from lead_conversion_prediction.config import PROJ_ROOT
-from tests.support import RAW_MD5, SHARED_DIR, UpstreamServer, copy_project, md5_of, point_pin_at
+from tests.support import (
+    RAW_MD5,
+    SHARED_DIR,
+    UpstreamServer,
+    copy_project,
+    md5_of,
+    point_pin_at,
+)
 
 pytestmark = pytest.mark.long(seconds=50)
 
@@ -184,3 +191,47 @@ def test_when_neither_answers_one_line_names_dvc_remote(tmp_path: Path) -> None:
     assert "no DVC remote is configured" in errors[0]
     assert "Traceback" not in result.stderr
     assert not (root / "data" / "raw" / "raw_data.csv").exists()
+
+
+def test_a_busy_upstream_is_tried_again_until_it_answers(
+    tmp_path: Path, real_raw_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lead_conversion_prediction.stages import fetch
+    from lead_conversion_prediction.stages._io import RawDataPin
+
+    monkeypatch.setattr(fetch, "BACKOFF_SECONDS", 0.05)
+    busy = UpstreamServer()
+    busy.serve(real_raw_data)
+    busy.fail_next(2)
+    try:
+        target = tmp_path / "raw_data.csv"
+        fetch.download(RawDataPin(tmp_path / "pin", RAW_MD5, busy.url), target, timeout=10)
+    finally:
+        busy.close()
+    assert busy.gets == [f"/{busy.name}"] * 3
+    assert md5_of(target) == RAW_MD5
+    assert [path.name for path in tmp_path.iterdir()] == ["raw_data.csv"], "nothing else left"
+
+
+def test_an_upstream_that_never_answers_is_one_line_in_bounded_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that accepts the connection and says nothing: each try ends at its timeout."""
+    import socket
+    import time
+
+    from lead_conversion_prediction.exceptions import RawDataUnavailableError
+    from lead_conversion_prediction.stages import fetch
+    from lead_conversion_prediction.stages._io import RawDataPin
+
+    monkeypatch.setattr(fetch, "BACKOFF_SECONDS", 0.05)
+    with socket.create_server(("127.0.0.1", 0)) as mute:
+        url = f"http://127.0.0.1:{mute.getsockname()[1]}/raw_data.csv"
+        started = time.monotonic()
+        with pytest.raises(RawDataUnavailableError) as raised:
+            fetch.download(RawDataPin(tmp_path / "pin", RAW_MD5, url), tmp_path / "x.csv", 0.5)
+        seconds = time.monotonic() - started
+    assert seconds < 3 * 0.5 + 0.15 + 10, "three tries of half a second, and the pauses"
+    (line,) = str(raised.value).splitlines()
+    assert url in line and "3 tries" in line and "DVC_REMOTE=" in line
+    assert list(tmp_path.iterdir()) == [], "nothing partial is kept"

@@ -57,6 +57,13 @@ def test_every_action_names_its_release_beside_its_commit() -> None:
         assert re.fullmatch(r" # \S+.*", comment), action
 
 
+def test_only_a_pull_requests_older_run_is_cancelled(workflow: dict[Any, Any]) -> None:
+    """A push to main never cancels the run before it, which may be registering a model."""
+    concurrency = workflow["concurrency"]
+    assert concurrency["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+    assert "github.ref" in concurrency["group"]
+
+
 def test_run_steps_use_bash_with_pipefail(workflow: dict[Any, Any]) -> None:
     assert workflow["defaults"] == {"run": {"shell": "bash"}}
     shells = {step.get("shell") for job in workflow["jobs"] for step in steps(workflow, job)}
