@@ -97,3 +97,61 @@ def test_a_csv_file_and_its_frame_are_typed_alike(frame: pd.DataFrame) -> None:
         left = from_text[name].astype("float64").to_numpy()
         right = from_frame[name].astype("float64").to_numpy()
         np.testing.assert_allclose(left, right, rtol=1e-15)
+
+
+TYPED_VALUES = {
+    "lead_id": st.one_of(st.integers(-5, 2**53 + 5), st.none()),
+    "lead_indicator": st.one_of(st.sampled_from([0.0, 1.0, 0.5, 2.0, -1.0]), st.none()),
+    "purchases": st.one_of(st.floats(-10, 2_000), st.sampled_from([np.inf, -np.inf]), st.none()),
+    "time_spent": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.none()),
+    "n_visits": st.one_of(st.floats(-1, 200_000, allow_nan=False), st.none()),
+    "customer_group": st.one_of(st.integers(-1, 12), st.none()),
+    "onboarding": st.one_of(st.booleans(), st.none()),
+    "source": st.one_of(st.sampled_from(["signup", "fb"]), st.none()),
+}
+TYPED_DTYPES = {
+    "lead_id": "Int64",
+    "lead_indicator": "float64",
+    "purchases": "float64",
+    "time_spent": "float64",
+    "n_visits": "float64",
+    "customer_group": "Int64",
+    "onboarding": "boolean",
+    "source": "str",
+}
+TYPED_FRAMES = st.lists(st.fixed_dictionaries(TYPED_VALUES), min_size=1, max_size=12).map(
+    lambda rows: pd.DataFrame(rows).astype(TYPED_DTYPES)
+)
+
+
+@SETTINGS
+@given(typed=TYPED_FRAMES)
+def test_the_numpy_checks_fail_exactly_where_pandera_does(typed: pd.DataFrame) -> None:
+    """pandera is asked only when the plain checks fail: they must never pass a breach."""
+    import pandera.pandas as pa
+
+    from lead_conversion_prediction.schema import build_schema, may_break_a_check
+
+    try:
+        build_schema(()).validate(typed.copy(), lazy=True)
+        pandera_fails = False
+    except pa.errors.SchemaErrors:
+        pandera_fails = True
+    assert may_break_a_check(typed) == pandera_fails
+
+
+def test_a_clean_chunk_is_checked_without_loading_pandera() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from tests.support import make_raw_leads; "
+        "from lead_conversion_prediction.schema import TRAINING_COLUMNS, check_leads; "
+        "typed, breaches = check_leads(make_raw_leads(50).astype('object'), 'x', "
+        "TRAINING_COLUMNS); assert breaches == []; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pandera'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
