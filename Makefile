@@ -60,7 +60,8 @@ unexport PYTHONDONTWRITEBYTECODE
 
 ## Show this help
 help:
-	@awk '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  \033[36m%-12s\033[0m %s\n", substr($$1, 1, length($$1)-1), doc; doc=""}' $(MAKEFILE_LIST)
+	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=; off=; fi; \
+	awk -v on="$$on" -v off="$$off" '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  %s%-16s%s %s\n", on, substr($$1, 1, length($$1)-1), off, doc; doc=""}' $(MAKEFILE_LIST)
 
 # The base interpreter's pip puts uv into a venv without pip (ensurepip would cost seconds);
 # where it cannot, the venv gets its own pip first. `uv sync` then adds the locked pip to .venv.
@@ -233,7 +234,7 @@ bench-serve: $(INSTALLED)
 
 ## Open the exploration notebook in JupyterLab (installed with the dev tools)
 notebook: $(INSTALLED)
-	jupyter lab notebooks/01-exploration.ipynb
+	jupyter lab notebooks/01-exploration.ipynb $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 ## Delete generated data, models and reports (keeps the raw data and the MLflow store)
 clean:

@@ -10,8 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
+from lead_conversion_prediction.breaches import Breach
 from lead_conversion_prediction.config import Params, Paths
 from lead_conversion_prediction.csv_io import read_csv_text
 from lead_conversion_prediction.exceptions import DataContractError, ModelValidationError
@@ -77,6 +79,17 @@ def load_validator_model(path: Path) -> Any:
 def read_validation_pair(X_path: Path, y_path: Path) -> tuple[pd.DataFrame, pd.Series]:
     """Read the feature matrix and the target column of a validation pair."""
     X, y = read_csv_text(X_path), read_csv_text(y_path)
+    if y.shape[1] != 1:
+        raise DataContractError(
+            y_path,
+            f"has {y.shape[1]} columns; the targets are one column of 0 and 1 "
+            "(is it a features file?)",
+        )
     if len(X) != len(y):
         raise DataContractError(y_path, f"has {len(y)} rows but {X_path} has {len(X)}")
-    return X, y.iloc[:, 0]
+    target = pd.to_numeric(y.iloc[:, 0], errors="coerce")
+    bad = np.flatnonzero(~target.isin([0, 1]).to_numpy())
+    if len(bad):
+        cells = y.iloc[:, 0].to_numpy(dtype=object)[bad]
+        raise Breach(str(y.columns[0]), "is not 0 or 1", bad, cells[0], cells).error(y_path)
+    return X, target.astype("int64")

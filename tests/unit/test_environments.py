@@ -218,3 +218,19 @@ def test_pre_commit_runs_the_locked_tools_that_make_lint_runs() -> None:
     }
     assert {hook["id"] for hook in hooks} == {"ruff", "ruff-format", "mypy", "nbstripout"}
     assert "pre-commit run --all-files" in make_plan("lint")
+
+
+def test_make_help_lists_every_documented_target_aligned_and_plain_in_a_pipe() -> None:
+    shown = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(PROJ_ROOT), "help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "\x1b" not in shown, "no colour codes when the output is not a terminal"
+    lines = shown.splitlines()
+    makefile = (PROJ_ROOT / "Makefile").read_text()
+    documented = re.findall(r"^## .*\n([a-z-]+):", makefile, flags=re.MULTILINE)
+    assert [line.split()[0] for line in lines] == documented
+    starts = {len(line) - len(line[2:].split(" ", 1)[1].lstrip()) for line in lines}
+    assert len(starts) == 1, "every description starts in the same column"

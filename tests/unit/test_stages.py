@@ -271,6 +271,21 @@ def test_a_validation_pair_of_different_lengths_is_refused(tmp_path: Path) -> No
         read_validation_pair(tmp_path / "X.csv", tmp_path / "y.csv")
 
 
+def test_targets_that_are_not_one_column_of_0_and_1_are_named(tmp_path: Path) -> None:
+    (tmp_path / "X.csv").write_text("a,b\n1,2\n2,3\n3,4\n")
+    with pytest.raises(DataContractError, match=r"has 2 columns; the targets are one column"):
+        read_validation_pair(tmp_path / "X.csv", tmp_path / "X.csv")  # the features as targets
+    (tmp_path / "y.csv").write_text("lead_indicator\n1.0\n0.7\n0\n")
+    with pytest.raises(DataContractError) as raised:
+        read_validation_pair(tmp_path / "X.csv", tmp_path / "y.csv")
+    assert str(raised.value) == (
+        f"{tmp_path / 'y.csv'}: column 'lead_indicator': value 0.7 is not 0 or 1 at line 3"
+    )
+    (tmp_path / "y.csv").write_text("lead_indicator\n1.0\n0.0\n1\n")
+    X, y = read_validation_pair(tmp_path / "X.csv", tmp_path / "y.csv")
+    assert y.tolist() == [1, 0, 1] and len(X) == 3
+
+
 @pytest.fixture(autouse=True)
 def _no_stray_root(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Stages here get their root explicitly; a stray LCP_ROOT must not redirect anything."""

@@ -42,6 +42,7 @@ SOURCE_IGNORE = [
     "**/.mypy_cache",
     "**/.ruff_cache",
     "**/.hypothesis",
+    "**/.ipynb_checkpoints",
     "**/mlflow.db",
     "**/mlruns",
     "models.tar",
