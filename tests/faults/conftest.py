@@ -40,6 +40,13 @@ class Project:
             [*LCP, *args], env=self.env, capture_output=True, text=True, timeout=timeout
         )
 
+    def here(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run an lcp command in this process (a check of the files, not of a process)."""
+        from tests.support import lcp_here
+
+        store = f"sqlite:///{self.store}"
+        return lcp_here(*args, env={"LCP_ROOT": str(self.root), "MLFLOW_TRACKING_URI": store})
+
     def start(self, *args: str) -> subprocess.Popen[str]:
         """Start an lcp command in its own session, its log on stderr, line by line."""
         return subprocess.Popen(

@@ -1,8 +1,8 @@
 """SIGKILL of `lcp pipeline` at moments read from its own log, with new parameters.
 
 After each kill: no child process survives, `lcp verify` passes, `lcp validate` passes or
-refuses with one line, no temporary file is left, the models are wholly one set, and a rerun
-succeeds and leaves no run RUNNING.
+refuses with one line (both run in the test's process: they check files), no temporary file
+is left, the models are wholly one set, and a rerun succeeds and leaves no run RUNNING.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from lead_conversion_prediction.utils.storage import COMMIT_NAME
 from tests.faults.conftest import Project, alive, descendants, read_until
 from tests.support import wait_until
 
-pytestmark = pytest.mark.long(seconds=190)
+pytestmark = pytest.mark.long(seconds=170)
 
 # Moments of a run, as its log shows them; the kill lands just after the line appears. One
 # moment for each state the files and the store can be left in: the stages before training
@@ -90,15 +90,15 @@ def test_a_killed_pipeline_leaves_a_whole_set_no_child_and_reruns(
             os.killpg(process.pid, signal.SIGKILL)
     wait_until(lambda: not [pid for pid in children if alive(pid)], 60, "the children exit")
 
-    verified = project.lcp("verify")
+    verified = project.here("verify")
     assert verified.returncode == 0, verified.stderr
-    one_line_or_success(project.lcp("validate", "--model", str(paths.validator_model)))
+    one_line_or_success(project.here("validate", "--model", str(paths.validator_model)))
     assert leftovers(paths) == []
     manifest = (paths.models_dir / "SHA256SUMS").read_text()
     assert manifest == old_manifest or moment in MOMENTS[2:], "only train switches the set"
 
     rerun = project.lcp("pipeline")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert project.lcp("verify").returncode == 0
+    assert project.here("verify").returncode == 0
     assert leftovers(paths) == []
     assert running_runs(project) == 0
