@@ -69,6 +69,13 @@ def read_leads(spark: SparkSession, location: str, source_format: InputFormat) -
             frame = reader.parquet(location)
             names = frame.columns
     except spark_error_types() as error:
+        if "MALFORMED_CSV_RECORD" in error_messages(error)[0]:  # the header row itself
+            raise DataContractError(
+                location,
+                "Spark's CSV parser cannot read the header row (more than its 20,480 fields, "
+                "or a quote left open): keep the columns the contract reads, or score the file "
+                "with the local engine",
+            ) from None
         raise DataContractError(
             location, f"cannot be read as {source_format.value} ({error_cause(error)})"
         ) from None

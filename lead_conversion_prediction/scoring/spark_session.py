@@ -170,11 +170,18 @@ def java_messages(error: BaseException) -> list[str]:
     return messages
 
 
+CAUSE_CHARACTERS = 300  # a cause may quote a whole record: a header of 30,000 names, say
+
+
 def error_cause(error: BaseException) -> str:
-    """The innermost message of a Spark error, without its error class and SQL state."""
+    """The innermost message of a Spark error, without its error class and SQL state, cut to
+    ``CAUSE_CHARACTERS``."""
     message = error_messages(error)[-1]
     message = re.sub(r"^\[[A-Z_.]+\]\s*", "", message)
-    return re.sub(r"\s*SQLSTATE: \w+\s*$", "", message)
+    message = re.sub(r"\s*SQLSTATE: \w+\s*$", "", message)
+    if len(message) <= CAUSE_CHARACTERS:
+        return message
+    return f"{message[:CAUSE_CHARACTERS]}... ({len(message):,} characters)"
 
 
 def first_line(error: BaseException) -> str:

@@ -320,6 +320,8 @@ def write_bytes(path: Path, content: bytes) -> Path:
 HEADER = b"lead_id,purchases,time_spent,n_visits,customer_group,onboarding\n"
 SWAPPED = b"lead_id,time_spent,purchases,n_visits,customer_group,onboarding\n"
 ROW = b"1,2,3.5,4,5,True\n"
+# A header of 21,000 fields and one row: more than Spark's CSV parser reads.
+WIDE = HEADER.strip() + b"".join(b",x%d" % i for i in range(21_000)) + b"\n" + ROW
 
 
 def two_files(folder: Path, second_header: bytes) -> Path:
@@ -364,9 +366,14 @@ def unnamed_field_files(folder: Path) -> Path:
         (lambda folder: unnamed_field_files(folder), DataContractError,
          "the header has an empty name (field 7); Spark cannot then tell whether the files of "
          "a folder share one header"),
+        (lambda folder: write_bytes(folder / "leads.csv", WIDE), DataContractError,
+         "Spark's CSV parser cannot read the header row (more than its 20,480 fields"),
+        (lambda folder: write_bytes(folder / "leads.parquet", b"PAR1" + b"x" * 50 + b"PAR1"),
+         DataContractError, "cannot be read as parquet"),
     ],
     ids=["missing", "json", "not-parquet", "other-schema", "empty", "header-only", "ragged",
-         "repeated-column", "folder-reordered", "folder-shorter", "folder-renamed-names"],
+         "repeated-column", "folder-reordered", "folder-shorter", "folder-renamed-names",
+         "wider-than-spark", "corrupt-footer"],
 )  # fmt: skip
 def test_bad_input_is_one_error_and_leaves_no_output(
     spark: SparkSession,
