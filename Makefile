@@ -39,6 +39,7 @@ BASELINE ?=
 SIZES ?=
 PORT ?= 5001
 SERVE_WORKERS ?= 1
+MLFLOW_UI_PORT ?= 5000
 LANE ?= unit
 # pytest-xdist: one worker more than the cores, since much of the suite waits on the commands,
 # servers and JVMs it starts (WORKERS=0 runs the tests in pytest's own process); the tests of a
@@ -55,7 +56,7 @@ export PYSPARK_PYTHON := $(BIN)/python
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install dagger-env spark lock remote fetch data features train evaluate register \
-	package validate pipeline release promote rollback champion predict serve tracking-server \
+	package validate pipeline release promote rollback champion predict serve mlflow-ui tracking-server \
 	unlock postgres test test-fast test-lane lint format bench bench-train bench-score bench-serve notebook clean
 
 ## Show this help
@@ -177,6 +178,10 @@ predict: $(INSTALLED)
 ## Serve the champion over HTTP on 127.0.0.1:5001 (PORT=..., SERVE_WORKERS=N processes)
 serve: $(INSTALLED)
 	lcp serve --port $(PORT) --workers $(SERVE_WORKERS)
+
+## MLflow's UI on this project's runs (prints the link to open; MLFLOW_UI_PORT=5000)
+mlflow-ui: $(INSTALLED)
+	lcp mlflow-ui --port $(MLFLOW_UI_PORT)
 
 ## The team's MLflow server: PostgreSQL store, basic-auth (settings: README, "The team's registry")
 tracking-server: $(INSTALLED)

@@ -41,6 +41,23 @@ def serve(
     run_serve(uri, host, port, params.serve, workers)
 
 
+@app.command("mlflow-ui")
+def mlflow_ui(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """MLflow's UI, opened on the project's runs.
+
+    The link opens the experiment's runs table (MLflow 3 otherwise opens its GenAI view). For
+    a tracking server, which is its own UI, the link alone is printed.
+    """
+    from lead_conversion_prediction.stages.mlflow_ui import run_mlflow_ui
+
+    use_tracking_store(tracking_uri, check=False)
+    run_mlflow_ui(project()[1], host, port)
+
+
 @app.command("tracking-server")
 def tracking_server() -> None:
     """Run the team's MLflow server: PostgreSQL, basic-auth.

@@ -6,6 +6,7 @@ All logging happens in the calling process; the searches' workers never touch th
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -48,6 +49,10 @@ class LoggedCandidate:
     digest: str  # of the logged model's files
 
 
+# What MLflow's own tools read to show an experiment as model training (its runs), not GenAI.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
+
 def configure_tracking(tracking_uri: str, experiment: str) -> str:
     """Point MLflow at the store and experiment, creating them if needed; return its id.
 
@@ -63,7 +68,9 @@ def configure_tracking(tracking_uri: str, experiment: str) -> str:
     if existing is None:
         try:
             experiment_id = mlflow.create_experiment(
-                experiment, artifact_location=local_artifact_location(tracking_uri, experiment)
+                experiment,
+                artifact_location=local_artifact_location(tracking_uri, experiment),
+                tags=dict([EXPERIMENT_KIND]),
             )
         except MlflowException as error:
             # Another run on a shared store created it since we looked: use that one.
@@ -73,6 +80,9 @@ def configure_tracking(tracking_uri: str, experiment: str) -> str:
             experiment_id = existing.experiment_id
     else:
         experiment_id = existing.experiment_id
+        if existing.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+            with suppress(MlflowException):  # a user who may not tag it still logs runs
+                mlflow.MlflowClient().set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
     mlflow.set_experiment(experiment_id=experiment_id)
     return str(experiment_id)
 

@@ -177,3 +177,63 @@ def test_the_run_page_shows_the_runs_metrics(
     assert shown.keys() == logged_run.metrics.keys()
     for key, value in logged_run.metrics.items():
         assert float(shown[key]) == pytest.approx(value, rel=1e-12), key
+
+
+def test_the_link_lcp_mlflow_ui_prints_opens_the_runs_table(
+    pipeline_run: PipelineRun, tmp_path: Path
+) -> None:
+    """A browser that never saw the UI (a fresh profile) opens the printed link: the runs
+    table with the pipeline's run, not MLflow 3's GenAI overview."""
+    from mlflow.tracking import MlflowClient
+    from playwright.sync_api import sync_playwright
+
+    client = MlflowClient(tracking_uri=pipeline_run.tracking_uri)
+    (experiment,) = client.search_experiments(filter_string="name = 'lead-conversion'")
+    assert experiment.tags.get("mlflow.experimentKind") == "custom_model_development"
+    parent = client.search_runs(
+        [experiment.experiment_id], "tags.mlflow.parentRunId IS NULL", max_results=1
+    )[0].info.run_name
+    port, log = free_port(), tmp_path / "ui.log"
+    env = {
+        **os.environ,
+        "LCP_ROOT": str(pipeline_run.root),
+        "MLFLOW_TRACKING_URI": pipeline_run.tracking_uri,
+    }
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lead_conversion_prediction", "mlflow-ui", "--port", str(port)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: answers(f"{url}/health"), START_SECONDS, "lcp mlflow-ui", process, log)
+        (link,) = re.findall(r"open (http\S+)", log.read_text())
+        assert (
+            link
+            == f"{url}/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+        )
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch_persistent_context(
+                tmp_path / "fresh-profile",
+                executable_path=chromium(),
+                headless=True,
+                chromium_sandbox=False,
+                args=CHROMIUM_FLAGS,
+                viewport={"width": 1400, "height": 1000},
+            )
+            try:
+                page = browser.new_page()
+                page.goto(link, timeout=PAGE_MILLISECONDS)
+                page.get_by_text(parent, exact=True).first.wait_for(timeout=PAGE_MILLISECONDS)
+                shown = page.inner_text("body")
+            finally:
+                browser.close()
+    finally:
+        stop_group(process)
+    assert parent in shown
+    assert "No data available" not in shown
