@@ -50,7 +50,7 @@ def mlflow_ui(
     """MLflow's UI, opened on the project's runs.
 
     The link opens the experiment's runs table (MLflow 3 otherwise opens its GenAI view). For
-    a tracking server, which is its own UI, the link alone is printed.
+    a tracking server, which is its own UI, the link alone is logged.
     """
     from lead_conversion_prediction.stages.mlflow_ui import run_mlflow_ui
 

@@ -28,6 +28,7 @@ from lead_conversion_prediction.schema import MISSING_CELLS
 from lead_conversion_prediction.scoring import spark as spark_scoring
 from lead_conversion_prediction.scoring import spark_ranks
 from lead_conversion_prediction.scoring.io import OutputFormat
+from lead_conversion_prediction.scoring.locations import check_spark_options
 from lead_conversion_prediction.scoring.model import LoadedModel
 from lead_conversion_prediction.scoring.output import OUTPUT_SCHEMA
 from lead_conversion_prediction.scoring.score import (
@@ -36,7 +37,7 @@ from lead_conversion_prediction.scoring.score import (
     rank_descending,
 )
 from lead_conversion_prediction.scoring.spark_input import header_as_written
-from lead_conversion_prediction.stages.predict import check_spark_options, score_file
+from lead_conversion_prediction.stages.predict import score_file
 from lead_conversion_prediction.stages.predict_spark import REJECTS_FOLDER, score_dataset
 from tests.support import fit_small_model, ragged_csv
 

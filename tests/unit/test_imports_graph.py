@@ -126,3 +126,14 @@ def test_a_change_to_a_search_leaves_data_and_features_up_to_date() -> None:
         assert not any(
             key in ("params.yaml", "train") or key.startswith("train.") for key in params
         )
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """One job per module: a module that grows past this splits."""
+    package = PROJ_ROOT / "lead_conversion_prediction"
+    long = {
+        str(path.relative_to(package)): lines
+        for path in package.rglob("*.py")
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 400
+    }
+    assert long == {}

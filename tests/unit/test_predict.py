@@ -593,7 +593,7 @@ def test_a_cut_gzip_file_read_by_arrow_is_named_as_such(tmp_path: Path) -> None:
 
 
 def test_rejects_into_the_output_or_the_input_are_refused(tmp_path: Path) -> None:
-    from lead_conversion_prediction.stages.predict import check_locations
+    from lead_conversion_prediction.scoring.locations import check_locations
 
     leads, scores = tmp_path / "leads.csv", tmp_path / "scores.csv"
     leads.write_text("lead_id\n1\n")
