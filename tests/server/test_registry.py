@@ -89,22 +89,31 @@ class Registry:
         return run_register(self.paths, self.params(), self.tracking_uri, promote)
 
 
-@pytest.fixture
-def registry(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tracking_store: str
-) -> Iterator[Registry]:
-    import mlflow
-
-    root = new_project(tmp_path / "project", REGISTRY_CANDIDATES)
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small project with every stage before ``register`` run: made once for the module
+    (those stages write files only), copied for each test."""
+    root = new_project(tmp_path_factory.mktemp("built") / "project", REGISTRY_CANDIDATES)
     raw = make_raw_leads(n=600, seed=11)
     # A learnable outcome: more purchases and visits, more conversions.
     score = raw["purchases"] / 10 + raw["n_visits"] / 20
     raw["lead_indicator"] = (score > score.median()).astype(float)
     raw.to_csv(root / "data" / "raw" / "raw_data.csv", index=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("LCP_ROOT", raising=False)
+        Registry(root, "").run()
+    return root
+
+
+@pytest.fixture
+def registry(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tracking_store: str
+) -> Iterator[Registry]:
+    import mlflow
+
+    root = Path(shutil.copytree(built, tmp_path / "project", symlinks=True))
     monkeypatch.delenv("LCP_ROOT", raising=False)
-    project = Registry(root, tracking_store)
-    project.run()
-    yield project
+    yield Registry(root, tracking_store)
     mlflow.set_tracking_uri("")  # back to what the environment says
 
 
