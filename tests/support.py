@@ -493,11 +493,16 @@ def stop_group(process: subprocess.Popen[Any], grace: float = 60) -> None:
 
 
 def start_serve(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """``lcp serve --port PORT`` with ``env``, its output in ``log`` (a pipe nobody reads would
-    block it once full), in a session of its own that dies with the test run."""
+    """``lcp serve --port PORT`` with ``env``, as ``start_lcp`` starts it."""
+    return start_lcp(["serve", "--port", str(port)], env, log)
+
+
+def start_lcp(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A long-running ``lcp`` command with ``env``, its output in ``log`` (a pipe nobody reads
+    would block it once full), in a session of its own that dies with the test run."""
     with log.open("wb") as output:
         return subprocess.Popen(
-            [sys.executable, "-m", "lead_conversion_prediction", "serve", "--port", str(port)],
+            [sys.executable, "-m", "lead_conversion_prediction", *args],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=output,

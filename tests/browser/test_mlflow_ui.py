@@ -17,13 +17,14 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import die_with_parent, free_port, stop_group, wait_until
+from tests.support import die_with_parent, free_port, start_lcp, stop_group, wait_until
 from tests.trained import PipelineRun
 
 START_SECONDS = 240  # an idle machine needs about 5 s
@@ -135,6 +136,27 @@ def chromium() -> str:
     )
 
 
+@contextmanager
+def browser_page(profile: Path) -> Iterator[Any]:
+    """A page of headless Chromium with the browser profile ``profile`` (a new folder: a
+    browser that never saw the UI), closed after the block."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=chromium(),
+            headless=True,
+            chromium_sandbox=False,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
+
+
 def test_the_graphql_endpoint_returns_a_run(mlflow_ui: Server, logged_run: LoggedRun) -> None:
     status, text = post_json(f"{mlflow_ui.url}/graphql", {"query": QUERY % logged_run.run_id})
     assert status == 200, (
@@ -148,30 +170,16 @@ def test_the_graphql_endpoint_returns_a_run(mlflow_ui: Server, logged_run: Logge
 def test_the_run_page_shows_the_runs_metrics(
     mlflow_ui: Server, logged_run: LoggedRun, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     page_url = f"{mlflow_ui.url}/#/experiments/{logged_run.experiment_id}/runs/{logged_run.run_id}"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            tmp_path / "profile",
-            executable_path=chromium(),
-            headless=True,
-            chromium_sandbox=False,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1000},
-        )
-        try:
-            page = browser.new_page()
-            page.goto(page_url, timeout=PAGE_MILLISECONDS)
-            heading = page.get_by_text(f"Metrics ({len(logged_run.metrics)})", exact=True)
-            banner = page.get_by_text(ERROR_BANNERS)
-            heading.or_(banner).first.wait_for(timeout=PAGE_MILLISECONDS)
-            if banner.count():
-                error = banner.first.locator("xpath=..").inner_text()
-                pytest.fail(f"the run page shows an error: {' / '.join(error.splitlines())}")
-            rows = [row.split("\n") for row in page.get_by_role("row").all_inner_texts()]
-        finally:
-            browser.close()
+    with browser_page(tmp_path / "profile") as page:
+        page.goto(page_url, timeout=PAGE_MILLISECONDS)
+        heading = page.get_by_text(f"Metrics ({len(logged_run.metrics)})", exact=True)
+        banner = page.get_by_text(ERROR_BANNERS)
+        heading.or_(banner).first.wait_for(timeout=PAGE_MILLISECONDS)
+        if banner.count():
+            error = banner.first.locator("xpath=..").inner_text()
+            pytest.fail(f"the run page shows an error: {' / '.join(error.splitlines())}")
+        rows = [row.split("\n") for row in page.get_by_role("row").all_inner_texts()]
 
     shown = {cells[0]: cells[1] for cells in rows if cells and cells[0] in logged_run.metrics}
     assert shown.keys() == logged_run.metrics.keys()
@@ -185,7 +193,6 @@ def test_the_link_lcp_mlflow_ui_prints_opens_the_runs_table(
     """A browser that never saw the UI (a fresh profile) opens the printed link: the runs
     table with the pipeline's run, not MLflow 3's GenAI overview."""
     from mlflow.tracking import MlflowClient
-    from playwright.sync_api import sync_playwright
 
     client = MlflowClient(tracking_uri=pipeline_run.tracking_uri)
     (experiment,) = client.search_experiments(filter_string="name = 'lead-conversion'")
@@ -199,16 +206,7 @@ def test_the_link_lcp_mlflow_ui_prints_opens_the_runs_table(
         "LCP_ROOT": str(pipeline_run.root),
         "MLFLOW_TRACKING_URI": pipeline_run.tracking_uri,
     }
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "lead_conversion_prediction", "mlflow-ui", "--port", str(port)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+    process = start_lcp(["mlflow-ui", "--port", str(port)], env, log)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: answers(f"{url}/health"), START_SECONDS, "lcp mlflow-ui", process, log)
@@ -217,22 +215,10 @@ def test_the_link_lcp_mlflow_ui_prints_opens_the_runs_table(
             link
             == f"{url}/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
         )
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch_persistent_context(
-                tmp_path / "fresh-profile",
-                executable_path=chromium(),
-                headless=True,
-                chromium_sandbox=False,
-                args=CHROMIUM_FLAGS,
-                viewport={"width": 1400, "height": 1000},
-            )
-            try:
-                page = browser.new_page()
-                page.goto(link, timeout=PAGE_MILLISECONDS)
-                page.get_by_text(parent, exact=True).first.wait_for(timeout=PAGE_MILLISECONDS)
-                shown = page.inner_text("body")
-            finally:
-                browser.close()
+        with browser_page(tmp_path / "fresh-profile") as page:
+            page.goto(link, timeout=PAGE_MILLISECONDS)
+            page.get_by_text(parent, exact=True).first.wait_for(timeout=PAGE_MILLISECONDS)
+            shown = page.inner_text("body")
     finally:
         stop_group(process)
     assert parent in shown
