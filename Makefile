@@ -33,6 +33,9 @@ RAW_DATA := data/raw/raw_data.csv
 DVC_REMOTE ?=
 INPUT ?=
 OUTPUT ?=
+SCORES ?=
+OUTCOMES ?=
+BY ?=
 MODEL ?=
 VERSION ?=
 BASELINE ?=
@@ -56,7 +59,7 @@ export PYSPARK_PYTHON := $(BIN)/python
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install dagger-env spark lock remote fetch data features train evaluate register \
-	package validate pipeline release promote rollback champion predict serve mlflow-ui tracking-server \
+	package validate pipeline release promote rollback champion predict monitor backtest serve mlflow-ui tracking-server \
 	unlock postgres test test-fast test-lane lint format bench bench-train bench-score bench-serve notebook clean
 
 ## Show this help
@@ -174,6 +177,16 @@ champion: $(INSTALLED)
 predict: $(INSTALLED)
 	@test -n "$(INPUT)" -a -n "$(OUTPUT)" || { echo "usage: make predict INPUT=<leads> OUTPUT=<scores> [MODEL=<uri or path>]"; exit 2; }
 	lcp predict --input "$(INPUT)" --output "$(OUTPUT)" $(if $(MODEL),--model "$(MODEL)")
+
+## Compare a batch (leads or scores) with the model's training rows: make monitor INPUT=leads.csv
+monitor: $(INSTALLED)
+	@test -n "$(INPUT)" || { echo "usage: make monitor INPUT=<leads or scores> [MODEL=<uri or path>] [OUTPUT=<folder>]"; exit 2; }
+	lcp monitor --input "$(INPUT)" $(if $(MODEL),--model "$(MODEL)") $(if $(OUTPUT),--output "$(OUTPUT)")
+
+## The model on real outcomes: make backtest SCORES=scores.csv OUTCOMES=outcomes.csv [BY=month]
+backtest: $(INSTALLED)
+	@test -n "$(SCORES)" -a -n "$(OUTCOMES)" || { echo "usage: make backtest SCORES=<scores> OUTCOMES=<outcomes> [BY=month|<column>] [OUTPUT=<folder>]"; exit 2; }
+	lcp backtest --scores "$(SCORES)" --outcomes "$(OUTCOMES)" $(if $(BY),--by "$(BY)") $(if $(OUTPUT),--output "$(OUTPUT)")
 
 ## Serve the champion over HTTP on 127.0.0.1:5001 (PORT=..., SERVE_WORKERS=N processes)
 serve: $(INSTALLED)

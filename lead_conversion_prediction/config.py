@@ -131,10 +131,15 @@ class Paths:
         return self.models_dir / "columns_list.json"
 
     @property
+    def reference_profile(self) -> Path:
+        """What the training rows and the model's holdout scores looked like (monitoring)."""
+        return self.models_dir / "reference_profile.json"
+
+    @property
     def model_set(self) -> tuple[Path, ...]:
         """What every model set holds, and its bundle: the validator's model, the whole
-        Pipeline and the column list."""
-        return (self.validator_model, self.lead_model, self.columns_list)
+        Pipeline, the column list and the reference profile."""
+        return (self.validator_model, self.lead_model, self.columns_list, self.reference_profile)
 
     @property
     def candidates_dir(self) -> Path:
@@ -151,6 +156,11 @@ class Paths:
     @property
     def reports_dir(self) -> Path:
         return self.root / "reports"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        """Where ``lcp monitor`` and ``lcp backtest`` write their reports by default."""
+        return self.reports_dir / "monitoring"
 
     @property
     def figures_dir(self) -> Path:
@@ -214,43 +224,16 @@ class SplitParams(Section):
     random_state: int = 42
 
 
-class Uniform(Section):
-    """A continuous uniform distribution on [low, high]."""
-
-    uniform: tuple[float, float]
-
-
-class RandInt(Section):
-    """A discrete uniform distribution on the integers low..high, both included."""
-
-    randint: tuple[int, int]
-
-
-SearchDimension = Uniform | RandInt | list[str | float | int]
-
-
 class CalibrationParams(Section):
-    """How a searched candidate is calibrated where that helps (``modeling/calibration.py``).
-
-    Each method is tried on the candidate's cross-validated scores on the training rows; the one
-    with the lowest log-loss is kept if it beats the uncalibrated scores. No method: none tried.
-    """
+    """The calibrations tried on each candidate (``modeling/calibration.py``); none: none."""
 
     methods: list[Literal["sigmoid", "isotonic"]] = ["sigmoid"]
     cv_folds: Annotated[int, Field(ge=2)] = 5
 
 
 class ScaleParams(Section):
-    """How the searches shrink on many training rows (``modeling/train.py``'s ``search_budget``).
-
-    Up to ``rows_above`` training rows every candidate is searched as its section says. Above,
-    its search (and the calibration check) sees a stratified sample of ``search_rows`` rows, with
-    at most ``max_n_iter`` settings and ``max_cv_folds`` folds; the chosen setting is then fitted
-    on all rows, using ``n_jobs`` threads per XGBoost fit. Where calibration helps, the
-    classifier is fitted on all but a stratified ``calibration_holdout`` share of the rows, and
-    the calibrator on that share. So the search costs the same at any size and the cost above it
-    grows with the rows, not faster.
-    """
+    """How the searches shrink on many training rows (``modeling/train.py``'s
+    ``search_budget``; ``params.yaml`` says how): a search costs the same at any size."""
 
     rows_above: Annotated[int, Field(ge=1)] = 20_000
     search_rows: Annotated[int, Field(ge=100)] = 20_000
@@ -331,6 +314,43 @@ class PredictParams(Section):
 Probability = Annotated[float, Field(ge=0, le=1)]
 
 
+class Limits(Section):
+    """A drift statistic's levels: at ``warn`` a batch is worth a look, at ``alert`` the model
+    may no longer be right for it."""
+
+    warn: Annotated[float, Field(ge=0)]
+    alert: Annotated[float, Field(ge=0)]
+
+    @model_validator(mode="after")
+    def _alert_is_not_below_warn(self) -> Limits:
+        if self.alert < self.warn:
+            raise ValueError(f"alert {self.alert} is below warn {self.warn}")
+        return self
+
+
+class MonitorParams(Section):
+    """When a scored batch has drifted from the training rows (``monitoring/drift.py``)."""
+
+    psi: Limits = Limits(warn=0.1, alert=0.25)
+    ks: Limits = Limits(warn=0.1, alert=0.15)
+    js: Limits = Limits(warn=0.07, alert=0.1)
+    missing_rate: Limits = Limits(warn=0.05, alert=0.1)
+    unseen_share: Limits = Limits(warn=0.001, alert=0.01)
+    p_value: Annotated[float, Field(gt=0, lt=1)] = 0.001
+    min_rows: Annotated[int, Field(ge=1)] = 100
+    psi_floor: Annotated[float, Field(gt=0, lt=0.01)] = 0.0001
+    experiment: str = "lead-conversion-monitoring"
+
+
+class BacktestParams(Section):
+    """How ``lcp backtest`` scores the model on real outcomes: bootstrap intervals per cohort."""
+
+    resamples: Annotated[int, Field(ge=100)] = 1000
+    confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
+    random_state: int = 42
+    reliability_bins: Annotated[int, Field(ge=2)] = 10
+
+
 class Params(Section):
     data: DataParams
     features: FeatureParams = FeatureParams()
@@ -343,6 +363,8 @@ class Params(Section):
     validation: ValidationParams = ValidationParams()
     serve: ServeParams = ServeParams()
     predict: PredictParams = PredictParams()
+    monitor: MonitorParams = MonitorParams()
+    backtest: BacktestParams = BacktestParams()
 
 
 def load_params(path: Path) -> Params:

@@ -13,6 +13,9 @@ scored in a child process by:
 - artifact: ``lcp predict --model models/lead_model.joblib`` (to Parquet); with ``--baseline
   REV``, also that revision's package; with ``--explain K``, also with ``--explain K``;
 - champion: ``lcp predict`` as a user runs it: the champion of the local MLflow store;
+- monitored, champion-monitored: the same two with ``--monitor`` (drift counted in the same
+  pass, the report written and logged to MLflow; the champion needs a reference profile: a
+  version registered by this version of lcp);
 - spark: ``lcp predict --engine spark --spark-master local[2]``;
 - mlflow: ``mlflow.pyfunc.load_model(@champion).predict(pd.read_csv(file))``, the plain way.
 
@@ -25,7 +28,7 @@ run, its median, and its wall time over the floor's. The scoring loop's own time
 
 Goals (2-core machine, idle), printed with the table: 1,000 leads in <= 1.5 s from the
 artifact and <= 3.0 s from @champion; 1,000,000 leads within 5x the floor from the artifact and
-7x from @champion.
+7x from @champion; ``--monitor`` within 1.15x of the same command without it.
 """
 
 from __future__ import annotations
@@ -45,7 +48,10 @@ from pathlib import Path
 from bench_process import Measured, measure
 
 ROOT = Path(__file__).resolve().parents[1]
-WAYS = ("floor", "artifact", "champion", "explained", "baseline", "spark", "mlflow")
+WAYS = (
+    "floor", "artifact", "monitored", "champion", "champion-monitored", "explained", "baseline",
+    "spark", "mlflow",
+)  # fmt: skip
 ONCE = ("spark", "mlflow")  # slow: one run each
 ARTIFACT = "models/lead_model.joblib"
 CHAMPION = "models:/lead_model@champion"
@@ -53,6 +59,9 @@ LOOP = re.compile(r"rows scored, [\d,]+ rejected, in ([\d.,]+) s")
 # Whole-process goals: seconds for a small file, times the floor for a large one.
 SMALL_ROWS, SMALL_GOALS = 1_000, {"artifact": 1.5, "champion": 3.0}
 LARGE_ROWS, LARGE_GOALS = 1_000_000, {"artifact": 5.0, "champion": 7.0}
+ALERT = 3  # lcp's exit code when --monitor finds drift (the synthetic leads span four sources)
+# --monitor against the same command without it, at any size from LARGE_ROWS.
+MONITORED, MONITOR_GOAL = {"monitored": "artifact", "champion-monitored": "champion"}, 1.15
 
 
 @dataclass
@@ -65,7 +74,7 @@ class Result:
     error: str = ""
 
     def add(self, run: Measured) -> None:
-        if run.returncode != 0:
+        if run.returncode not in (0, ALERT):  # a drift alert (--monitor) is a result
             self.error = run.last_line()
             return
         self.wall.append(run.wall)
@@ -130,9 +139,13 @@ def command(
         return [python, __file__, "--mlflow", str(path), CHAMPION], env
     if way == "champion":
         return [*lcp, "-o", str(out / "champion.parquet")], env
+    if way == "champion-monitored":
+        return [*lcp, "-o", str(out / "champion.parquet"), "--monitor"], env
     lcp += ["--model", artifact]
     if way == "artifact":
         return [*lcp, "-o", str(out / "artifact.parquet")], env
+    if way == "monitored":
+        return [*lcp, "-o", str(out / "artifact.parquet"), "--monitor"], env
     if way == "explained":
         return [*lcp, "-o", str(out / "artifact.parquet"), "--explain", str(explain)], env
     if way == "baseline":
@@ -157,7 +170,10 @@ def export_baseline(revision: str, folder: Path) -> Path:
     return target
 
 
-def goal(way: str, rows: int, wall: float, floor: float | None) -> str:
+def goal(way: str, rows: int, wall: float, floor: float | None, plain: float | None) -> str:
+    if way in MONITORED and rows >= LARGE_ROWS and plain:
+        verdict = "met" if wall <= MONITOR_GOAL * plain else "missed"
+        return f"{wall / plain:.2f}x {MONITORED[way]}: goal <= {MONITOR_GOAL}x {verdict}"
     if rows == SMALL_ROWS and way in SMALL_GOALS:
         limit = SMALL_GOALS[way]
         return f"goal <= {limit:.1f} s: {'met' if wall <= limit else 'missed'}"
@@ -178,10 +194,13 @@ def report(rows: int, results: dict[str, Result], labels: dict[str, str]) -> Non
             continue
         best = min(result.wall)
         ratio = f"{best / floor:.2f}" if floor else "-"
+        plain = results.get(MONITORED.get(way, ""))
+        plain_best = min(plain.wall) if plain and plain.wall else None
         loop = f"{min(result.loop):8.2f}" if result.loop else f"{'':8}"
+        verdict = goal(way, rows, best, floor, plain_best)
         print(
             f"  {labels[way]:<36} {best:8.2f} {statistics.median(result.wall):8.2f} "
-            f"{ratio:>8} {max(result.peak_mb):9,.0f} {loop}  {goal(way, rows, best, floor)}"
+            f"{ratio:>8} {max(result.peak_mb):9,.0f} {loop}  {verdict}"
         )
     print("  * loop s: the scoring loop alone, as lcp predict logs it (not what a user waits for)")
 
@@ -212,6 +231,8 @@ def main() -> None:
         "floor": "floor: pyarrow read_csv",
         "artifact": "lcp predict --model <artifact>",
         "champion": "lcp predict (@champion)",
+        "monitored": "lcp predict --model <artifact> --monitor",
+        "champion-monitored": "lcp predict (@champion) --monitor",
         "explained": f"lcp predict --model <artifact> --explain {arguments.explain}",
         "baseline": f"lcp predict --model <artifact> at {arguments.baseline}",
         "spark": "lcp predict --engine spark local[2]",
@@ -234,6 +255,7 @@ def main() -> None:
             report(rows, results, labels)
             path.unlink()
             for name in ("artifact.parquet", "champion.parquet", "baseline.parquet", "spark"):
+                shutil.rmtree(base / f"{Path(name).stem}.monitoring", ignore_errors=True)
                 target = base / name
                 if target.is_dir():
                     shutil.rmtree(target)

@@ -12,15 +12,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from lead_conversion_prediction.config import PROJ_ROOT, Params
+
+if TYPE_CHECKING:
+    from lead_conversion_prediction.monitoring.backtest import BacktestReport
+    from lead_conversion_prediction.monitoring.drift import DriftReport
 
 SHARED_DIR = Path(os.environ.get("LCP_SHARED_DIR", PROJ_ROOT.parent / "shared")).resolve()
 RAW_MD5 = "05663184eaf8f324162e4d1bc14be387"  # the pinned raw data (SPEC)
@@ -107,6 +111,73 @@ def fit_small_model(n: int = 200, seed: int = 1) -> Any:
     preprocessor = build_preprocessor(FeatureParams()).fit(X)
     classifier = LogisticRegression().fit(preprocessor.transform(X), y)
     return assemble_model(preprocessor, classifier)
+
+
+def monitored_leads(
+    n: int, seed: int, shift: float = 0.0, sources: tuple[str, ...] = ("signup", "organic")
+) -> pd.DataFrame:
+    """Typed leads as the monitor sees them; ``shift`` moves every purchase count up."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "purchases": rng.poisson(3, n).astype("float64") + shift,
+            "time_spent": rng.gamma(2.0, 100.0, n),
+            "n_visits": rng.poisson(5, n).astype("float64"),
+            "customer_group": pd.array(rng.integers(1, 10, n), dtype="Int64"),
+            "onboarding": rng.random(n) < 0.4,
+            "source": rng.choice(list(sources), n),
+        }
+    )
+
+
+def drifted_report(rows: int = 500) -> DriftReport:
+    """The drift of a batch of ``rows`` leads from 2,000 training leads: its purchases moved
+    up, half its sources a level named ``<script>`` that training never had, its
+    probabilities higher."""
+    from lead_conversion_prediction.config import MonitorParams
+    from lead_conversion_prediction.monitoring.counts import count_batch
+    from lead_conversion_prediction.monitoring.drift import drift_report
+    from lead_conversion_prediction.monitoring.profile import build_profile
+
+    rng = np.random.default_rng(7)
+    training = monitored_leads(2000, seed=1)
+    profile = build_profile(training, pd.Series(rng.random(2000) < 0.3), rng.beta(2, 5, 600))
+    batch = monitored_leads(rows, seed=2, shift=3.0, sources=("signup", "<script>"))
+    counts = count_batch(profile, batch, rng.beta(3, 4, rows))
+    return drift_report(profile, counts, MonitorParams(), "lead-model v3", "leads.csv", "0" * 32)
+
+
+HOLDOUT_BANDS = {  # (value, low, high) of a holdout the synthetic scores match
+    "roc_auc": (0.83, 0.80, 0.86),
+    "log_loss": (0.50, 0.47, 0.53),
+    "brier": (0.167, 0.155, 0.18),
+    "top_10_capture": (0.19, 0.16, 0.22),
+    "top_20_capture": (0.36, 0.32, 0.40),
+}
+
+
+def backtest_report(holdout: bool = True) -> BacktestReport:
+    """The backtest of 900 scored leads over three months, by month: January and February
+    convert as scored, March's outcomes ignore the scores (its ROC-AUC falls below the
+    holdout's). 20 scores have no outcome, 5 outcomes no score, and one score id repeats."""
+    from lead_conversion_prediction.config import BacktestParams
+    from lead_conversion_prediction.monitoring.backtest import MetricBand, backtest
+
+    rng = np.random.default_rng(3)
+    probability = rng.uniform(0, 1, 900)
+    converted = np.r_[rng.random(600) < probability[:600], rng.random(300) < 0.5]
+    dates = np.repeat(["2024-01-15", "2024-02-15", "2024-03-15"], 300)
+    scores = pd.DataFrame(
+        {"lead_id": np.r_[np.arange(900), 7], "conversion_probability": np.r_[probability, 0.5]}
+    ).assign(model="lead-model v3")
+    outcomes = pd.DataFrame(
+        {"lead_id": np.arange(20, 905), "converted": np.r_[converted[20:], [1] * 5]}
+    ).assign(date=np.r_[dates[20:], ["2024-03-20"] * 5])
+    bands = {
+        name: MetricBand(value=v, low=lo, high=hi) for name, (v, lo, hi) in HOLDOUT_BANDS.items()
+    }
+    params = BacktestParams(resamples=200)
+    return backtest(scores, outcomes, "month", bands if holdout else None, params)
 
 
 def run_lcp(
@@ -378,6 +449,49 @@ def new_project(root: Path, candidates: list[str] | None = None) -> Path:
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     shutil.copy(PROJ_ROOT / PIN, root / PIN)
     return root
+
+
+# Debian names it chromium; GitHub's Ubuntu runners ship chromium-browser and google-chrome.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+CHROMIUM_FLAGS = [
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium() -> str:
+    """Debian's Chromium; the check fails (never skips) without it."""
+    for name in CHROMIUM_NAMES:
+        if found := shutil.which(name):
+            return found
+    pytest.fail(
+        "Chromium is not installed: the browser checks need it (Debian: apt-get install chromium)"
+    )
+
+
+@contextlib.contextmanager
+def browser_page(profile: Path) -> Iterator[Any]:
+    """A page of headless Chromium with the browser profile ``profile`` (a new folder: a
+    browser that never saw the page), closed after the block."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=chromium(),
+            headless=True,
+            chromium_sandbox=False,
+            args=CHROMIUM_FLAGS,
+            viewport={"width": 1400, "height": 1000},
+        )
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()
 
 
 def _prctl() -> Callable[..., int] | None:

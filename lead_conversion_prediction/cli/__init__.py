@@ -1,7 +1,8 @@
 """The ``lcp`` command line: one command per pipeline stage, ``pipeline`` for all, and scoring.
 
 The root app assembles each area's commands (``stages``, ``registry``, ``scoring``,
-``server``) as top-level commands. Paths default to the project's standard locations
+``monitoring``, ``server``) as top-level commands. Paths default to the project's standard
+locations
 (``config.Paths``). Errors a user can fix are reported on one line with exit code 2
 (``errors.py``); ``--debug`` shows the traceback instead. Heavy libraries are imported by the
 commands, not here, so ``lcp --help`` is instant.
@@ -15,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from lead_conversion_prediction.cli import registry, scoring, server, stages
+from lead_conversion_prediction.cli import monitoring, registry, scoring, server, stages
 from lead_conversion_prediction.cli.options import Settings, settings
 
 app = typer.Typer(
@@ -26,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-for area in (stages, registry, scoring, server):
+for area in (stages, registry, scoring, monitoring, server):
     app.add_typer(area.app)  # no name: its commands become the root's own
 
 

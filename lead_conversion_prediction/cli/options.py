@@ -101,3 +101,14 @@ def uses_registry(model: str | None) -> bool:
     from lead_conversion_prediction.scoring.model import ModelRef
 
     return model is None or ModelRef.parse(model).is_registry
+
+
+ALERT_EXIT_CODE = 3  # monitoring found an alert: schedulers fail the job on it
+
+
+def exit_on_alerts(alerts: list[str]) -> None:
+    """Name each alert on stderr, one line each, and exit 3; nothing when there is none."""
+    if alerts:
+        for line in alerts:
+            typer.echo(line, err=True)
+        raise typer.Exit(ALERT_EXIT_CODE)

@@ -4,20 +4,24 @@ and check a models folder or bundle against its checksums."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lead_conversion_prediction.cli.options import (
     TrackingOption,
+    exit_on_alerts,
     project,
     use_tracking_store,
     uses_registry,
     writing,
 )
 from lead_conversion_prediction.exceptions import ConfigError
-from lead_conversion_prediction.scoring import CHUNK_ROWS, SPARK_MASTER, Engine, OnError
+from lead_conversion_prediction.scoring import CHUNK_ROWS, SPARK_MASTER, STDIO, Engine, OnError
 from lead_conversion_prediction.scoring.io import InputFormat, OutputFormat
+
+if TYPE_CHECKING:
+    from lead_conversion_prediction.config import Paths
 
 app = typer.Typer()
 
@@ -132,6 +136,14 @@ def predict(
             "replaced, in one step).",
         ),
     ] = False,
+    monitor: Annotated[
+        bool,
+        typer.Option(
+            "--monitor",
+            help="Also compare the scored leads with the model's training rows in the same "
+            "pass: drift.json and report.html in <output>.monitoring/ (exit 3 on an alert).",
+        ),
+    ] = False,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Score raw leads: probability, label, rank, reasons."""
@@ -139,7 +151,7 @@ def predict(
 
     use_tracking_store(tracking_uri, check=uses_registry(model))
     paths, params = project()
-    run_predict(
+    report = run_predict(
         paths,
         params,
         input_path=input_path,
@@ -158,7 +170,17 @@ def predict(
         engine=engine,
         spark_master=spark_master,
         overwrite=overwrite,
+        monitor=monitoring_folder(paths, output_path) if monitor else None,
     )
+    exit_on_alerts(report.alerts)
+
+
+def monitoring_folder(paths: Paths, output_path: str) -> Path:
+    """Where ``--monitor`` writes its report: beside the scores, or the project's folder."""
+    if output_path == STDIO:
+        return paths.monitoring_dir
+    scores = Path(output_path.rstrip("/"))
+    return scores.with_name(f"{scores.stem}.monitoring")
 
 
 @app.command()

@@ -18,16 +18,24 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from lead_conversion_prediction.config import (
-    RandInt,
-    SearchDimension,
-    Section,
-    TrainParams,
-    Uniform,
-    first_error,
-)
+from lead_conversion_prediction.config import Section, TrainParams, first_error
 from lead_conversion_prediction.exceptions import ConfigError
 from lead_conversion_prediction.schema import MODEL_COLUMNS
+
+
+class Uniform(Section):
+    """A continuous uniform distribution on [low, high]."""
+
+    uniform: tuple[float, float]
+
+
+class RandInt(Section):
+    """A discrete uniform distribution on the integers low..high, both included."""
+
+    randint: tuple[int, int]
+
+
+SearchDimension = Uniform | RandInt | list[str | float | int]
 
 
 @dataclass(frozen=True)

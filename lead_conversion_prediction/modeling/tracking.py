@@ -135,8 +135,10 @@ def log_candidate(
     result: CandidateResult,
     input_example: pd.DataFrame,
     tags: dict[str, str],
+    profile: Path | None = None,
 ) -> LoggedCandidate:
-    """Log one candidate as a nested run: its params, CV scores, holdout metrics and model."""
+    """Log one candidate as a nested run: its params, CV scores, holdout metrics and model
+    (with the reference ``profile`` monitoring reads, for the chosen one)."""
     import mlflow
 
     with mlflow.start_run(run_name=name, nested=True, tags={**tags, "candidate": name}) as run:
@@ -155,14 +157,16 @@ def log_candidate(
         )
         settings = [setting.model_dump(mode="json") for setting in result.settings]
         mlflow.log_dict({"settings": settings}, "search/settings.json")
-        model_uri, digest = log_lead_model(model, input_example)
+        model_uri, digest = log_lead_model(model, input_example, profile)
     return LoggedCandidate(name, run.info.run_id, model_uri, digest)
 
 
-def log_lead_model(model: Any, input_example: pd.DataFrame) -> tuple[str, str]:
+def log_lead_model(
+    model: Any, input_example: pd.DataFrame, profile: Path | None = None
+) -> tuple[str, str]:
     """Log the Pipeline as the registered pyfunc model (``scoring/pyfunc.py``) in the active
-    run; return its URI and the digest of its files, also tagged on the run for verified
-    loading."""
+    run, with its reference ``profile`` among its artifacts (so the model's digest covers it);
+    return its URI and the digest of its files, also tagged on the run for verified loading."""
     import tempfile
 
     import mlflow
@@ -179,7 +183,10 @@ def log_lead_model(model: Any, input_example: pd.DataFrame) -> tuple[str, str]:
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=str(Path(pyfunc.__file__).with_name("registered_model.py")),
-            artifacts={pyfunc.PIPELINE_ARTIFACT: str(pipeline)},
+            artifacts={
+                pyfunc.PIPELINE_ARTIFACT: str(pipeline),
+                **({pyfunc.PROFILE_ARTIFACT: str(profile)} if profile is not None else {}),
+            },
             model_config={
                 "pipeline_sha256": file_digest(pipeline),
                 "trusted_types": types,
@@ -293,6 +300,34 @@ def log_report(metrics: MetricsReport, figures: list[Path], model_card: Path) ->
     for figure in figures:
         mlflow.log_artifact(str(figure), "figures")
     mlflow.log_artifact(str(model_card))
+
+
+def log_monitoring_run(
+    tracking_uri: str,
+    experiment: str,
+    kind: str,
+    tags: dict[str, str],
+    metrics: dict[str, float],
+    artifacts: list[Path],
+) -> str:
+    """Log a monitoring report as a run of its own experiment; return the run's id.
+
+    Its statistics are metrics (MLflow charts them across runs, one run per batch), its tags
+    name the model and the batch, and the report's files are its artifacts.
+    """
+    import math
+
+    import mlflow
+
+    configure_tracking(tracking_uri, experiment)
+    finite = {key: value for key, value in metrics.items() if math.isfinite(value)}
+    with mlflow.start_run(run_name=f"{kind} {tags.get('model', '')}", tags={
+        "lcp.monitoring": kind, **tags
+    }) as run:  # fmt: skip
+        mlflow.log_metrics(finite)
+        for artifact in artifacts:
+            mlflow.log_artifact(str(artifact))
+    return str(run.info.run_id)
 
 
 def tag_run(run_id: str, tags: dict[str, Any]) -> None:

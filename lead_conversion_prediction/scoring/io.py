@@ -31,8 +31,7 @@ if TYPE_CHECKING:
 
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 HEADER_MAX_BYTES = 16 << 20  # a header row over this is refused, not read
-# What a peek at standard input gives at least when more is coming (its buffer's size); a
-# header row without a line end in that much may go on, and cannot be read twice.
+# A peek at stdin gives this much when more is coming: a longer header cannot be read twice.
 STDIN_LOOKAHEAD_BYTES = 4096
 
 
@@ -119,9 +118,8 @@ class RaggedRows:
 
     def error(self, file: str) -> DataContractError:
         """The one-line error naming the first of these rows."""
-        return DataContractError(
-            file, self.problem(0), rows=self.records[:5], n_bad=len(self.records)
-        )
+        first, n_bad = self.records[:5], len(self.records)
+        return DataContractError(file, self.problem(0), rows=first, n_bad=n_bad)
 
     def problem(self, index: int) -> str:
         """What is wrong with the ``index``-th of these rows."""
@@ -243,6 +241,15 @@ def _arrow_stream(source: str) -> Any:
         return sys.stdin.buffer
     gzipped = is_gzip(Path(source))
     return pa.input_stream(source, compression="gzip" if gzipped else None, buffer_size=1 << 20)
+
+
+def input_columns(source: str, source_format: InputFormat) -> list[str]:
+    """The column names of a CSV or Parquet input file."""
+    import pyarrow.parquet as pq
+
+    with reading(source):
+        parquet = source_format == InputFormat.parquet
+        return list(pq.read_schema(source).names) if parquet else _read_header(source)[0]
 
 
 def _read_header(source: str) -> tuple[list[str], int]:

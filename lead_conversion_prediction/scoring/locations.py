@@ -44,7 +44,7 @@ def check_spark_options(
         raise ConfigError("--engine spark writes rejected rows to <output>/_rejects/")
 
 
-def check_locations(input_path: str, output_path: str, rejects: Path | None) -> None:
+def check_locations(input_path: str, output_path: str | None, rejects: Path | None) -> None:
     """Refuse an input that is a folder, an output into a missing folder, and any output that
     is the input itself (through a link too): scores never replace the leads they come from."""
     if input_path != STDIO and Path(input_path).is_dir():
@@ -60,7 +60,11 @@ def check_locations(input_path: str, output_path: str, rejects: Path | None) -> 
         exists = input_path != STDIO and path.exists() and Path(input_path).exists()
         if exists and path.samefile(input_path):
             raise ConfigError(f"{option} {target}: is the input file {input_path}")
-    if rejects is not None and STDIO not in (output_path, str(rejects)):
+    if (
+        output_path is not None
+        and rejects is not None
+        and STDIO not in (output_path, str(rejects))
+    ):
         output, rejected = Path(output_path), Path(rejects)
         linked = output.exists() and rejected.exists() and output.samefile(rejected)
         if linked or output.resolve() == rejected.resolve():

@@ -14,9 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lead_conversion_prediction.exceptions import ArtifactError, RegistryError
+
+if TYPE_CHECKING:
+    from lead_conversion_prediction.monitoring.profile import ReferenceProfile
+
+PROFILE_NAME = "reference_profile.json"  # beside an artifact, as train writes it
 
 
 @dataclass(frozen=True)
@@ -59,19 +64,24 @@ class LoadedModel:
 
     model: Any
     provenance: str
+    profile: ReferenceProfile | None = None
 
 
-def load_scoring_model(spec: ModelRef | str | None, default: Path) -> LoadedModel:
-    """Load the model to score with: a registry URI, an artifact path, or ``default``."""
+def load_scoring_model(
+    spec: ModelRef | str | None, default: Path, with_profile: bool = False
+) -> LoadedModel:
+    """Load the model to score with: a registry URI, an artifact path, or ``default``; with
+    its reference profile (``with_profile``), which a model without one cannot give."""
     from lead_conversion_prediction.utils.storage import file_digest, load_artifact
 
     ref = spec if isinstance(spec, ModelRef) else ModelRef.parse(spec, default)
     if ref.uri is not None:
-        loaded = load_registered_model(ref.uri)
+        loaded = load_registered_model(ref.uri, with_profile)
     else:
         path = ref.path or default
         model = load_artifact(path)
-        loaded = LoadedModel(model, f"{path.name}@sha256:{file_digest(path)[:12]}")
+        profile = read_profile_beside(path) if with_profile else None
+        loaded = LoadedModel(model, f"{path.name}@sha256:{file_digest(path)[:12]}", profile)
     use_cores(loaded.model, os.cpu_count() or 1)  # scoring may use every core
     hand_arrays(loaded.model)
     return loaded
@@ -104,8 +114,9 @@ def hand_arrays(model: Any) -> None:
         model[0].set_output(transform="default")
 
 
-def load_registered_model(uri: str) -> LoadedModel:
-    """The Pipeline of a logged or registered model, its files verified first."""
+def load_registered_model(uri: str, with_profile: bool = False) -> LoadedModel:
+    """The Pipeline of a logged or registered model (and its reference profile), its files
+    verified first."""
     import mlflow
 
     from lead_conversion_prediction.scoring.pyfunc import PIPELINE_ARTIFACT, read_pipeline
@@ -115,7 +126,53 @@ def load_registered_model(uri: str) -> LoadedModel:
         config = flavor["config"]  # MLflow keeps model_config there
         pipeline = folder / flavor["artifacts"][PIPELINE_ARTIFACT]["path"]
         model = read_pipeline(pipeline, config["pipeline_sha256"], list(config["trusted_types"]))
-    return LoadedModel(model, provenance)
+        profile = logged_profile(folder, flavor, provenance) if with_profile else None
+    return LoadedModel(model, provenance, profile)
+
+
+def load_reference_profile(spec: ModelRef, default: Path) -> tuple[ReferenceProfile, str]:
+    """The reference profile of a model, and the model's provenance, without loading it."""
+    from lead_conversion_prediction.utils.storage import file_digest
+
+    if spec.uri is None:
+        path = spec.path or default
+        return read_profile_beside(path), f"{path.name}@sha256:{file_digest(path)[:12]}"
+    import mlflow
+
+    with verified_model_files(spec.uri) as (folder, provenance):
+        flavor = mlflow.models.Model.load(str(folder)).flavors["python_function"]
+        return logged_profile(folder, flavor, provenance), provenance
+
+
+def read_profile_beside(model_path: Path) -> ReferenceProfile:
+    """The reference profile of a model set, checked against its ``SHA256SUMS``."""
+    from lead_conversion_prediction.exceptions import InputNotFoundError
+    from lead_conversion_prediction.monitoring.profile import ReferenceProfile
+    from lead_conversion_prediction.utils.storage import verify_artifact
+
+    path = model_path.with_name(PROFILE_NAME)
+    try:
+        content = verify_artifact(path)
+    except InputNotFoundError:
+        raise ArtifactError(
+            f"{model_path}: no reference profile beside it ({PROFILE_NAME}): the model was "
+            "trained before monitoring; train it again (lcp train)"
+        ) from None
+    return ReferenceProfile.model_validate_json(content)
+
+
+def logged_profile(folder: Path, flavor: dict[str, Any], provenance: str) -> ReferenceProfile:
+    """The reference profile logged with a model (its files verified already)."""
+    from lead_conversion_prediction.monitoring.profile import ReferenceProfile
+    from lead_conversion_prediction.scoring.pyfunc import PROFILE_ARTIFACT
+
+    logged = flavor.get("artifacts", {}).get(PROFILE_ARTIFACT)
+    if logged is None:
+        raise ArtifactError(
+            f"{provenance}: has no reference profile (it was registered before monitoring): "
+            "give --model models/lead_model.joblib, or register a model trained since"
+        )
+    return ReferenceProfile.model_validate_json((folder / logged["path"]).read_bytes())
 
 
 @contextmanager
@@ -146,10 +203,19 @@ def verified_model_files(uri: str) -> Iterator[tuple[Path, str]]:
 
 def recorded_digest(uri: str) -> tuple[str, str]:
     """The digest recorded for a model URI, and the URI's provenance."""
+    from lead_conversion_prediction.scoring.pyfunc import MODEL_DIGEST_TAG
+
+    tags, provenance = recorded_tags(uri)
+    digest = tags.get(MODEL_DIGEST_TAG)
+    if not digest:
+        raise ArtifactError(f"{uri}: no digest was recorded for it; register it with lcp")
+    return digest, provenance
+
+
+def recorded_tags(uri: str) -> tuple[dict[str, str], str]:
+    """The tags of a model URI's run and (for a registry URI) version, and its provenance."""
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
-
-    from lead_conversion_prediction.scoring.pyfunc import MODEL_DIGEST_TAG
 
     client = MlflowClient()
     try:
@@ -172,7 +238,4 @@ def recorded_digest(uri: str) -> tuple[str, str]:
             raise ArtifactError(f"{uri}: not a models:/ or runs:/ URI, nor a file")
     except MlflowException as error:
         raise RegistryError(f"{uri}: {error.message}") from None
-    digest = tags.get(MODEL_DIGEST_TAG)
-    if not digest:
-        raise ArtifactError(f"{uri}: no digest was recorded for it; register it with lcp")
-    return digest, provenance
+    return dict(tags), provenance

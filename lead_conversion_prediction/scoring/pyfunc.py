@@ -21,6 +21,8 @@ from lead_conversion_prediction.exceptions import ArtifactError
 from lead_conversion_prediction.schema import ID_COLUMN, MODEL_INPUT_COLUMNS
 
 PIPELINE_ARTIFACT = "pipeline"
+# The training rows' reference profile (monitoring/profile.py), logged with the chosen model.
+PROFILE_ARTIFACT = "reference_profile"
 # The SHA-256 of the logged model's files, on its run and on its registered version.
 MODEL_DIGEST_TAG = "model_sha256"
 # Set by `lcp serve` to the registry version it serves (models:/lead_model/3).

@@ -29,6 +29,8 @@ from lead_conversion_prediction.scoring.output import output_frame, output_schem
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from lead_conversion_prediction.monitoring.counts import BatchCounts
+    from lead_conversion_prediction.monitoring.profile import ReferenceProfile
     from lead_conversion_prediction.scoring.model import LoadedModel
 
 
@@ -70,6 +72,7 @@ class ScoringOptions:
     explain: int = 0
     top: CallList | None = None
     max_rows: int | None = None  # a longer input stops the run (local scoring)
+    profile: ReferenceProfile | None = None  # count the scored rows for drift (--monitor)
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ class ScoringReport:
     other_sources: Counter[str] = field(default_factory=Counter)
     duplicate_ids: int = 0
     seconds: float = 0.0
+    drift: BatchCounts | None = None  # the scored rows' counts against the reference profile
+    alerts: list[str] = field(default_factory=list)  # drift alerts, one line per input
 
     def reject(self, reasons: Iterable[str]) -> None:
         """Count rejected rows, each under its reason's subject (``column 'x'``, ``row``)."""
@@ -133,6 +138,8 @@ class ScoringReport:
         self.missing.update(other.missing)
         self.unseen.update(other.unseen)
         self.other_sources.update(other.other_sources)
+        if other.drift is not None:
+            self.drift = other.drift if self.drift is None else self.drift.merge(other.drift)
 
     def warnings(self) -> list[str]:
         """One line per thing a user should know about the scored rows."""
@@ -229,6 +236,10 @@ def score_chunk(
         explained = Reasons.of_matrix(loaded.model, matrix, options.explain)
     else:
         probability = positive_probability(loaded.model, X)
+    if options.profile is not None:
+        from lead_conversion_prediction.monitoring.counts import count_batch
+
+        report.drift = count_batch(options.profile, good, probability if len(good) else None)
     return ScoredChunk(
         ids=good[ID_COLUMN].to_numpy(dtype=np.int64),
         probability=probability,

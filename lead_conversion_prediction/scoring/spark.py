@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from lead_conversion_prediction.exceptions import DataContractError
+from lead_conversion_prediction.monitoring.counts import BatchCounts
 from lead_conversion_prediction.scoring.io import RaggedRows
 from lead_conversion_prediction.scoring.output import (
     OutputColumn,
@@ -284,6 +285,7 @@ def report_counts(report: ScoringReport) -> dict[str, Any]:
         "missing": dict(report.missing),
         "unseen": dict(report.unseen),
         "other_sources": dict(report.other_sources),
+        "drift": None if report.drift is None else report.drift.model_dump(mode="json"),
     }
 
 
@@ -317,9 +319,15 @@ def merge_reports(records: Iterable[tuple[int, str]]) -> PartitionReports:
                 missing=Counter(counts["missing"]),
                 unseen=Counter(counts["unseen"]),
                 other_sources=Counter(counts["other_sources"]),
+                drift=drift_counts(counts["drift"]),
             )
         )
     return merged
+
+
+def drift_counts(payload: dict[str, Any] | None) -> BatchCounts | None:
+    """A batch report's drift counts (``--monitor``), or None."""
+    return None if payload is None else BatchCounts.model_validate(payload)
 
 
 def report_records(tagged: DataFrame) -> list[tuple[int, str]]:

@@ -77,6 +77,7 @@ def run_predict(
     engine: Engine = Engine.local,
     spark_master: str = SPARK_MASTER,
     overwrite: bool = False,
+    monitor: Path | None = None,
 ) -> ScoringReport:
     """Score a file of raw leads with the lead model; ``-`` is stdin or stdout.
 
@@ -85,6 +86,8 @@ def run_predict(
     ``10%``) keeps only the likeliest leads.
     With the Spark engine, the input is any CSV or Parquet location Spark reads, the output a
     Parquet folder (replaced only with ``overwrite``) and rejected rows go to its ``_rejects/``.
+    With ``monitor`` (a folder), the same pass counts the scored rows for drift and writes
+    the monitoring report there (``stages/monitor.py``).
     """
     call_list = CallList.parse(top) if top is not None else None
     with log_stage("predict") as facts:
@@ -93,7 +96,7 @@ def run_predict(
         if engine == Engine.local or is_local_master(spark_master):
             check_input_present(input_path)
         ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
-        loaded = load_scoring_model(ref, paths.lead_model)
+        loaded = load_scoring_model(ref, paths.lead_model, with_profile=monitor is not None)
         if ref.is_file(paths.lead_model):
             warn_unless_champion(paths)
         options = ScoringOptions(
@@ -106,6 +109,7 @@ def run_predict(
             explain=explain,
             top=call_list,
             max_rows=params.predict.max_rows,
+            profile=loaded.profile,
         )
         if engine == Engine.spark:
             from lead_conversion_prediction.scoring.spark_session import spark_session
@@ -153,6 +157,13 @@ def run_predict(
             loaded.provenance,
         )
         facts.update(scored=report.rows_scored, rejected=report.rows_rejected)
+    if monitor is not None and loaded.profile is not None:
+        from lead_conversion_prediction.stages._monitoring import publish_drift
+
+        drift = publish_drift(
+            params, loaded.profile, report.drift, loaded.provenance, input_path, monitor
+        )
+        report.alerts = drift.alert_lines()
     return report
 
 
@@ -193,14 +204,15 @@ def warn_unless_champion(paths: Paths) -> None:
 def score_file(
     loaded: LoadedModel,
     input_path: str,
-    output_path: str,
+    output_path: str | None,
     options: ScoringOptions,
     rejects: Path | None = None,
     input_format: InputFormat | None = None,
     output_format: OutputFormat | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ScoringReport:
-    """Score every row of ``input_path`` into ``output_path``; ``-`` is stdin or stdout.
+    """Score every row of ``input_path`` into ``output_path`` (None: only count them, as
+    ``lcp monitor`` does); ``-`` is stdin or stdout.
 
     Rows that break the contract stop the run with an error naming the file, the column and up
     to five bad rows, or (``skip_bad_rows``) go to ``rejects`` with a reason. Chunks are read
@@ -210,7 +222,7 @@ def score_file(
     ready_contract(SCORING_COLUMNS)  # the contract's checks (and pandera) ready before the clock
     started = time.perf_counter()
     input_format = input_format or InputFormat.of(input_path)
-    output_format = output_format or OutputFormat.of(output_path)
+    output_format = output_format or OutputFormat.of(output_path or STDIO)
     check_locations(input_path, output_path, rejects)
     # A CSV file is first read with the contract's types (Arrow parses them off the GIL); if a
     # cell does not parse, or a row is rejected, the file is read again as text, so that errors
@@ -226,7 +238,7 @@ def score_file(
         raise with_physical_lines(error, input_path) if lines else error from None
     report, lead_ids, probability, rejected, reasons = scored
     report.duplicate_ids = count_repeats(lead_ids)
-    for target in (Path(output_path), rejects):
+    for target in (None if output_path is None else Path(output_path), rejects):
         if target is not None and str(target) != STDIO:
             for left in sweep_abandoned(target):
                 logger.info("predict: removed {}, left by a run that was killed", left)
@@ -243,12 +255,13 @@ def score_file(
     elif rejects is not None and rejects.exists():
         rejects.unlink()  # an earlier run's rejects: this run has none
         logger.info("predict: removed {}, an earlier run's rejects", rejects)
-    tables = ranked_tables(lead_ids, probability, loaded.provenance, options, reasons)
-    if output_path == STDIO:
-        write_tables(tables, sys.stdout.buffer, output_format)
-    else:
-        with atomic_path(Path(output_path)) as temporary:
-            write_tables(tables, temporary, output_format)
+    if output_path is not None:
+        tables = ranked_tables(lead_ids, probability, loaded.provenance, options, reasons)
+        if output_path == STDIO:
+            write_tables(tables, sys.stdout.buffer, output_format)
+        else:
+            with atomic_path(Path(output_path)) as temporary:
+                write_tables(tables, temporary, output_format)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -161,9 +161,11 @@ def _logged_and_registered(
     )
     from lead_conversion_prediction.modeling.tracking import flatten, log_candidate, log_datasets
     from lead_conversion_prediction.scoring.pyfunc import MODEL_DIGEST_TAG
+    from lead_conversion_prediction.utils.storage import verify_artifact
 
     name, chosen, tags = params.registry.model_name, summary.selected, lineage.tags()
     models = load_candidate_models(paths, summary)
+    verify_artifact(paths.reference_profile)  # logged with the chosen model: checked first
     X_test, _ = read_holdout(paths)
     run_name = lineage.dvc_experiment or f"{chosen}@{lineage.git_commit[:7]}"
     with mlflow.start_run(run_name=run_name, tags={**tags, "selected": chosen}) as parent:
@@ -171,7 +173,12 @@ def _logged_and_registered(
         log_datasets(read_raw_leads(paths.train_split), read_raw_leads(paths.test_split), paths)
         logged = {
             candidate: log_candidate(
-                candidate, model, summary.candidates[candidate], X_test.head(5), tags
+                candidate,
+                model,
+                summary.candidates[candidate],
+                X_test.head(5),
+                tags,
+                paths.reference_profile if candidate == chosen else None,
             )
             for candidate, model in models.items()
         }

@@ -2,8 +2,9 @@
 
 Reads the training matrix, the fitted preprocessor and the holdout rows; writes every
 candidate's Pipeline and ``summary.json`` in ``models/candidates/``, and the chosen model
-(``lead_model.joblib``, its classifier as ``model.pkl``, ``columns_list.json``) in ``models/``:
-one checksummed set, switched in at once.
+(``lead_model.joblib``, its classifier as ``model.pkl``, ``columns_list.json``, and
+``reference_profile.json``: the training rows' inputs and the holdout rows' scores, which
+monitoring compares batches with) in ``models/``: one checksummed set, switched in at once.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from pathlib import Path
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
-from lead_conversion_prediction.csv_io import read_csv_text
+from lead_conversion_prediction.csv_io import read_csv_text, read_raw_leads
 from lead_conversion_prediction.modeling.artifacts import CandidateResult, TrainingSummary
 from lead_conversion_prediction.modeling.candidates import candidate_sections
-from lead_conversion_prediction.modeling.evaluate import evaluate_model
+from lead_conversion_prediction.modeling.evaluate import evaluate_model, positive_probability
 from lead_conversion_prediction.modeling.selection import select_best
 from lead_conversion_prediction.modeling.train import assemble_model, search_candidates
+from lead_conversion_prediction.monitoring.profile import build_profile
 from lead_conversion_prediction.schema import TARGET
 from lead_conversion_prediction.stages._io import read_holdout
 from lead_conversion_prediction.utils.logging import log_stage
@@ -82,6 +84,9 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
         )
         model = models[chosen]
         columns = [str(name) for name in model[:-1].get_feature_names_out()]
+        profile = build_profile(
+            read_raw_leads(paths.train_split), y, positive_probability(model, X_test)
+        )
 
         with artifact_set(paths.models_dir) as written:
             for name, candidate_model in models.items():
@@ -92,6 +97,7 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
             written.save(model, paths.lead_model.name)
             written.save(model[-1], paths.validator_model.name)
             written.write_json(columns, paths.columns_list.name)
+            written.write_json(profile.model_dump(mode="json"), paths.reference_profile.name)
         facts.update(selected=chosen, **{metric: round(candidates[chosen].holdout_score, 4)})
     return summary
 

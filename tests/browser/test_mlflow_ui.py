@@ -11,35 +11,30 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import die_with_parent, free_port, start_lcp, stop_group, wait_until
+from tests.support import (
+    browser_page,
+    die_with_parent,
+    free_port,
+    start_lcp,
+    stop_group,
+    wait_until,
+)
 from tests.trained import PipelineRun
 
 START_SECONDS = 240  # an idle machine needs about 5 s
 PAGE_MILLISECONDS = 180_000  # an idle machine needs about 7 s
 ERROR_BANNERS = re.compile("Can't load run details|Experiment load error")
-# Debian names it chromium; GitHub's Ubuntu runners ship chromium-browser and google-chrome.
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
-CHROMIUM_FLAGS = [
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 QUERY = 'query { mlflowGetRun(input: {runId: "%s"}) { run { info { runId } } } }'
 
 
@@ -56,8 +51,9 @@ def logged_run(pipeline_run: PipelineRun) -> LoggedRun:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=pipeline_run.tracking_uri)
-    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
-    runs = client.search_runs(experiments, max_results=100)
+    # The pipeline's experiment: other tests of this worker may have logged monitoring runs.
+    (experiment,) = client.search_experiments(filter_string="name = 'lead-conversion'")
+    runs = client.search_runs([experiment.experiment_id], max_results=100)
     assert runs, "the pipeline logged no run"
     run = max(runs, key=lambda each: len(each.data.metrics))
     assert run.data.metrics, "the pipeline logged no metric"
@@ -124,37 +120,6 @@ def post_json(url: str, body: dict[str, Any]) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(errors="replace")
-
-
-def chromium() -> str:
-    """Debian's Chromium; the check fails (never skips) without it."""
-    for name in CHROMIUM_NAMES:
-        if found := shutil.which(name):
-            return found
-    pytest.fail(
-        "Chromium is not installed: the UI check needs it (Debian: apt-get install chromium)"
-    )
-
-
-@contextmanager
-def browser_page(profile: Path) -> Iterator[Any]:
-    """A page of headless Chromium with the browser profile ``profile`` (a new folder: a
-    browser that never saw the UI), closed after the block."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=chromium(),
-            headless=True,
-            chromium_sandbox=False,
-            args=CHROMIUM_FLAGS,
-            viewport={"width": 1400, "height": 1000},
-        )
-        try:
-            yield browser.new_page()
-        finally:
-            browser.close()
 
 
 def test_the_graphql_endpoint_returns_a_run(mlflow_ui: Server, logged_run: LoggedRun) -> None:

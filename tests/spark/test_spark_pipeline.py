@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -64,9 +65,10 @@ def test_spark_and_local_scoring_agree_on_20k_resampled_real_leads(
     pipeline_run: PipelineRun, resampled_leads: Path, tmp_path: Path
 ) -> None:
     local_out, spark_out = tmp_path / "local.parquet", tmp_path / "spark"
-    skip = ("--on-error", "skip", "--chunk-rows", "1500")
+    skip = ("--on-error", "skip", "--chunk-rows", "1500", "--monitor")
     local = predict(pipeline_run, "-i", str(resampled_leads), "-o", str(local_out), *skip)
-    assert local.returncode == 0, local.stderr[-3000:]
+    # Three sources in four are not the training source: monitoring alerts, exit 3.
+    assert local.returncode == 3, local.stderr[-3000:]
     # Input partitions of 512 KB (five of them), Arrow batches of 1,500 rows, two sort ranges.
     spark_args = "--conf spark.sql.files.maxPartitionBytes=512k pyspark-shell"
     on_spark = predict(
@@ -75,7 +77,9 @@ def test_spark_and_local_scoring_agree_on_20k_resampled_real_leads(
         *("-i", str(resampled_leads), "-o", str(spark_out), *skip),
         env={"PYSPARK_SUBMIT_ARGS": spark_args},
     )
-    assert on_spark.returncode == 0, on_spark.stderr[-3000:]
+    assert on_spark.returncode == 3, on_spark.stderr[-3000:]
+    alerts = [line for line in on_spark.stderr.splitlines() if line.startswith("drift alert")]
+    assert [line.split(":")[1].strip() for line in alerts] == ["source"]
 
     expected, scores = pd.read_parquet(local_out), pd.read_parquet(spark_out)
     assert len(scores) == len(expected) == RESAMPLED_ROWS - 40
@@ -90,6 +94,26 @@ def test_spark_and_local_scoring_agree_on_20k_resampled_real_leads(
     assert len(rejects) == 40
     assert warnings_of(on_spark.stderr) == warnings_of(local.stderr)
     assert any("rows repeat a lead_id" in line for line in warnings_of(local.stderr))
+    assert_same_drift(tmp_path / "local.monitoring", tmp_path / "spark.monitoring")
+
+
+def assert_same_drift(local: Path, spark: Path) -> None:
+    """The drift reports of the same batch agree to 1e-9: each statistic comes from counts,
+    whichever partitions or chunks counted them."""
+    ours, theirs = (json.loads((folder / "drift.json").read_text()) for folder in (local, spark))
+    assert ours["rows"] == theirs["rows"] == RESAMPLED_ROWS - 40
+    assert ours["status"] == theirs["status"] and ours["alerts"] == theirs["alerts"]
+    for mine, other in zip(
+        [*ours["inputs"], ours["prediction"]],
+        [*theirs["inputs"], theirs["prediction"]],
+        strict=True,
+    ):
+        assert mine["name"] == other["name"] and mine["distribution"] == other["distribution"]
+        for a, b in zip(mine["statistics"], other["statistics"], strict=True):
+            assert a["name"] == b["name"] and a["status"] == b["status"]
+            assert a["value"] == pytest.approx(b["value"], rel=0, abs=1e-9), (mine["name"], a)
+    for key, value in ours["summary"].items():
+        assert value == pytest.approx(theirs["summary"][key], rel=1e-12, abs=1e-9), key
 
 
 # MLflow's spark_udf, as a user runs it: in a process and a Spark session of its own. Loading

@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lead_conversion_prediction.config import PROJ_ROOT, RandInt, Uniform, load_params
+from lead_conversion_prediction.config import PROJ_ROOT, load_params
 from lead_conversion_prediction.exceptions import ConfigError
-from lead_conversion_prediction.modeling.candidates import candidate_sections
+from lead_conversion_prediction.modeling.candidates import RandInt, Uniform, candidate_sections
 from tests.unit.test_config import write_params
 
 

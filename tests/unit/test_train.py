@@ -7,18 +7,13 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from lead_conversion_prediction.config import (
-    PROJ_ROOT,
-    FeatureParams,
-    RandInt,
-    TrainParams,
-    Uniform,
-    load_params,
-)
+from lead_conversion_prediction.config import PROJ_ROOT, FeatureParams, TrainParams, load_params
 from lead_conversion_prediction.features import build_preprocessor
 from lead_conversion_prediction.modeling.candidates import (
     SOLVER_PENALTIES,
     LogisticRegressionParams,
+    RandInt,
+    Uniform,
     candidate_sections,
     check_space_bounds,
     logistic_regression_space,

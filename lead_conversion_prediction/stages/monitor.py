@@ -1,0 +1,142 @@
+"""Monitoring a scored batch (``lcp monitor``, ``lcp predict --monitor``): has it drifted?
+
+Reads a batch of leads with the same readers and data contract as ``lcp predict`` (CSV,
+Parquet, gzip, stdin; bad rows stop it, or with ``--on-error skip`` are set aside), scores it,
+and counts its inputs and probabilities in the bins of the model's reference profile, chunk by
+chunk. A file of scores (``conversion_probability``, as ``lcp predict`` writes) is read as
+it is: only the prediction is compared, with the model the scores name. Writes ``drift.json``
+and ``report.html`` to the output folder and logs a monitoring run to MLflow; the caller exits
+3 when an input is in alert.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from lead_conversion_prediction.config import Params, Paths
+from lead_conversion_prediction.exceptions import ConfigError, DataContractError
+from lead_conversion_prediction.monitoring.counts import BatchCounts, count_batch, merge_all
+from lead_conversion_prediction.monitoring.drift import DriftReport
+from lead_conversion_prediction.monitoring.profile import ReferenceProfile
+from lead_conversion_prediction.schema import ID_COLUMN
+from lead_conversion_prediction.scoring import CHUNK_ROWS, STDIO, OnError
+from lead_conversion_prediction.scoring.io import InputFormat, input_columns, read_chunks
+from lead_conversion_prediction.scoring.locations import check_input_present
+from lead_conversion_prediction.scoring.model import ModelRef
+from lead_conversion_prediction.stages._monitoring import publish_drift
+from lead_conversion_prediction.utils.logging import log_stage
+
+PROBABILITY = "conversion_probability"
+MODEL_COLUMN = "model"
+
+
+def run_monitor(
+    paths: Paths,
+    params: Params,
+    input_path: str,
+    output_dir: Path,
+    model: str | None = None,
+    on_error: OnError = OnError.fail,
+    input_format: InputFormat | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> DriftReport:
+    """Compare a batch of leads (or of scores) with the model's reference profile."""
+    from lead_conversion_prediction.scoring.model import load_scoring_model
+    from lead_conversion_prediction.scoring.score import ScoringOptions
+    from lead_conversion_prediction.stages.predict import score_file
+
+    counts: BatchCounts | None
+    with log_stage("monitor") as facts:
+        check_input_present(input_path)
+        input_format = input_format or InputFormat.of(input_path)
+        if input_path != STDIO and PROBABILITY in input_columns(input_path, input_format):
+            profile, provenance, counts = _count_scores(
+                paths, input_path, input_format, model, chunk_rows
+            )
+        else:
+            ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
+            loaded = load_scoring_model(ref, paths.lead_model, with_profile=True)
+            assert loaded.profile is not None
+            options = ScoringOptions(
+                threshold=params.threshold,
+                skip_bad_rows=on_error == OnError.skip,
+                training_source=params.data.source,
+                chunk_rows=chunk_rows,
+                profile=loaded.profile,
+            )
+            rejects = output_dir / "rejects.csv" if on_error == OnError.skip else None
+            if rejects is not None:
+                output_dir.mkdir(parents=True, exist_ok=True)
+            scored = score_file(loaded, input_path, None, options, rejects, input_format)
+            profile, provenance, counts = loaded.profile, loaded.provenance, scored.drift
+        report = publish_drift(params, profile, counts, provenance, input_path, output_dir)
+        facts.update(rows=report.rows, status=report.status)
+    return report
+
+
+def _count_scores(
+    paths: Paths, input_path: str, input_format: InputFormat, model: str | None, chunk_rows: int
+) -> tuple[ReferenceProfile, str, BatchCounts]:
+    """Count a file of scores: their probabilities, for the model they name."""
+    from lead_conversion_prediction.scoring.model import load_reference_profile
+
+    parts: list[BatchCounts] = []
+    named: set[str] = set()
+    profile: ReferenceProfile | None = None
+    offset = 0
+    columns = (ID_COLUMN, PROBABILITY, MODEL_COLUMN)
+    for chunk in read_chunks(
+        input_path, input_format, chunk_rows, columns, required=(PROBABILITY,)
+    ):
+        probability = _probabilities(chunk[PROBABILITY], input_path, offset, input_format)
+        if MODEL_COLUMN in chunk:
+            named.update(str(value) for value in chunk[MODEL_COLUMN].dropna().unique())
+        if profile is None:
+            spec = model or _named_model(paths, named, input_path)
+            profile, provenance = load_reference_profile(ModelRef.parse(spec), paths.lead_model)
+        parts.append(count_batch(profile, None, probability))
+        offset += len(chunk)
+    if profile is None:
+        raise DataContractError(input_path, "file has a header but no data rows")
+    return profile, provenance, merge_all(parts)
+
+
+def _probabilities(
+    values: object, input_path: str, offset: int, input_format: InputFormat
+) -> np.ndarray:
+    import pandas as pd
+
+    assert isinstance(values, pd.Series)
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~((numbers >= 0) & (numbers <= 1)))
+    if len(bad):
+        raise DataContractError(
+            input_path,
+            "not a probability from 0 to 1",
+            PROBABILITY,
+            rows=(bad[:5] + offset).tolist(),
+            n_bad=len(bad),
+            header=input_format == InputFormat.csv,
+        )
+    return numbers
+
+
+def _named_model(paths: Paths, named: set[str], input_path: str) -> str:
+    """The model the scores name: a registry version, or the workspace's file by digest."""
+    from lead_conversion_prediction.utils.storage import file_digest
+
+    if len(named) != 1:
+        raise ConfigError(
+            f"{input_path}: the scores name {len(named) or 'no'} models; give --model"
+        )
+    (name,) = named
+    if ModelRef.parse(name).is_registry:
+        return name
+    file, _, digest = name.partition("@sha256:")
+    workspace = paths.lead_model
+    here = file == workspace.name and workspace.is_file()
+    if here and file_digest(workspace).startswith(digest):
+        return str(workspace)
+    raise ConfigError(f"{input_path}: the scores name {name}, not in this workspace; give --model")
