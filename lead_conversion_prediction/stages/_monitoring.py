@@ -1,9 +1,16 @@
 """The monitoring report's outputs that ``lcp monitor`` and ``lcp predict --monitor`` share:
-``drift.json``, ``report.html`` and a run of the monitoring experiment."""
+``drift.json``, ``report.html`` and a run of the monitoring experiment.
+
+The report needs MLflow and matplotlib, seconds of imports: :func:`prepare_monitoring` starts
+them, and opens the store's monitoring experiment, on a thread of its own while the batch is
+scored (the scoring's heavy work leaves the interpreter free), so the report costs little more
+than its own drawing and logging once the last row is counted.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from loguru import logger
@@ -19,6 +26,27 @@ DRIFT_NAME = "drift.json"
 REPORT_NAME = "report.html"
 
 
+def prepare_monitoring(params: Params) -> Future[None]:
+    """Import the report's libraries and open the monitoring experiment, in the background."""
+    from lead_conversion_prediction.config import default_tracking_uri
+
+    executor = ThreadPoolExecutor(1, thread_name_prefix="monitoring")
+    ready = executor.submit(_warm_up, default_tracking_uri(), params.monitor.experiment)
+    executor.shutdown(wait=False)
+    return ready
+
+
+def _warm_up(tracking_uri: str, experiment: str) -> None:
+    from io import BytesIO
+
+    from matplotlib.figure import Figure
+
+    from lead_conversion_prediction.modeling.tracking import configure_tracking
+
+    Figure(figsize=(1, 1)).savefig(BytesIO(), format="png")  # fonts and the PNG writer
+    configure_tracking(tracking_uri, experiment)
+
+
 def publish_drift(
     params: Params,
     profile: ReferenceProfile,
@@ -26,8 +54,10 @@ def publish_drift(
     provenance: str,
     input_path: str,
     output_dir: Path,
+    ready: Future[None] | None = None,
 ) -> DriftReport:
-    """Compute the batch's drift, write ``drift.json`` and ``report.html``, log the run."""
+    """Compute the batch's drift, write ``drift.json`` and ``report.html``, log the run
+    (once ``ready``, the background preparation, is done: its error is raised here)."""
     from lead_conversion_prediction.monitoring.report import render_drift
     from lead_conversion_prediction.utils.storage import write_json, write_text
 
@@ -39,6 +69,8 @@ def publish_drift(
     output_dir.mkdir(parents=True, exist_ok=True)
     write_json(output_dir / DRIFT_NAME, report.model_dump(mode="json"))
     write_text(output_dir / REPORT_NAME, render_drift(report))
+    if ready is not None:
+        ready.result()
     log_monitoring(params, report, output_dir)
     if report.weak:
         logger.warning(

@@ -54,6 +54,7 @@ from lead_conversion_prediction.scoring.score import (
     ranked_tables,
     score_chunk,
 )
+from lead_conversion_prediction.stages._monitoring import prepare_monitoring, publish_drift
 from lead_conversion_prediction.utils.atomic import atomic_path, sweep_abandoned
 from lead_conversion_prediction.utils.logging import log_stage, progress_bar
 
@@ -96,6 +97,7 @@ def run_predict(
         if engine == Engine.local or is_local_master(spark_master):
             check_input_present(input_path)
         ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
+        ready = prepare_monitoring(params) if monitor is not None else None
         loaded = load_scoring_model(ref, paths.lead_model, with_profile=monitor is not None)
         if ref.is_file(paths.lead_model):
             warn_unless_champion(paths)
@@ -158,10 +160,8 @@ def run_predict(
         )
         facts.update(scored=report.rows_scored, rejected=report.rows_rejected)
     if monitor is not None and loaded.profile is not None:
-        from lead_conversion_prediction.stages._monitoring import publish_drift
-
         drift = publish_drift(
-            params, loaded.profile, report.drift, loaded.provenance, input_path, monitor
+            params, loaded.profile, report.drift, loaded.provenance, input_path, monitor, ready
         )
         report.alerts = drift.alert_lines()
     return report

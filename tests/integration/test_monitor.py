@@ -281,6 +281,22 @@ def holdout_scores(project: Project, tmp_path_factory: pytest.TempPathFactory) -
     return folder
 
 
+def monitoring_runs(project: Project, kind: str) -> list[Any]:
+    """The runs of one kind in the monitoring experiment, the latest first."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(project.tracking_uri)
+    experiment = client.get_experiment_by_name("lead-conversion-monitoring")
+    assert experiment is not None
+    return list(
+        client.search_runs(
+            [experiment.experiment_id],
+            f"tags.`lcp.monitoring` = '{kind}'",
+            order_by=["attributes.start_time DESC"],
+        )
+    )
+
+
 def test_the_holdout_with_its_outcomes_raises_no_alert_and_flipped_outcomes_do(
     project: Project, holdout_scores: Path, tmp_path: Path
 ) -> None:
@@ -299,6 +315,12 @@ def test_the_holdout_with_its_outcomes_raises_no_alert_and_flipped_outcomes_do(
     assert report["model"].startswith("models:/lead_model/") and report["holdout"] is not None
     assert report["join"]["matched"] == len(pd.read_csv(outcomes))
     assert (tmp_path / "a" / "report.html").is_file()
+    logged = monitoring_runs(project, "backtest")
+    assert logged and logged[0].data.tags["status"] == "ok"
+    assert (
+        logged[0].data.metrics["all.roc_auc"]
+        == report["cohorts"][0]["metrics"]["roc_auc"]["value"]
+    )
 
     flipped = pd.read_csv(outcomes)
     rows = np.random.default_rng(0).random(len(flipped)) < 0.3

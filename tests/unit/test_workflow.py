@@ -206,3 +206,39 @@ def test_the_validate_job_verifies_the_bundle_then_installs_xgboost_and_runs_the
     assert (
         install < position(workflow, "validate", VALIDATOR) == len(steps(workflow, "validate")) - 1
     )
+
+
+def readme_block(language: str, containing: str) -> str:
+    """The README's first ``language`` code block that holds ``containing``."""
+    text = (PROJ_ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
+    found = [block for block in blocks if containing in block]
+    assert found, f"no {language} block of README.md holds {containing!r}"
+    return found[0]
+
+
+def test_the_readmes_scheduled_monitoring_job_is_a_valid_workflow_that_fails_on_an_alert(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    text = readme_block("yaml", "schedule:")
+    job = yaml.safe_load(text)
+    assert job[True]["schedule"][0]["cron"]  # PyYAML reads the key `on` as True
+    (run,) = [
+        step["run"]
+        for step in job["jobs"]["drift"]["steps"]
+        if "lcp monitor" in step.get("run", "")
+    ]
+    assert "||" not in run and "; true" not in run  # its exit code (3 on an alert) is the job's
+    path = tmp_path / "monitoring.yml"
+    path.write_text(text, encoding="utf-8")
+    tool = Path(sys.executable).with_name("check-jsonschema")
+    checked = subprocess.run(
+        [str(tool), "--builtin-schema", "vendor.github-workflows", str(path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    cron = readme_block("cron", "lcp monitor")
+    assert cron.split()[:5] == ["0", "7", "*", "*", "1"] and "||" in cron  # mails on exit != 0
