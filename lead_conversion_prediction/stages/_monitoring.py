@@ -1,17 +1,19 @@
 """The monitoring report's outputs that ``lcp monitor`` and ``lcp predict --monitor`` share:
 ``drift.json``, ``report.html`` and a run of the monitoring experiment.
 
-The report needs MLflow and matplotlib, seconds of imports: :func:`prepare_monitoring` starts
-them, and opens the store's monitoring experiment, on a thread of its own while the batch is
-scored (the scoring's heavy work leaves the interpreter free), so the report costs little more
-than its own drawing and logging once the last row is counted.
+The report needs MLflow and matplotlib, seconds of imports: :class:`DriftPublisher` starts them
+on a thread of its own while the batch is scored (the scoring's heavy work leaves the
+interpreter free), and draws and logs the report there while the scores are written.
 """
 
 from __future__ import annotations
 
 import hashlib
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any, TypeVar
 
 from loguru import logger
 
@@ -22,71 +24,104 @@ from lead_conversion_prediction.monitoring.drift import DriftReport, drift_repor
 from lead_conversion_prediction.monitoring.profile import ReferenceProfile
 from lead_conversion_prediction.scoring import STDIO
 
+T = TypeVar("T")
 DRIFT_NAME = "drift.json"
 REPORT_NAME = "report.html"
 
 
-def prepare_monitoring(params: Params) -> Future[None]:
-    """Import the report's libraries and open the monitoring experiment, in the background."""
-    from lead_conversion_prediction.config import default_tracking_uri
+class DriftPublisher:
+    """The drift report of one scored batch, prepared and published off the main thread.
 
-    executor = ThreadPoolExecutor(1, thread_name_prefix="monitoring")
-    ready = executor.submit(_warm_up, default_tracking_uri(), params.monitor.experiment)
-    executor.shutdown(wait=False)
-    return ready
+    Made when the run starts, it imports the report's libraries, opens the monitoring
+    experiment and takes the batch file's md5 on a thread of its own while the batch is
+    scored; :meth:`counted` (called once the last row is counted, while ``lcp predict`` still
+    ranks and writes the scores) computes, writes and logs the report on that thread, and
+    :meth:`report` waits for it, raising its error if it failed.
+    """
+
+    def __init__(self, params: Params, input_path: str, output_dir: Path) -> None:
+        from lead_conversion_prediction.config import default_tracking_uri
+
+        self.params, self.input_path, self.output_dir = params, input_path, output_dir
+        self._md5 = in_background(
+            _warm_up, default_tracking_uri(), params.monitor.experiment, input_path
+        )
+        self._published: Future[DriftReport] | None = None
+
+    def counted(self, profile: ReferenceProfile, counts: BatchCounts | None, model: str) -> None:
+        """Start publishing the report of the batch's counts (once)."""
+        if self._published is None:
+            self._published = in_background(self._publish, profile, counts, model)
+
+    def report(
+        self, profile: ReferenceProfile, counts: BatchCounts | None, model: str
+    ) -> DriftReport:
+        """The published report (published now if :meth:`counted` was not called)."""
+        self.counted(profile, counts, model)
+        assert self._published is not None
+        return self._published.result()
+
+    def _publish(
+        self, profile: ReferenceProfile, counts: BatchCounts | None, model: str
+    ) -> DriftReport:
+        from lead_conversion_prediction.monitoring.report import render_drift
+        from lead_conversion_prediction.utils.storage import write_json, write_text
+
+        params, input_path, output_dir = self.params, self.input_path, self.output_dir
+        if counts is None or not counts.rows:
+            raise DataContractError(input_path, "no row was scored: nothing to monitor")
+        md5 = self._md5.result() or counts_md5(counts)
+        report = drift_report(profile, counts, params.monitor, model, input_path, md5)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_json(output_dir / DRIFT_NAME, report.model_dump(mode="json"))
+        write_text(output_dir / REPORT_NAME, render_drift(report))
+        log_monitoring(params, report, output_dir)
+        if report.weak:
+            logger.warning(
+                "monitor: {} rows only (under {}): the statistics are weak and no test alerts",
+                report.rows,
+                params.monitor.min_rows,
+            )
+        worst = [item for item in report.inputs if item.status != "ok"]
+        logger.info(
+            "monitor: {:,} rows, status {}{}; report in {}",
+            report.rows,
+            report.status,
+            f" ({', '.join(f'{i.name} {i.status}' for i in worst)})" if worst else "",
+            output_dir / REPORT_NAME,
+        )
+        return report
 
 
-def _warm_up(tracking_uri: str, experiment: str) -> None:
+def in_background(function: Callable[..., T], *args: Any) -> Future[T]:
+    """Run ``function`` on a daemon thread: an error exit never waits for it."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(function(*args))
+            except BaseException as error:  # raised by result(), in the caller's thread
+                future.set_exception(error)
+
+    threading.Thread(target=run, name="monitoring", daemon=True).start()
+    return future
+
+
+def _warm_up(tracking_uri: str, experiment: str, input_path: str) -> str:
+    """Load what the report needs and open the experiment; return the batch file's md5."""
     from io import BytesIO
 
     from matplotlib.figure import Figure
 
     from lead_conversion_prediction.modeling.tracking import configure_tracking
+    from lead_conversion_prediction.utils.storage import file_digest
 
     Figure(figsize=(1, 1)).savefig(BytesIO(), format="png")  # fonts and the PNG writer
     configure_tracking(tracking_uri, experiment)
-
-
-def publish_drift(
-    params: Params,
-    profile: ReferenceProfile,
-    counts: BatchCounts | None,
-    provenance: str,
-    input_path: str,
-    output_dir: Path,
-    ready: Future[None] | None = None,
-) -> DriftReport:
-    """Compute the batch's drift, write ``drift.json`` and ``report.html``, log the run
-    (once ``ready``, the background preparation, is done: its error is raised here)."""
-    from lead_conversion_prediction.monitoring.report import render_drift
-    from lead_conversion_prediction.utils.storage import write_json, write_text
-
-    if counts is None or not counts.rows:
-        raise DataContractError(input_path, "no row was scored: nothing to monitor")
-    report = drift_report(
-        profile, counts, params.monitor, provenance, input_path, batch_md5(input_path, counts)
-    )
-    output_dir.mkdir(parents=True, exist_ok=True)
-    write_json(output_dir / DRIFT_NAME, report.model_dump(mode="json"))
-    write_text(output_dir / REPORT_NAME, render_drift(report))
-    if ready is not None:
-        ready.result()
-    log_monitoring(params, report, output_dir)
-    if report.weak:
-        logger.warning(
-            "monitor: {} rows only (under {}): the statistics are weak and no test alerts",
-            report.rows,
-            params.monitor.min_rows,
-        )
-    worst = [item for item in report.inputs if item.status != "ok"]
-    logger.info(
-        "monitor: {:,} rows, status {}{}; report in {}",
-        report.rows,
-        report.status,
-        f" ({', '.join(f'{i.name} {i.status}' for i in worst)})" if worst else "",
-        output_dir / REPORT_NAME,
-    )
-    return report
+    if input_path != STDIO and Path(input_path).is_file():
+        return file_digest(Path(input_path), "md5")
+    return ""  # stdin, or a location Spark reads: the counts' md5 stands in
 
 
 def log_monitoring(params: Params, report: DriftReport, output_dir: Path) -> None:
@@ -126,10 +161,6 @@ def log_monitoring(params: Params, report: DriftReport, output_dir: Path) -> Non
     )
 
 
-def batch_md5(input_path: str, counts: BatchCounts) -> str:
-    """The MD5 of the batch's file, or (stdin, a Spark location) of its counts."""
-    from lead_conversion_prediction.utils.storage import file_digest
-
-    if input_path != STDIO and Path(input_path).is_file():
-        return file_digest(Path(input_path), "md5")
+def counts_md5(counts: BatchCounts) -> str:
+    """The md5 of a batch's counts: what names a batch that is no file."""
     return hashlib.md5(counts.model_dump_json().encode(), usedforsecurity=False).hexdigest()

@@ -25,7 +25,7 @@ from lead_conversion_prediction.scoring import CHUNK_ROWS, STDIO, OnError
 from lead_conversion_prediction.scoring.io import InputFormat, input_columns, read_chunks
 from lead_conversion_prediction.scoring.locations import check_input_present
 from lead_conversion_prediction.scoring.model import ModelRef
-from lead_conversion_prediction.stages._monitoring import prepare_monitoring, publish_drift
+from lead_conversion_prediction.stages._monitoring import DriftPublisher
 from lead_conversion_prediction.utils.logging import log_stage
 
 PROBABILITY = "conversion_probability"
@@ -50,7 +50,7 @@ def run_monitor(
     counts: BatchCounts | None
     with log_stage("monitor") as facts:
         check_input_present(input_path)
-        ready = prepare_monitoring(params)
+        drift = DriftPublisher(params, input_path, output_dir)
         input_format = input_format or InputFormat.of(input_path)
         if input_path != STDIO and PROBABILITY in input_columns(input_path, input_format):
             profile, provenance, counts = _count_scores(
@@ -72,7 +72,7 @@ def run_monitor(
                 output_dir.mkdir(parents=True, exist_ok=True)
             scored = score_file(loaded, input_path, None, options, rejects, input_format)
             profile, provenance, counts = loaded.profile, loaded.provenance, scored.drift
-        report = publish_drift(params, profile, counts, provenance, input_path, output_dir, ready)
+        report = drift.report(profile, counts, provenance)
         facts.update(rows=report.rows, status=report.status)
     return report
 

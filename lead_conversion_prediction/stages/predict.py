@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -54,9 +55,13 @@ from lead_conversion_prediction.scoring.score import (
     ranked_tables,
     score_chunk,
 )
-from lead_conversion_prediction.stages._monitoring import prepare_monitoring, publish_drift
+from lead_conversion_prediction.stages._monitoring import DriftPublisher
 from lead_conversion_prediction.utils.atomic import atomic_path, sweep_abandoned
 from lead_conversion_prediction.utils.logging import log_stage, progress_bar
+
+if TYPE_CHECKING:
+    from lead_conversion_prediction.monitoring.counts import BatchCounts
+    from lead_conversion_prediction.monitoring.profile import ReferenceProfile
 
 
 def run_predict(
@@ -97,7 +102,7 @@ def run_predict(
         if engine == Engine.local or is_local_master(spark_master):
             check_input_present(input_path)
         ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
-        ready = prepare_monitoring(params) if monitor is not None else None
+        drift = DriftPublisher(params, input_path, monitor) if monitor is not None else None
         loaded = load_scoring_model(ref, paths.lead_model, with_profile=monitor is not None)
         if ref.is_file(paths.lead_model):
             warn_unless_champion(paths)
@@ -138,6 +143,7 @@ def run_predict(
                     input_format=input_format,
                     output_format=output_format,
                     progress=advance,
+                    counted=None if drift is None else drift.counted,
                 )
             rejected_to = str(rejects)
         for warning in report.warnings():
@@ -159,11 +165,8 @@ def run_predict(
             loaded.provenance,
         )
         facts.update(scored=report.rows_scored, rejected=report.rows_rejected)
-    if monitor is not None and loaded.profile is not None:
-        drift = publish_drift(
-            params, loaded.profile, report.drift, loaded.provenance, input_path, monitor, ready
-        )
-        report.alerts = drift.alert_lines()
+    if drift is not None and loaded.profile is not None:
+        report.alerts = drift.report(loaded.profile, report.drift, loaded.provenance).alert_lines()
     return report
 
 
@@ -210,6 +213,7 @@ def score_file(
     input_format: InputFormat | None = None,
     output_format: OutputFormat | None = None,
     progress: Callable[[int], None] | None = None,
+    counted: Callable[[ReferenceProfile, BatchCounts | None, str], None] | None = None,
 ) -> ScoringReport:
     """Score every row of ``input_path`` into ``output_path`` (None: only count them, as
     ``lcp monitor`` does); ``-`` is stdin or stdout.
@@ -237,6 +241,8 @@ def score_file(
     except DataContractError as error:
         raise with_physical_lines(error, input_path) if lines else error from None
     report, lead_ids, probability, rejected, reasons = scored
+    if counted is not None and options.profile is not None:  # the drift report, meanwhile
+        counted(options.profile, report.drift, loaded.provenance)
     report.duplicate_ids = count_repeats(lead_ids)
     for target in (None if output_path is None else Path(output_path), rejects):
         if target is not None and str(target) != STDIO:
