@@ -1,13 +1,16 @@
 """The Dagger module, read from the queries its functions build: no engine is needed for that.
 
 Building ``dag.container().from_(...).with_exec([...])`` only records each step in the object's
-query context (``obj._ctx.selections``); nothing runs until a result is awaited, which these
-tests never do.
+query context (``obj._ctx.selections``); nothing runs until a result is awaited. A function that
+awaits one (``monitor`` reads a file's name and an exit code) gets its answers from a stand-in
+for the engine (``Answers``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
+import inspect
 import json
 import re
 import shlex
@@ -18,7 +21,8 @@ import tomllib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol
+from unittest.mock import patch
 
 import dagger
 import pytest
@@ -31,15 +35,17 @@ from dagger.mod._converter import to_typedef
 
 from lead_conversion_prediction.config import PROJ_ROOT
 from lead_pipeline.main import (
+    BATCH_MOUNT,
     DVC_REMOTE_MOUNT,
     PYTHON_IMAGE,
     SHARED_MOUNT,
     SOURCE_IGNORE,
     WORKDIR,
     LeadPipeline,
+    MonitoringError,
 )
 
-FUNCTIONS = ("pipeline", "report", "prepare_data", "train", "predict", "test", "lint")
+FUNCTIONS = ("pipeline", "report", "prepare_data", "train", "predict", "monitor", "test", "lint")
 # The arguments every function shares belong to the module (its constructor).
 MODULE_ARGUMENTS = (
     "source",
@@ -52,6 +58,11 @@ PINNED_IMAGE = re.compile(r"python:3\.11\.\d+-slim-[a-z]+@sha256:[0-9a-f]{64}")
 RAW_DATA_FETCH = ("lcp", "fetch")
 REMOTE_ADD = ("dvc", "remote", "add", "--local", "--force", "--default", "mirror")
 STAGES = ("data", "features", "train", "evaluate", "register", "package", "validate")
+# `make monitor`'s variables for the options of `lcp monitor`: INPUT is required, the others are
+# passed when set (`$(if $(MODEL),--model "$(MODEL)")`).
+MONITOR_VARIABLES = {"--input": "INPUT", "--model": "MODEL", "--output": "OUTPUT"}
+MONITOR_OPTIONS = ("--model", "models/lead_model.joblib", "--output", "reports/monitoring")
+BATCH = "leads.csv"
 
 Node = dagger.Container | dagger.Directory | dagger.File
 
@@ -64,6 +75,9 @@ class Exec:
     workdir: str
     env: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, dagger.Secret] = field(default_factory=dict)
+    # The exit codes it may end with (``with_exec(..., expect=...)``), and the step itself.
+    expect: str = dagger.ReturnType.SUCCESS.value
+    step: Field | None = field(default=None, compare=False, repr=False)
 
 
 def selections(node: Any) -> list[Field]:
@@ -109,7 +123,9 @@ def execs(node: Any) -> list[Exec]:
                 workdir = step.args["path"]
             elif step.name == "withExec" and id(step) not in seen:
                 seen.add(id(step))
-                found.append(Exec(tuple(step.args["args"]), workdir, dict(env), dict(secrets)))
+                expect = step.args.get("expect", dagger.ReturnType.SUCCESS.value)
+                args = tuple(step.args["args"])
+                found.append(Exec(args, workdir, dict(env), dict(secrets), expect, step))
 
     visit(node)
     return found
@@ -214,9 +230,20 @@ def makefile_commands() -> set[str]:
 
 
 def as_makefile_line(args: tuple[str, ...]) -> str:
-    """A container command as the Makefile writes it: the remote is its DVC_REMOTE variable."""
+    """A container command as the Makefile writes it: the remote is its DVC_REMOTE variable,
+    `lcp monitor`'s options are `make monitor`'s variables."""
     if args[: len(REMOTE_ADD)] == REMOTE_ADD:
         return " ".join(REMOTE_ADD) + ' "$(DVC_REMOTE)"'
+    given = set(args[2::2])
+    if args[:2] == ("lcp", "monitor") and given <= set(MONITOR_VARIABLES):
+        options = [
+            f'{option} "$({variable})"'
+            if option == "--input"
+            else f'$(if $({variable}),{option} "$({variable})")'
+            for option, variable in MONITOR_VARIABLES.items()
+            if option in given
+        ]
+        return " ".join(["lcp monitor", *options])
     return shlex.join(args)
 
 
@@ -232,10 +259,82 @@ def make_module(**arguments: Any) -> LeadPipeline:
 
 
 def stage(name: str) -> tuple[str, ...]:
-    """The command of a stage as the Makefile runs it."""
+    """The command of a stage as the Makefile runs it (`make monitor` with INPUT the batch in the
+    container, MODEL the trained model's file and OUTPUT the report folder)."""
     if name == "validate":
         return ("lcp", "validate", "--model", "models/model.pkl")
+    if name == "monitor":
+        return ("lcp", "monitor", "--input", f"{BATCH_MOUNT}/{BATCH}", *MONITOR_OPTIONS)
     return ("lcp", name)
+
+
+class Engine(Protocol):
+    """What an engine answers a function that awaits a result."""
+
+    def file_name(self, file: dagger.File) -> str:
+        """``await file.name()``."""
+
+    def exit_code(self, container: dagger.Container) -> int:
+        """``await container.exit_code()``: the exit code of its last command."""
+
+    def stderr(self, container: dagger.Container) -> str:
+        """``await container.stderr()``: the stderr of its last command."""
+
+
+def answered(returned: Any, engine: Engine) -> Any:
+    """A function's result: an async function's coroutine is run, ``engine`` answering its awaits
+    (nothing else of the SDK is awaited without an engine)."""
+    if not inspect.iscoroutine(returned):
+        return returned
+
+    async def file_name(file: dagger.File) -> str:
+        return engine.file_name(file)
+
+    async def exit_code(container: dagger.Container) -> int:
+        return engine.exit_code(container)
+
+    async def stderr(container: dagger.Container) -> str:
+        return engine.stderr(container)
+
+    with (
+        patch.object(dagger.File, "name", file_name),
+        patch.object(dagger.Container, "exit_code", exit_code),
+        patch.object(dagger.Container, "stderr", stderr),
+    ):
+        return asyncio.run(returned)
+
+
+@dataclass
+class Answers:
+    """An engine's answers fixed in advance: every file is called ``name``, every command ends
+    with ``code`` and ``error`` on its stderr. ``asked`` keeps the containers whose exit code was
+    read."""
+
+    name: str = BATCH
+    code: int = 0
+    error: str = ""
+    asked: list[dagger.Container] = field(default_factory=list)
+
+    def file_name(self, file: dagger.File) -> str:
+        return self.name
+
+    def exit_code(self, container: dagger.Container) -> int:
+        self.asked.append(container)
+        return self.code
+
+    def stderr(self, container: dagger.Container) -> str:
+        return self.error
+
+
+def called(
+    module: LeadPipeline, name: str, engine: Engine | None = None, **arguments: Any
+) -> Node:
+    """A function's result as `dagger call NAME` gives it; monitor's batch is ``BATCH`` unless
+    given, and what it awaits is answered as for a batch without an alert unless told."""
+    if name == "monitor":
+        arguments.setdefault("batch", dag.host().file(BATCH))
+    result: Node = answered(getattr(module, name)(**arguments), engine or Answers())
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -263,6 +362,7 @@ def results(module: LeadPipeline, source: dagger.Directory) -> dict[str, Node]:
         "prepare_data": module.prepare_data(),
         "train": module.train(),
         "predict": module.predict(),
+        "monitor": called(module, "monitor"),
         "test": module.test(shared, source),
         "lint": module.lint(),
     }
@@ -339,10 +439,10 @@ def test_a_functions_own_source_wins_over_the_modules(
     module: LeadPipeline, source: dagger.Directory
 ) -> None:
     other = dag.host().directory("elsewhere")
-    for function in ("pipeline", "report", "prepare_data", "train", "predict", "lint"):
+    for function in ("pipeline", "report", "prepare_data", "train", "predict", "monitor", "lint"):
         added = [
             step.args["source"]
-            for step in steps(getattr(module, function)(source=other))
+            for step in steps(called(module, function, source=other))
             if step.name == "withDirectory" and step.args.get("include") is None
         ]
         assert other in added and source not in added, function
@@ -511,6 +611,7 @@ def test_each_function_runs_the_makefiles_commands_in_order(
         "prepare_data": [RAW_DATA_FETCH, stage("data"), stage("features")],
         "train": [RAW_DATA_FETCH, stage("data"), stage("features"), stage("train")],
         "predict": [RAW_DATA_FETCH, *map(stage, ("data", "features", "train", "validate"))],
+        "monitor": [RAW_DATA_FETCH, *map(stage, ("data", "features", "train", "monitor"))],
         "test": [("pytest", "-m", "unit")],
         "lint": [("ruff", "check", "."), ("ruff", "format", "--check", "."), ("mypy",)],
     }
@@ -620,6 +721,10 @@ def test_the_steps_chain_through_the_directories_each_function_returns(
     assert project_commands(report)[-2:] == [stage("train"), stage("validate")]
     assert selections(report)[-1].args == {"path": f"{WORKDIR}/reports/validation.json"}
 
+    monitored = called(module, "monitor", data=data, models=models)
+    assert sum(step.args.get("source") is models for step in selections(monitored)) == 1
+    assert project_commands(monitored)[-2:] == [stage("train"), stage("monitor")]
+
 
 def test_the_pipeline_returns_the_model_bundle_and_report_the_reports_folder(
     module: LeadPipeline,
@@ -652,3 +757,73 @@ def test_the_tests_read_the_shared_folder_mounted_read_only(
         s.args for s in selections(module.test(shared, source)) if s.name.startswith("withM")
     ]
     assert {"path": SHARED_MOUNT, "source": shared, "readOnly": True} in mounts
+
+
+def test_monitor_mounts_the_batch_read_only_under_its_own_name_once_the_models_are_in(
+    module: LeadPipeline,
+) -> None:
+    batch = dag.host().file("incoming/leads-2026-05.csv.gz")
+    report = called(module, "monitor", Answers(name="leads-2026-05.csv.gz"), batch=batch)
+    chain = selections(report)
+    assert [step.name for step in chain[-3:]] == ["withMountedDirectory", "withExec", "directory"]
+    mount = chain[-3]
+    assert mount.args["path"] == BATCH_MOUNT and mount.args["readOnly"] is True
+    # A folder holding the batch alone, under its own name: its suffix tells the format.
+    folder = [(step.name, step.args) for step in selections(mount.args["source"])]
+    assert folder == [
+        ("directory", {}),
+        ("withFile", {"path": "leads-2026-05.csv.gz", "source": batch}),
+    ]
+    run = execs(report)[-1]
+    assert run.args[:4] == ("lcp", "monitor", "--input", f"{BATCH_MOUNT}/leads-2026-05.csv.gz")
+    assert run.workdir == WORKDIR
+    # The batch comes after the models: a new batch reuses the prepared data and the training.
+    models = [
+        index
+        for index, step in enumerate(chain)
+        if step.name == "withDirectory" and step.args["path"] == f"{WORKDIR}/models"
+    ]
+    assert models and models[-1] < len(chain) - 3
+    # Nothing else gets it: the training's containers are the same for any batch.
+    mounted = [step for step in steps(report) if step.name == "withMountedDirectory"]
+    assert len(mounted) == 1 and mounted[0] is mount
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_monitor_returns_the_report_folder_with_or_without_an_alert(
+    module: LeadPipeline, code: int
+) -> None:
+    answers = Answers(code=code)
+    report = called(module, "monitor", answers)
+    assert isinstance(report, dagger.Directory)
+    assert selections(report)[-1].name == "directory"
+    assert selections(report)[-1].args == {"path": f"{WORKDIR}/reports/monitoring"}
+    # The exit code read is `lcp monitor`'s, in the container the folder is taken from; that
+    # command alone may end with any code (3 is an alert), every other must succeed.
+    (asked,) = answers.asked
+    assert [id(step) for step in selections(asked)] == [
+        id(step) for step in selections(report)[:-1]
+    ]
+    *others, run = execs(report)
+    assert run.args == stage("monitor") and run.expect == dagger.ReturnType.ANY.value
+    assert {command.expect for command in others} == {dagger.ReturnType.SUCCESS.value}
+
+
+@pytest.mark.parametrize("code", [1, 2])
+def test_monitor_fails_on_an_error_with_lcp_monitors_message(
+    module: LeadPipeline, code: int
+) -> None:
+    stderr = (
+        "12:00:00.000 | INFO    | monitor: start\n"
+        "error: /batch/leads.csv: file has a header but no data rows\n"
+        "2026/01/01 12:00:01 INFO mlflow.store.db.utils: Updating database tables\n"
+    )
+    with pytest.raises(MonitoringError) as failure:
+        called(module, "monitor", Answers(code=code, error=stderr))
+    assert str(failure.value) == (
+        f"`lcp monitor` exited with {code}: "
+        "error: /batch/leads.csv: file has a header but no data rows"
+    )
+    # Without an error line (a traceback), the last line is the message.
+    with pytest.raises(MonitoringError, match=r"exited with 1: KeyError: 'n_visits'$"):
+        called(module, "monitor", Answers(code=1, error="Traceback ...\nKeyError: 'n_visits'\n"))

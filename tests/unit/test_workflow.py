@@ -211,7 +211,7 @@ def test_the_validate_job_verifies_the_bundle_then_installs_xgboost_and_runs_the
 def readme_block(language: str, containing: str) -> str:
     """The README's first ``language`` code block that holds ``containing``."""
     text = (PROJ_ROOT / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
+    blocks: list[str] = re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
     found = [block for block in blocks if containing in block]
     assert found, f"no {language} block of README.md holds {containing!r}"
     return found[0]

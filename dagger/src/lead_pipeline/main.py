@@ -2,7 +2,9 @@
 
 Each function builds containers around the project's own command line and returns what it
 writes; no step of the pipeline is implemented here. Requirements are installed before the
-source is added, so a change to the code reuses the installed dependencies.
+source is added, so a change to the code reuses the installed dependencies. `monitor` alone
+waits for a command: it reads `lcp monitor`'s exit code, since an alert (3) still returns its
+report while an error fails the call.
 
 The arguments every function shares (the checkout and where the raw data comes from) belong to
 the module itself: `dagger call --source . --dvc-remote ../mirror pipeline ...`. Each function
@@ -25,6 +27,13 @@ DVC_REMOTE_MOUNT = "/dvc-remote"
 SHARED_MOUNT = "/shared"
 # `make validate`: the course validator's check of the pipeline's own models/model.pkl.
 VALIDATE = ["lcp", "validate", "--model", "models/model.pkl"]
+# `make monitor MODEL=models/lead_model.joblib OUTPUT=reports/monitoring`: the trained model's
+# file (a container has no registry) and the report folder; the batch is mounted in /batch.
+MONITORED_MODEL = "models/lead_model.joblib"
+MONITORING = "reports/monitoring"
+BATCH_MOUNT = "/batch"
+# `lcp monitor`'s exit codes with a report: 0 without an alert, 3 with one (2 is an error).
+MONITOR_REPORTED = (0, 3)
 RUNTIME_REQUIREMENTS = "requirements.txt"
 DEV_REQUIREMENTS = "requirements-dev.txt"
 
@@ -74,6 +83,7 @@ SOURCE_IGNORE = [
     "reports/model_card.md",
     "reports/evaluation.json",
     "reports/plots",
+    "reports/monitoring",
 ]
 
 Source = Annotated[
@@ -143,6 +153,13 @@ Models = Annotated[
     dagger.Directory | None,
     Doc("The output of train (the models/ folder); trained when omitted"),
 ]
+Batch = Annotated[
+    dagger.File,
+    Doc(
+        "The batch to monitor: raw leads, or the scores lcp predict wrote for them (.csv, "
+        ".csv.gz or .parquet: the format is read from the name)"
+    ),
+]
 SharedData = Annotated[
     dagger.Directory,
     Doc(
@@ -169,6 +186,10 @@ class TrackingServer:
     uri: str = ""
     username: str = ""
     password: dagger.Secret | None = None
+
+
+class MonitoringError(RuntimeError):
+    """`lcp monitor` stopped on an error (an exit code other than 0 and 3): no report."""
 
 
 @object_type
@@ -233,6 +254,31 @@ class LeadPipeline:
             .with_exec(VALIDATE)
             .file(f"{WORKDIR}/reports/validation.json")
         )
+
+    @function
+    async def monitor(
+        self,
+        batch: Batch,
+        data: PreparedData = None,
+        models: Models = None,
+        source: SourceOverride = None,
+    ) -> dagger.Directory:
+        """Check a batch for drift: returns reports/monitoring, alert or not; an error fails."""
+        checkout = self._source(source)
+        if data is None:
+            data = self._data_outputs(self._prepared(checkout))
+        if models is None:
+            models = self._models(self._trained(checkout, data))
+        monitored = self._monitored(
+            self._with_outputs(checkout, data, models), batch, await batch.name()
+        )
+        code = await monitored.exit_code()
+        if code not in MONITOR_REPORTED:
+            # lcp reports an error it knows on `error: ` lines, anything else with a traceback.
+            lines = (await monitored.stderr()).strip().splitlines() or ["no output"]
+            told = [line for line in lines if line.startswith("error: ")] or lines[-1:]
+            raise MonitoringError(f"`lcp monitor` exited with {code}: " + "\n".join(told))
+        return monitored.directory(f"{WORKDIR}/{MONITORING}")
 
     @function
     def test(self, shared: SharedData, source: SourceWithGit) -> dagger.Container:
@@ -352,6 +398,23 @@ class LeadPipeline:
             self._project(source)
             .with_directory(WORKDIR, data)
             .with_directory(f"{WORKDIR}/models", models)
+        )
+
+    def _monitored(
+        self, project: dagger.Container, batch: dagger.File, name: str
+    ) -> dagger.Container:
+        """`make monitor` on the batch, mounted read-only under its own name, whose suffix tells
+        `lcp monitor` the format (CSV, gzipped CSV, Parquet).
+
+        The command may exit with any code: an alert (3) is a result, with its report, not a
+        failure of the step. The monitor function reads the exit code and fails on anything but
+        0 and 3, so an error (2, no report) still fails the call, with `lcp monitor`'s message.
+        """
+        batch_folder = dag.directory().with_file(name, batch)
+        command = ["lcp", "monitor", "--input", f"{BATCH_MOUNT}/{name}"]
+        command += ["--model", MONITORED_MODEL, "--output", MONITORING]
+        return project.with_mounted_directory(BATCH_MOUNT, batch_folder, read_only=True).with_exec(
+            command, expect=dagger.ReturnType.ANY
         )
 
     def _finished(
