@@ -69,7 +69,7 @@ def monitor(
     ] = CHUNK_ROWS,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Compare a batch of leads with the model's training rows: drift per input."""
+    """Drift of a batch from the training rows, per input."""
     from lead_conversion_prediction.stages.monitor import run_monitor
 
     use_tracking_store(tracking_uri, check=True)
@@ -130,7 +130,7 @@ def backtest(
     ] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Measure scored leads against their real outcomes, per cohort, beside the holdout."""
+    """Scores against real outcomes, per cohort, vs the holdout."""
     from lead_conversion_prediction.stages.backtest import run_backtest
 
     use_tracking_store(tracking_uri, check=True)

@@ -70,7 +70,9 @@ def quantile_edges(values: np.ndarray, bins: int) -> list[float]:
     whole numbers cut at whole numbers (ties merged, so there may be fewer bins)."""
     if len(values) == 0:
         return []
-    inner = np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1], method="inverted_cdf")
+    # k / bins, each correctly rounded: the deciles' levels are exactly among the percentiles'.
+    levels = np.arange(1, bins) / bins
+    inner = np.quantile(values, levels, method="inverted_cdf")
     # An edge at the minimum would open a bin no training value falls below.
     return [float(edge) for edge in np.unique(inner) if edge > values.min()]
 
@@ -81,22 +83,26 @@ def bin_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
     return np.bincount(index, minlength=len(edges) + 1)
 
 
-def level_texts(values: pd.Series) -> pd.Series:
-    """A categorical column's values as level names: ``3``, ``true``, ``signup``; missing as NA."""
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return values.map({True: "true", False: "false"}).astype("string")
-    if pd.api.types.is_float_dtype(values.dtype):
-        whole = values.dropna()
-        if (whole == whole.round()).all():
-            return values.astype("Int64").astype("string")
-    return values.astype("string")
+def level_text(value: object) -> str:
+    """A categorical value as its level's name: ``3`` (from 3 or 3.0), ``true``, ``signup``."""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def level_counts(values: pd.Series) -> tuple[dict[str, int], int]:
-    """The count of each level of a categorical column, and of its missing values."""
-    texts = level_texts(values)
-    counts = texts.value_counts(dropna=True)
-    return {str(level): int(count) for level, count in counts.items()}, int(texts.isna().sum())
+    """The count of each level of a categorical column, and of its missing values.
+
+    The values are counted as they are typed, and only the few levels found are named: a
+    chunk of a million rows costs one hash count, not a million conversions to text.
+    """
+    levels: dict[str, int] = {}
+    for value, count in values.value_counts(dropna=True).items():
+        name = level_text(value)
+        levels[name] = levels.get(name, 0) + int(count)
+    return levels, int(values.isna().sum())
 
 
 def numeric_profile(values: np.ndarray) -> NumericProfile:

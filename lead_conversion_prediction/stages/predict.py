@@ -102,8 +102,8 @@ def run_predict(
         if engine == Engine.local or is_local_master(spark_master):
             check_input_present(input_path)
         ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
-        drift = DriftPublisher(params, input_path, monitor) if monitor is not None else None
         loaded = load_scoring_model(ref, paths.lead_model, with_profile=monitor is not None)
+        drift = DriftPublisher(params, input_path, monitor) if monitor is not None else None
         if ref.is_file(paths.lead_model):
             warn_unless_champion(paths)
         options = ScoringOptions(

@@ -172,6 +172,7 @@ def test_lcp_verify_names_every_problem_on_its_own_line(project: Path) -> None:
     with artifact_set(models) as written:  # a whole model set, as the stages write it
         for name in ("lead_model.joblib", "model.pkl", "columns_list.json"):
             written.save({"a": name}, name)
+        written.write_json({}, "reference_profile.json")
     assert lcp("verify", root=project).returncode == 0
     (models / "lead_model.joblib").write_bytes(b"changed")
     (models / "model.pkl").unlink()

@@ -116,6 +116,7 @@ def test_the_bundle_holds_the_artifacts_with_their_checksums(paths: Paths) -> No
         "columns_list.json",
         "lead_model.joblib",
         "model.pkl",
+        "reference_profile.json",
     ]
 
 

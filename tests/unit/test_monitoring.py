@@ -176,3 +176,14 @@ def test_the_missing_rate_change_is_measured_per_input() -> None:
     time_spent = next(item for item in report.inputs if item.name == "time_spent")
     change = next(s for s in time_spent.statistics if s.name == "missing_rate_change")
     assert change.value == pytest.approx(0.3) and change.status == "alert"
+
+
+def test_the_psi_counts_summed_from_the_ks_bins_are_the_counts_of_the_psi_bins() -> None:
+    profile = profile_of()
+    batch = monitored_leads(3000, seed=4, shift=0.5)
+    counts = count_batch(profile, batch, None)
+    for name, reference in profile.numeric.items():
+        assert set(reference.psi.edges) <= set(reference.ks.edges), name
+        values = batch[name].astype("float64").to_numpy()
+        direct = bin_counts(values[~np.isnan(values)], reference.psi.edges).tolist()
+        assert counts.numeric[name].psi == direct, name
