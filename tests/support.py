@@ -229,9 +229,12 @@ def lcp_here(
     for name in colour:
         os.environ.pop(name, None)
     os.environ.update(env or {})
-    streams = [io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="") for _ in range(3)]
-    streams[0].buffer.write((stdin or "").encode())
-    streams[0].buffer.seek(0)
+    # Standard input as a process has it: a buffered reader, which the readers peek into.
+    given = io.BufferedReader(io.BytesIO((stdin or "").encode()))
+    streams: list[io.TextIOWrapper[Any]] = [
+        io.TextIOWrapper(given, encoding="utf-8", newline=""),
+        *(io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="") for _ in range(2)),
+    ]
     sys.stdin, sys.stdout, sys.stderr = streams
     code = 0
     try:

@@ -381,3 +381,31 @@ def test_bad_outcomes_are_one_line_naming_the_column_and_line(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: {outcomes}: ") and message in last, last
     assert not (tmp_path / "r").exists()
+
+
+def test_csv_gzip_parquet_and_stdin_give_the_same_statistics(
+    project: Project, tmp_path: Path
+) -> None:
+    import gzip
+
+    leads = project.leads.head(600)
+    csv = write(leads, tmp_path / "leads.csv")
+    (tmp_path / "leads.csv.gz").write_bytes(gzip.compress((tmp_path / "leads.csv").read_bytes()))
+    leads.to_parquet(tmp_path / "leads.parquet")
+    inputs = {
+        "csv": (csv, None),
+        "gzip": (str(tmp_path / "leads.csv.gz"), None),
+        "parquet": (str(tmp_path / "leads.parquet"), None),
+        "stdin": ("-", (tmp_path / "leads.csv").read_text()),
+    }
+    found = {}
+    for name, (source, stdin) in inputs.items():
+        result = project.lcp(
+            "monitor", "-i", source, "--output", str(tmp_path / name), stdin=stdin
+        )
+        assert result.returncode == 0, (name, result.stderr)
+        found[name] = drift_of(tmp_path / name)
+    for name, drift in found.items():
+        assert drift["rows"] == 600, name
+        assert drift["inputs"] == found["csv"]["inputs"], name
+        assert drift["prediction"] == found["csv"]["prediction"], name
