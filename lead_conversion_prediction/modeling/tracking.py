@@ -61,30 +61,37 @@ def configure_tracking(tracking_uri: str, experiment: str) -> str:
     working directory of the run.
     """
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     mlflow.set_tracking_uri(tracking_uri)
-    existing = mlflow.get_experiment_by_name(experiment)
+    experiment_id = open_experiment(mlflow.MlflowClient(tracking_uri), tracking_uri, experiment)
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def open_experiment(client: Any, tracking_uri: str, experiment: str) -> str:
+    """The id of the experiment named ``experiment`` in the client's store, created if needed
+    (with the artifact location of :func:`local_artifact_location`) and tagged as models'."""
+    from mlflow.exceptions import MlflowException
+
+    existing = client.get_experiment_by_name(experiment)
     if existing is None:
         try:
-            experiment_id = mlflow.create_experiment(
-                experiment,
-                artifact_location=local_artifact_location(tracking_uri, experiment),
-                tags=dict([EXPERIMENT_KIND]),
+            return str(
+                client.create_experiment(
+                    experiment,
+                    artifact_location=local_artifact_location(tracking_uri, experiment),
+                    tags=dict([EXPERIMENT_KIND]),
+                )
             )
         except MlflowException as error:
             # Another run on a shared store created it since we looked: use that one.
-            existing = mlflow.get_experiment_by_name(experiment)
+            existing = client.get_experiment_by_name(experiment)
             if error.error_code != "RESOURCE_ALREADY_EXISTS" or existing is None:
                 raise
-            experiment_id = existing.experiment_id
-    else:
-        experiment_id = existing.experiment_id
-        if existing.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
-            with suppress(MlflowException):  # a user who may not tag it still logs runs
-                mlflow.MlflowClient().set_experiment_tag(experiment_id, *EXPERIMENT_KIND)
-    mlflow.set_experiment(experiment_id=experiment_id)
-    return str(experiment_id)
+    elif existing.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:
+        with suppress(MlflowException):  # a user who may not tag it still logs runs
+            client.set_experiment_tag(existing.experiment_id, *EXPERIMENT_KIND)
+    return str(existing.experiment_id)
 
 
 def local_artifact_location(tracking_uri: str, experiment: str) -> str | None:
@@ -313,21 +320,38 @@ def log_monitoring_run(
     """Log a monitoring report as a run of its own experiment; return the run's id.
 
     Its statistics are metrics (MLflow charts them across runs, one run per batch), its tags
-    name the model and the batch, and the report's files are its artifacts.
+    name the model and the batch, and the report's files are its artifacts. Everything goes
+    through a client of ``tracking_uri``: MLflow's global state (the active store, experiment
+    and run) is left as it was.
     """
     import math
+    import time
 
-    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, RunStatus
 
-    configure_tracking(tracking_uri, experiment)
-    finite = {key: value for key, value in metrics.items() if math.isfinite(value)}
-    with mlflow.start_run(run_name=f"{kind} {tags.get('model', '')}", tags={
-        "lcp.monitoring": kind, **tags
-    }) as run:  # fmt: skip
-        mlflow.log_metrics(finite)
+    client = MlflowClient(tracking_uri)
+    experiment_id = open_experiment(client, tracking_uri, experiment)
+    run = client.create_run(
+        experiment_id,
+        run_name=f"{kind} {tags.get('model', '')}",
+        tags={"lcp.monitoring": kind, **tags},
+    )
+    run_id = str(run.info.run_id)
+    try:
+        now = int(time.time() * 1000)
+        logged = [
+            Metric(key, value, now, 0) for key, value in metrics.items() if math.isfinite(value)
+        ]
+        for start in range(0, len(logged), 1000):  # MLflow's batch limit
+            client.log_batch(run_id, metrics=logged[start : start + 1000])
         for artifact in artifacts:
-            mlflow.log_artifact(str(artifact))
-    return str(run.info.run_id)
+            client.log_artifact(run_id, str(artifact))
+    except BaseException:
+        client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED))
+        raise
+    client.set_terminated(run_id)
+    return run_id
 
 
 def tag_run(run_id: str, tags: dict[str, Any]) -> None:

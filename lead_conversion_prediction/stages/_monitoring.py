@@ -25,6 +25,8 @@ from lead_conversion_prediction.monitoring.profile import ReferenceProfile
 from lead_conversion_prediction.scoring import STDIO
 
 T = TypeVar("T")
+# What logging a monitoring run imports: seconds, spent while the batch is scored.
+WARM_MODULES = ("mlflow", "mlflow.store.tracking.sqlalchemy_store")
 DRIFT_NAME = "drift.json"
 REPORT_NAME = "report.html"
 
@@ -32,20 +34,18 @@ REPORT_NAME = "report.html"
 class DriftPublisher:
     """The drift report of one scored batch, prepared and published off the main thread.
 
-    Made when the run starts, it imports the report's libraries, opens the monitoring
-    experiment and takes the batch file's md5 on a thread of its own while the batch is
-    scored; :meth:`counted` (called once the last row is counted, while ``lcp predict`` still
-    ranks and writes the scores) computes, writes and logs the report on that thread, and
-    :meth:`report` waits for it, raising its error if it failed.
+    Made once the model is loaded (two threads importing MLflow at once could each see the
+    other's modules half made), it imports the report's libraries and takes the batch file's
+    md5 on a thread of its own while the batch is scored. :meth:`counted` (called once the
+    last row is counted, while ``lcp predict`` still ranks and writes the scores) computes,
+    writes and logs the report on another, and :meth:`report` waits for it, raising its error
+    if it failed.
     """
 
     def __init__(self, params: Params, input_path: str, output_dir: Path) -> None:
-        from lead_conversion_prediction.config import default_tracking_uri
 
         self.params, self.input_path, self.output_dir = params, input_path, output_dir
-        self._md5 = in_background(
-            _warm_up, default_tracking_uri(), params.monitor.experiment, input_path
-        )
+        self._md5 = in_background(_warm_up, input_path)
         self._published: Future[DriftReport] | None = None
 
     def counted(self, profile: ReferenceProfile, counts: BatchCounts | None, model: str) -> None:
@@ -108,17 +108,22 @@ def in_background(function: Callable[..., T], *args: Any) -> Future[T]:
     return future
 
 
-def _warm_up(tracking_uri: str, experiment: str, input_path: str) -> str:
-    """Load what the report needs and open the experiment; return the batch file's md5."""
+def _warm_up(input_path: str) -> str:
+    """Import what the report needs (MLflow's store included); return the batch file's md5.
+
+    MLflow's global state (its tracking URI and experiment) is left alone here: the model may
+    be loading from the registry meanwhile. The experiment is opened when the report is logged.
+    """
+    import importlib
     from io import BytesIO
 
     from matplotlib.figure import Figure
 
-    from lead_conversion_prediction.modeling.tracking import configure_tracking
     from lead_conversion_prediction.utils.storage import file_digest
 
+    for module in WARM_MODULES:
+        importlib.import_module(module)
     Figure(figsize=(1, 1)).savefig(BytesIO(), format="png")  # fonts and the PNG writer
-    configure_tracking(tracking_uri, experiment)
     if input_path != STDIO and Path(input_path).is_file():
         return file_digest(Path(input_path), "md5")
     return ""  # stdin, or a location Spark reads: the counts' md5 stands in

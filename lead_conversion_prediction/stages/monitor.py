@@ -50,16 +50,18 @@ def run_monitor(
     counts: BatchCounts | None
     with log_stage("monitor") as facts:
         check_input_present(input_path)
-        drift = DriftPublisher(params, input_path, output_dir)
         input_format = input_format or InputFormat.of(input_path)
         if input_path != STDIO and PROBABILITY in input_columns(input_path, input_format):
             profile, provenance, counts = _count_scores(
                 paths, input_path, input_format, model, chunk_rows
             )
+            drift = DriftPublisher(params, input_path, output_dir)
         else:
             ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
             loaded = load_scoring_model(ref, paths.lead_model, with_profile=True)
             assert loaded.profile is not None
+            # Started once the model is loaded: no two threads import MLflow at once.
+            drift = DriftPublisher(params, input_path, output_dir)
             options = ScoringOptions(
                 threshold=params.threshold,
                 skip_bad_rows=on_error == OnError.skip,

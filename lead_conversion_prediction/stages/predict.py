@@ -103,6 +103,7 @@ def run_predict(
             check_input_present(input_path)
         ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
         loaded = load_scoring_model(ref, paths.lead_model, with_profile=monitor is not None)
+        # Started once the model is loaded: no two threads import MLflow at once.
         drift = DriftPublisher(params, input_path, monitor) if monitor is not None else None
         if ref.is_file(paths.lead_model):
             warn_unless_champion(paths)
