@@ -144,25 +144,23 @@ def test_an_ignored_lock_is_left_alone_at_the_end(monkeypatch: pytest.MonkeyPatc
     assert "lead_model.promotion-lock" in store.models
 
 
-def test_an_experiment_another_run_creates_meanwhile_is_used(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> None:
-    import mlflow
+def test_an_experiment_another_run_creates_meanwhile_is_used(tmp_path: Any) -> None:
     from mlflow.entities import Experiment
 
-    from lead_conversion_prediction.modeling.tracking import configure_tracking
+    from lead_conversion_prediction.modeling.tracking import open_experiment
 
     theirs = Experiment("7", "lead-conversion", "somewhere", "active")
     answers = iter([None, theirs])
 
-    def taken(*_: Any, **__: Any) -> str:
-        raise MlflowException("taken", error_code=ErrorCode.Value("RESOURCE_ALREADY_EXISTS"))
+    class Store:  # the client of a shared store where another run wins the race
+        def get_experiment_by_name(self, name: str) -> Experiment | None:
+            return next(answers)
 
-    monkeypatch.setattr(mlflow, "get_experiment_by_name", lambda name: next(answers))
-    monkeypatch.setattr(mlflow, "create_experiment", taken)
-    monkeypatch.setattr(mlflow, "set_experiment", lambda experiment_id: None)
+        def create_experiment(self, *_: Any, **__: Any) -> str:
+            raise MlflowException("taken", error_code=ErrorCode.Value("RESOURCE_ALREADY_EXISTS"))
+
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert configure_tracking(uri, "lead-conversion") == "7"
+    assert open_experiment(Store(), uri, "lead-conversion") == "7"
 
 
 def test_rows_another_run_logs_at_the_same_moment_are_linked_on_a_second_try(
