@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from lead_conversion_prediction.monitoring.profile import ReferenceProfile
 
 PROFILE_NAME = "reference_profile.json"  # beside an artifact, as train writes it
+DIGEST_MARK = "@sha256:"  # between a file's name and its digest, in the scores' model column
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,26 @@ class ModelRef:
         return self.uri if self.uri is not None else str(self.path)
 
 
+def file_provenance(path: Path) -> str:
+    """How scores name an artifact file: its name and the start of its SHA-256."""
+    from lead_conversion_prediction.utils.storage import file_digest
+
+    return f"{path.name}{DIGEST_MARK}{file_digest(path)[:12]}"
+
+
+def names_file(provenance: str, path: Path) -> bool:
+    """True when a scores' ``model`` value names the file ``path`` as it is now."""
+    from lead_conversion_prediction.utils.storage import file_digest
+
+    name, _, digest = provenance.partition(DIGEST_MARK)
+    return (
+        bool(digest)
+        and name == path.name
+        and path.is_file()
+        and file_digest(path).startswith(digest)
+    )
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A lead model ready to score, and its provenance: where the scores say it came from."""
@@ -72,7 +93,7 @@ def load_scoring_model(
 ) -> LoadedModel:
     """Load the model to score with: a registry URI, an artifact path, or ``default``; with
     its reference profile (``with_profile``), which a model without one cannot give."""
-    from lead_conversion_prediction.utils.storage import file_digest, load_artifact
+    from lead_conversion_prediction.utils.storage import load_artifact
 
     ref = spec if isinstance(spec, ModelRef) else ModelRef.parse(spec, default)
     if ref.uri is not None:
@@ -81,7 +102,7 @@ def load_scoring_model(
         path = ref.path or default
         model = load_artifact(path)
         profile = read_profile_beside(path) if with_profile else None
-        loaded = LoadedModel(model, f"{path.name}@sha256:{file_digest(path)[:12]}", profile)
+        loaded = LoadedModel(model, file_provenance(path), profile)
     use_cores(loaded.model, os.cpu_count() or 1)  # scoring may use every core
     hand_arrays(loaded.model)
     return loaded
@@ -132,11 +153,9 @@ def load_registered_model(uri: str, with_profile: bool = False) -> LoadedModel:
 
 def load_reference_profile(spec: ModelRef, default: Path) -> tuple[ReferenceProfile, str]:
     """The reference profile of a model, and the model's provenance, without loading it."""
-    from lead_conversion_prediction.utils.storage import file_digest
-
     if spec.uri is None:
         path = spec.path or default
-        return read_profile_beside(path), f"{path.name}@sha256:{file_digest(path)[:12]}"
+        return read_profile_beside(path), file_provenance(path)
     import mlflow
 
     with verified_model_files(spec.uri) as (folder, provenance):

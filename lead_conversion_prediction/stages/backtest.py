@@ -122,7 +122,7 @@ def holdout_of(paths: Paths, model: str) -> dict[str, MetricBand] | None:
     """The holdout band of the model the scores name: a registered version's tags, or the
     workspace's evaluation of its own model file; None when unknown (or several models)."""
     from lead_conversion_prediction.modeling.artifacts import MetricsReport
-    from lead_conversion_prediction.utils.storage import file_digest
+    from lead_conversion_prediction.scoring.model import names_file
 
     if ", " in model:
         return None
@@ -131,9 +131,6 @@ def holdout_of(paths: Paths, model: str) -> dict[str, MetricBand] | None:
         from lead_conversion_prediction.scoring.model import recorded_tags
 
         return holdout_bands(recorded_tags(ref.uri)[0])
-    file, _, digest = model.partition("@sha256:")
-    workspace = paths.lead_model
-    ours = file == workspace.name and workspace.is_file() and paths.evaluation.is_file()
-    if ours and digest and file_digest(workspace).startswith(digest):
+    if names_file(model, paths.lead_model) and paths.evaluation.is_file():
         return holdout_bands_from_report(MetricsReport.read(paths.evaluation))
     return None

@@ -103,6 +103,8 @@ def _count_scores(
         offset += len(chunk)
     if profile is None:
         raise DataContractError(input_path, "file has a header but no data rows")
+    if model is None:
+        _named_model(paths, named, input_path)  # a later chunk may name another model
     return profile, provenance, merge_all(parts)
 
 
@@ -128,7 +130,7 @@ def _probabilities(
 
 def _named_model(paths: Paths, named: set[str], input_path: str) -> str:
     """The model the scores name: a registry version, or the workspace's file by digest."""
-    from lead_conversion_prediction.utils.storage import file_digest
+    from lead_conversion_prediction.scoring.model import names_file
 
     if len(named) != 1:
         raise ConfigError(
@@ -137,9 +139,6 @@ def _named_model(paths: Paths, named: set[str], input_path: str) -> str:
     (name,) = named
     if ModelRef.parse(name).is_registry:
         return name
-    file, _, digest = name.partition("@sha256:")
-    workspace = paths.lead_model
-    here = file == workspace.name and workspace.is_file()
-    if here and file_digest(workspace).startswith(digest):
-        return str(workspace)
+    if names_file(name, paths.lead_model):
+        return str(paths.lead_model)
     raise ConfigError(f"{input_path}: the scores name {name}, not in this workspace; give --model")

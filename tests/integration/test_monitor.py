@@ -236,6 +236,24 @@ def test_scores_that_are_not_probabilities_are_named_by_line(
     )
 
 
+def test_scores_of_two_models_need_model_even_when_the_second_starts_late(
+    project: Project, tmp_path: Path
+) -> None:
+    probability = np.linspace(0.05, 0.95, 2500)
+    named = ["models:/lead_model/1"] * 2000 + ["models:/lead_model/2"] * 500
+    scores = pd.DataFrame({"lead_id": range(2500), "conversion_probability": probability})
+    batch = write(scores.assign(model=named), tmp_path / "s.csv")
+    report = tmp_path / "r"
+    result = project.lcp(
+        "monitor", "--input", batch, "--output", str(report), "--chunk-rows", "1000"
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {batch}: the scores name 2 models; give --model"
+    )
+    assert not report.exists()
+
+
 def test_a_model_without_a_reference_profile_is_one_line_and_exit_2(
     project: Project, tmp_path: Path
 ) -> None:
