@@ -23,6 +23,8 @@ SIGTERM or Ctrl-C. Settings come from the environment:
 - ``LCP_AUTH_MAX_FAILURES`` (``10``) and ``LCP_AUTH_LOCKOUT_SECONDS`` (``300``): wrong
   passwords allowed from one address within that time, after which it is refused until the
   oldest is that old; the project's other rules on top of MLflow's are in ``server_auth.py``.
+- ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` (``false``): MLflow's background job runners, which
+  this project does not use; ``true`` starts them.
 - ``LCP_TRACKING_SERVER_DIR``: the folder of the auth config (``tracking-server``), a file
   readable by its owner only since the database URI in it may hold a password.
 
@@ -50,6 +52,7 @@ DEFAULT_AUTH_CACHE_SECONDS = "60"
 DEFAULT_BACKEND = "postgresql://mlflow@127.0.0.1:5432/mlflow"
 PERMISSIONS = ("READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS")
 AUTH_CONFIG = "basic_auth.ini"
+JOB_EXECUTION = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # MLflow's background job runners
 # MLflow's basic-auth check, with the project's rules on top (``server_auth.py``).
 AUTHORIZATION_FUNCTION = "lead_conversion_prediction.server_auth:authenticate"
 
@@ -212,6 +215,9 @@ def run_tracking_server(paths: Paths) -> None:
         # The store's URI goes through the environment, never the command line.
         "MLFLOW_BACKEND_STORE_URI": settings.backend_store_uri,
         "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        # MLflow's job runners (GenAI judges, trace roll-ups: three more processes of ~250 MB)
+        # serve nothing this project logs; a team that wants them sets the variable to true.
+        JOB_EXECUTION: os.environ.get(JOB_EXECUTION) or "false",
     }
     logger.info(
         "tracking-server: {} (store {}, artifacts {}, users in {})",

@@ -4,6 +4,7 @@ command line, the auth config readable by its owner only."""
 from __future__ import annotations
 
 import configparser
+import os
 import stat
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from lead_conversion_prediction.stages.tracking_server import (
     server_settings,
     write_auth_config,
 )
+from tests.registry_server import TrackingServer
 from tests.support import run_lcp
 
 PASSWORD = "an-admin-password-long-enough"
@@ -84,3 +86,19 @@ def test_the_command_refuses_a_missing_setting_with_exit_code_2(tmp_path: Path) 
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: MLFLOW_AUTH_ADMIN_PASSWORD and MLFLOW_FLASK_SERVER_SECRET_KEY")
+
+
+def test_the_running_server_starts_no_job_runner(tracking_server: TrackingServer) -> None:
+    """MLflow's job runners are off unless asked for: the server's process group holds the
+    server and its web workers only."""
+    assert tracking_server.process is not None
+    group = tracking_server.process.pid
+    commands = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.getpgid(int(entry.name)) == group:
+                commands.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, ProcessLookupError):
+            continue  # gone meanwhile
+    assert any("mlflow" in command for command in commands), commands
+    assert not any("huey" in command for command in commands), commands
