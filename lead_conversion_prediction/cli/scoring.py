@@ -17,7 +17,14 @@ from lead_conversion_prediction.cli.options import (
     writing,
 )
 from lead_conversion_prediction.exceptions import ConfigError
-from lead_conversion_prediction.scoring import CHUNK_ROWS, SPARK_MASTER, STDIO, Engine, OnError
+from lead_conversion_prediction.scoring import (
+    CHUNK_ROWS,
+    MAX_REASONS,
+    SPARK_MASTER,
+    STDIO,
+    Engine,
+    OnError,
+)
 from lead_conversion_prediction.scoring.io import InputFormat, OutputFormat
 
 if TYPE_CHECKING:
@@ -99,14 +106,16 @@ def predict(
         int, typer.Option(min=1000, help="Rows scored at a time; bounds the memory.")
     ] = CHUNK_ROWS,
     explain: Annotated[
-        int,
+        int | None,
         typer.Option(
             metavar="K",
-            min=0,
-            help="Add each lead's K inputs that moved its score most: reason_1..K and their "
-            "signed contributions to the log-odds.",
+            min=1,
+            max=MAX_REASONS,
+            help="Add each lead's K inputs that moved its score most, as its values "
+            "(reason_1..K: n_visits=12), their signed contributions to the log-odds, and "
+            "base_log_odds, which they add up from. K=5 gives every input.",
         ),
-    ] = 0,
+    ] = None,
     top: Annotated[
         str | None,
         typer.Option(
@@ -165,7 +174,7 @@ def predict(
         input_format=input_format,
         output_format=output_format,
         chunk_rows=chunk_rows,
-        explain=explain,
+        explain=explain or 0,
         top=top,
         engine=engine,
         spark_master=spark_master,

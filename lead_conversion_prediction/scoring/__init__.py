@@ -8,6 +8,7 @@ from enum import StrEnum
 CHUNK_ROWS = 100_000  # rows scored at a time: bounds memory, keeps the data in cache
 STDIO = "-"  # an input or output location meaning stdin or stdout
 SPARK_MASTER = "local[*]"  # where --engine spark runs when lcp starts Spark itself
+MAX_REASONS = 5  # --explain K: at most one reason per model input (schema.MODEL_INPUT_COLUMNS)
 
 
 class Engine(StrEnum):

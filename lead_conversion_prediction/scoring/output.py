@@ -29,8 +29,9 @@ class OutputColumn:
     description: str
 
 
-# dtype "str": one text for the whole table; "category": text per row, from a few levels
-# (given as a pandas Categorical). Both are dictionary-encoded in Arrow.
+# dtype "str": one text for the whole table; "category": text per row, from its distinct
+# levels (given as an Arrow DictionaryArray, null where empty). Both are dictionary-encoded in
+# Arrow.
 OUTPUT_SCHEMA = (
     OutputColumn("lead_id", "int64", "the lead's id, as in the input"),
     OutputColumn("conversion_probability", "float64", "probability that the lead converts"),
@@ -41,12 +42,25 @@ OUTPUT_SCHEMA = (
 
 
 def reason_columns(k: int) -> tuple[OutputColumn, ...]:
-    """The columns ``lcp predict --explain k`` adds: each reason and its contribution."""
-    columns: list[OutputColumn] = []
+    """The columns ``lcp predict --explain k`` adds (``scoring/reasons.py``): the base log-odds,
+    then each reason and its contribution."""
+    if not k:
+        return ()
+    columns = [
+        OutputColumn(
+            "base_log_odds",
+            "float64",
+            "the model's log-odds before the lead's inputs: with every input's contribution "
+            "added, logit(conversion_probability)",
+        )
+    ]
     for i in range(1, k + 1):
         columns += [
             OutputColumn(
-                f"reason_{i}", "category", f"the input with the #{i} largest effect on the score"
+                f"reason_{i}",
+                "category",
+                f"the input with the #{i} largest effect on the score, as the lead's value "
+                "(n_visits=12); empty when its contribution is below predict.reason_floor",
             ),
             OutputColumn(
                 f"reason_{i}_contribution",
@@ -78,9 +92,8 @@ def output_table(
                 np.zeros(size, np.int8), pa.array([neutralise_text(str(values))])
             )
         elif column.dtype == "category":
-            levels = [neutralise_text(str(level)) for level in values.categories]
             arrays[column.name] = pa.DictionaryArray.from_arrays(
-                np.asarray(values.codes), pa.array(levels, pa.string())
+                values.indices, neutralised_levels(values.dictionary)
             )
         else:
             arrays[column.name] = np.asarray(values, dtype=column.dtype)
@@ -101,7 +114,7 @@ def output_frame(
         if column.dtype == "str":
             frame[column.name] = np.full(size, values, dtype=object)
         elif column.dtype == "category":
-            frame[column.name] = values
+            frame[column.name] = values.to_pandas()
         else:
             frame[column.name] = np.asarray(values, dtype=column.dtype)
     return pd.DataFrame(frame)
@@ -113,6 +126,24 @@ def neutralise_text(text: str) -> str:
 
     risky = text.startswith(_CONTROL_STARTS) or text.lstrip().startswith(_FORMULA_STARTS)
     return f"'{text}" if risky and not re.fullmatch(_NUMBER, text) else text
+
+
+def neutralised_levels(levels: Any) -> pa.Array:
+    """:func:`neutralise_text` on each text of ``levels``, as an Arrow array. A text that
+    starts with a letter, a digit or ``_`` is safe as it is: only the others (few, or none)
+    are checked one by one, which keeps a million distinct reasons fast."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = levels if isinstance(levels, pa.Array) else pa.array(list(levels), pa.string())
+    safe = pc.match_substring_regex(text, r"^[A-Za-z0-9_]").to_numpy(zero_copy_only=False)
+    if safe.all():
+        return text
+    checked = text.to_pylist()
+    for position in np.flatnonzero(~safe):
+        checked[position] = neutralise_text(str(checked[position]))
+    return pa.array(checked, pa.string())
 
 
 def neutralise_formulas(values: pd.Series) -> pd.Series:

@@ -5,7 +5,8 @@
 and probabilities into output tables. The file stage (``stages/predict.py``) streams chunks
 through these. Ranks go from the highest probability down, ties by ``lead_id`` (then input
 order); a call list (``--top``) keeps the best ranks only; reasons (``--explain``) come from
-``modeling/explain.py``.
+``scoring/reasons.py``, and a lead explained has the probability its reasons add up to
+(``modeling/explain.py``: the model's, computed in float64).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lead_conversion_prediction.modeling.evaluate import positive_probability
 from lead_conversion_prediction.schema import ID_COLUMN, MODEL_INPUT_COLUMNS
 from lead_conversion_prediction.scoring import CHUNK_ROWS
 from lead_conversion_prediction.scoring.output import output_frame, output_schema, output_table
+from lead_conversion_prediction.scoring.reasons import Reasons
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -61,7 +63,8 @@ class CallList:
 @dataclass(frozen=True)
 class ScoringOptions:
     """How to score: the label threshold, the output order, what to do with bad rows, how
-    many reasons to give and which leads to keep."""
+    many reasons to give (and the smallest contribution a reason is shown for) and which leads
+    to keep."""
 
     threshold: float
     sort: bool = False
@@ -70,43 +73,10 @@ class ScoringOptions:
     training_source_only: bool = False
     chunk_rows: int = CHUNK_ROWS
     explain: int = 0
+    reason_floor: float = 0.0  # predict.reason_floor in params.yaml
     top: CallList | None = None
     max_rows: int | None = None  # a longer input stops the run (local scoring)
     profile: ReferenceProfile | None = None  # count the scored rows for drift (--monitor)
-
-
-@dataclass(frozen=True)
-class Reasons:
-    """Each row's ``k`` strongest reasons: positions in ``inputs``, and contributions."""
-
-    inputs: tuple[str, ...]
-    codes: np.ndarray  # (rows, k) int8
-    contributions: np.ndarray  # (rows, k) float64
-
-    @classmethod
-    def of(cls, model: Any, X: pd.DataFrame, k: int) -> Reasons:
-        """The reasons of the rows of ``X`` (raw inputs) under the lead model."""
-        return cls.of_matrix(model, model[:-1].transform(X), k)
-
-    @classmethod
-    def of_matrix(cls, model: Any, matrix: pd.DataFrame | np.ndarray, k: int) -> Reasons:
-        """The reasons of rows already in the model matrix (``model[:-1]``'s output)."""
-        from lead_conversion_prediction.modeling.explain import explain_matrix, top_reasons
-
-        contributions = explain_matrix(model, matrix)
-        codes, values = top_reasons(contributions.values, k)
-        return cls(contributions.inputs, codes, values)
-
-    def columns(self, rows: Any = slice(None)) -> dict[str, Any]:
-        """The reason columns of the output (``scoring.output.reason_columns``) for ``rows``."""
-        codes, values = self.codes[rows], self.contributions[rows]
-        columns: dict[str, Any] = {}
-        for i in range(codes.shape[1]):
-            columns[f"reason_{i + 1}"] = pd.Categorical.from_codes(
-                codes[:, i], categories=pd.Index(list(self.inputs))
-            )
-            columns[f"reason_{i + 1}_contribution"] = values[:, i]
-        return columns
 
 
 @dataclass
@@ -230,10 +200,11 @@ def score_chunk(
     report.rows_scored = len(good)
     explained = None
     if len(good) and options.explain:
-        # The preprocessing once, for both the probabilities and the reasons.
-        matrix = loaded.model[:-1].transform(X)
-        probability = positive_probability(loaded.model[-1], matrix)
-        explained = Reasons.of_matrix(loaded.model, matrix, options.explain)
+        from lead_conversion_prediction.modeling.explain import explain_matrix
+
+        contributions = explain_matrix(loaded.model, loaded.model[:-1].transform(X))
+        probability = contributions.probability  # what the reasons add up to
+        explained = Reasons.explained(contributions, X, options.explain, options.reason_floor)
     else:
         probability = positive_probability(loaded.model, X)
     if options.profile is not None:
@@ -250,18 +221,32 @@ def score_chunk(
 
 
 def score_leads(
-    model: Any, leads: pd.DataFrame, threshold: float, provenance: str = "", explain: int = 0
+    model: Any,
+    leads: pd.DataFrame,
+    threshold: float,
+    provenance: str = "",
+    explain: int = 0,
+    reason_floor: float = 0.0,
 ) -> pd.DataFrame:
     """Score a frame of typed leads: the output columns, rows in input order, with
-    ``explain`` reasons per lead."""
+    ``explain`` reasons per lead (as :func:`score_chunk` gives them)."""
     X = leads.loc[:, list(MODEL_INPUT_COLUMNS)]
-    probability = positive_probability(model, X)
+    reasons = None
+    if explain:
+        from lead_conversion_prediction.modeling.explain import explain as explain_rows
+
+        X = X.astype("float64")
+        contributions = explain_rows(model, X)
+        probability = contributions.probability
+        reasons = Reasons.explained(contributions, X, explain, reason_floor)
+    else:
+        probability = positive_probability(model, X)
     ids = leads[ID_COLUMN].to_numpy() if ID_COLUMN in leads else np.arange(len(leads))
     columns = scored_columns(
         ids, probability, ranks_of(best_first(probability, ids)), threshold, provenance
     )
-    if explain:
-        columns.update(Reasons.of(model, X.astype("float64"), explain).columns())
+    if reasons is not None:
+        columns.update(reasons.columns())
     return output_frame(columns, output_schema(explain))
 
 

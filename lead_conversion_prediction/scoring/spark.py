@@ -182,9 +182,12 @@ class PartitionScorer:
                 yield self._rejected(rows[~kept], scored.rejected)
             values = {LEAD_ID: scored.ids, PROBABILITY: scored.probability}
             if scored.reasons is not None:
+                explained = scored.reasons.columns()
                 values |= {
-                    f"_{name}": column if name.endswith("_contribution") else column.astype(object)
-                    for name, column in scored.reasons.columns().items()
+                    carried(column): explained[column.name]
+                    if column.dtype == "float64"
+                    else explained[column.name].dictionary_decode().to_numpy(False)  # None: empty
+                    for column in reason_columns(self.options.explain)
                 }
             yield self._records(SCORED, rows[kept], values)
             yield self._report(every_row, scored.report, len(every_row))
@@ -345,7 +348,7 @@ def check_explain(loaded: LoadedModel, explain: int) -> None:
     import pandas as pd
 
     from lead_conversion_prediction.schema import MODEL_INPUT_COLUMNS
-    from lead_conversion_prediction.scoring.score import Reasons
+    from lead_conversion_prediction.scoring.reasons import Reasons
 
     Reasons.of(
         loaded.model, pd.DataFrame({name: [np.nan] for name in MODEL_INPUT_COLUMNS}), explain

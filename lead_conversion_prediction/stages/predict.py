@@ -45,9 +45,9 @@ from lead_conversion_prediction.scoring.locations import (
     is_local_master,
 )
 from lead_conversion_prediction.scoring.model import LoadedModel, ModelRef, load_scoring_model
+from lead_conversion_prediction.scoring.reasons import Reasons, record_type
 from lead_conversion_prediction.scoring.score import (
     CallList,
-    Reasons,
     ScoredChunk,
     ScoringOptions,
     ScoringReport,
@@ -115,6 +115,7 @@ def run_predict(
             training_source_only=training_source_only,
             chunk_rows=chunk_rows,
             explain=explain,
+            reason_floor=params.predict.reason_floor,
             top=call_list,
             max_rows=params.predict.max_rows,
             profile=loaded.profile,
@@ -317,8 +318,7 @@ def _score_chunks(
     with (
         tempfile.TemporaryFile() as ids,
         tempfile.TemporaryFile() as probabilities,
-        tempfile.TemporaryFile() as codes,
-        tempfile.TemporaryFile() as contributions,
+        tempfile.TemporaryFile() as explained,
     ):
         for scored in _in_file_order(
             map_in_order(
@@ -333,8 +333,7 @@ def _score_chunks(
             scored.probability.astype(np.float64).tofile(probabilities)
             if scored.reasons is not None:
                 inputs = scored.reasons.inputs
-                scored.reasons.codes.astype(np.int8).tofile(codes)
-                scored.reasons.contributions.astype(np.float64).tofile(contributions)
+                scored.reasons.records().tofile(explained)
             if scored.rejected is not None:
                 rejected.append(scored.rejected)
             report.merge(scored.report)
@@ -360,14 +359,9 @@ def _score_chunks(
             raise DataContractError(input_path, "file has a header but no data rows")
         reasons = None
         if options.explain and inputs:
-            codes.seek(0)
-            contributions.seek(0)
-            shape = (-1, options.explain)
-            reasons = Reasons(
-                inputs,
-                np.fromfile(codes, np.int8).reshape(shape),
-                np.fromfile(contributions, np.float64).reshape(shape),
-            )
+            explained.seek(0)
+            records = np.fromfile(explained, record_type(options.explain))
+            reasons = Reasons.from_records(inputs, records, options.reason_floor)
         ids.seek(0)
         probabilities.seek(0)
         lead_ids, probability = np.fromfile(ids, np.int64), np.fromfile(probabilities, np.float64)

@@ -2,8 +2,8 @@
 
 Invariance: how the leads are written (the text form of ``onboarding``, the column order, CSV
 or Parquet, the chunk size) changes no probability. Direction: far more purchases or visits
-never lower a lead's probability. Reasons: every candidate's contributions add up to its
-margin.
+never lower a lead's probability. Reasons: every candidate's contributions add up to the
+log-odds of its probability.
 """
 
 from __future__ import annotations
@@ -97,11 +97,18 @@ def test_far_more_purchases_and_visits_never_lower_the_probability(
         more[column] = more[column].fillna(0) * 10 + 1
     before, after = probability(model, leads), probability(model, more)
     assert np.all(after >= before), f"{np.sum(after < before)} leads got a lower probability"
-    assert np.any(after > before), "the change reaches the model"
+    if "n_visits" in columns:
+        assert np.any(after > before), "the change reaches the model"
+    # Purchases alone may not move it: on the real leads they carry almost no signal (the
+    # model card's single-input ROC-AUC), and the chosen trees may never split on them. That
+    # every candidate that can take the constraint has it: tests/unit/test_candidates.py.
 
 
-def test_every_candidates_reasons_add_up_to_its_margin(pipeline_run: PipelineRun) -> None:
+def test_every_candidates_reasons_add_up_to_the_log_odds_of_its_probability(
+    pipeline_run: PipelineRun,
+) -> None:
     from lead_conversion_prediction.modeling.artifacts import TrainingSummary
+    from lead_conversion_prediction.modeling.evaluate import positive_probability
     from lead_conversion_prediction.modeling.explain import explain, margin
     from lead_conversion_prediction.stages._io import load_candidate_models, read_holdout
 
@@ -111,6 +118,8 @@ def test_every_candidates_reasons_add_up_to_its_margin(pipeline_run: PipelineRun
     assert len(models) == 3
     for name, model in models.items():
         contributions = explain(model, X)
+        p = positive_probability(model, X)  # the model's own, calibrated or not
+        np.testing.assert_allclose(contributions.probability, p, atol=1e-6, err_msg=name)
         expected = margin(model[-1], model[:-1].transform(X))
         np.testing.assert_allclose(contributions.margin, expected, atol=1e-4, err_msg=name)
         assert np.abs(contributions.values).max() > 0.1, name  # the reasons say something
@@ -133,7 +142,17 @@ def test_the_reasons_of_lcp_predict_are_the_largest_contributions(
     model = load_artifact(paths.lead_model)
     contributions = explain(model, leads.loc[:, list(MODEL_INPUT_COLUMNS)])
     strongest = np.argmax(np.abs(contributions.values), axis=1)
-    assert top["reason_1"].tolist() == [contributions.inputs[i] for i in strongest]
+    names = [contributions.inputs[i] for i in strongest]
+    assert top["reason_1"].str.split("=").str[0].tolist() == names
+    own = [leads[name].iloc[row] for row, name in enumerate(names)]
+    assert top["reason_1"].str.split("=").str[1].tolist() == [
+        "missing"
+        if pd.isna(value)
+        else str(bool(value)).lower()
+        if name == "onboarding"
+        else f"{float(value):g}"
+        for name, value in zip(names, own, strict=True)
+    ]
     np.testing.assert_allclose(
         top["reason_1_contribution"],
         contributions.values[np.arange(len(top)), strongest],

@@ -192,6 +192,47 @@ def test_options_are_checked(model_path: Path, tmp_path: Path) -> None:
     assert named.returncode == 0, named.stderr
 
 
+@pytest.mark.parametrize("k", ["0", "6", "-1"])
+def test_explain_outside_1_to_5_is_refused_before_the_model_loads(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame], k: str
+) -> None:
+    source = tmp_path / "leads.csv"
+    make_leads(n=5).to_csv(source, index=False)
+    absent = tmp_path / "absent.joblib"  # loading it would fail: the option is checked first
+    result = lcp_here(
+        "predict", "--model", str(absent), "-i", str(source), "-o", str(tmp_path / "s.csv"),
+        "--explain", k, env={"LCP_ROOT": str(model_path.parent.parent)},
+    )  # fmt: skip
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and errors[0].startswith("Error: Invalid value for '--explain'")
+    assert "absent.joblib" not in result.stderr and not (tmp_path / "s.csv").exists()
+    assert "[1<=x<=5]" in " ".join(lcp_here("predict", "--help").stdout.split())
+
+
+def test_explained_scores_name_the_leads_values_and_add_up(
+    model_path: Path, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    import numpy as np
+
+    leads = make_leads(n=30, seed=2)
+    leads.to_csv(tmp_path / "leads.csv", index=False)
+    scores_path = tmp_path / "s.csv"
+    result = predict(
+        model_path, "-i", str(tmp_path / "leads.csv"), "-o", str(scores_path), "--explain", "5"
+    )
+    assert result.returncode == 0, result.stderr
+    scores = pd.read_csv(scores_path)
+    assert list(scores.columns)[5:8] == ["base_log_odds", "reason_1", "reason_1_contribution"]
+    p = scores["conversion_probability"]
+    added = scores["base_log_odds"] + sum(scores[f"reason_{i}_contribution"] for i in range(1, 6))
+    np.testing.assert_allclose(added, np.log(p) - np.log1p(-p), rtol=0, atol=1e-6)
+    shown = scores.filter(regex=r"^reason_\d$").stack().dropna().str.split("=").str[0]
+    assert set(shown) <= {"purchases", "time_spent", "n_visits", "customer_group", "onboarding"}
+    weak = scores.filter(regex=r"^reason_\d_contribution$").abs().to_numpy() < 0.05  # params
+    assert (scores.filter(regex=r"^reason_\d$").isna().to_numpy() == weak).all()
+
+
 def test_debug_shows_the_traceback(model_path: Path, tmp_path: Path) -> None:
     result = run_lcp(
         "--debug", "predict", "--model", str(model_path), "-i", str(tmp_path / "absent.csv"),

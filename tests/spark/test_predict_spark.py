@@ -30,7 +30,7 @@ from lead_conversion_prediction.scoring import spark_ranks
 from lead_conversion_prediction.scoring.io import OutputFormat
 from lead_conversion_prediction.scoring.locations import check_spark_options
 from lead_conversion_prediction.scoring.model import LoadedModel
-from lead_conversion_prediction.scoring.output import OUTPUT_SCHEMA
+from lead_conversion_prediction.scoring.output import OUTPUT_SCHEMA, output_schema
 from lead_conversion_prediction.scoring.score import (
     ScoringOptions,
     ScoringReport,
@@ -166,6 +166,33 @@ def test_spark_and_local_scoring_agree_row_for_row(
     assert on_spark.rejects["line"].tolist() == ["7", "11", "15", "172", "335"]
     assert on_spark.report.duplicate_ids == local.report.duplicate_ids > 0
     assert any("unseen" in line for line in on_spark.report.warnings())
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_spark_gives_the_reasons_local_scoring_gives(
+    spark: SparkSession,
+    model: LoadedModel,
+    tmp_path: Path,
+    make_leads: Callable[..., pd.DataFrame],
+) -> None:
+    leads = make_leads(n=200, seed=8).astype({"n_visits": "float64"})
+    leads.loc[[3, 50, 51], "n_visits"] = np.nan  # missing values, imputed, may be reasons
+    source = tmp_path / "leads.csv"
+    leads.to_csv(source, index=False)
+    options = ScoringOptions(threshold=0.5, explain=3, reason_floor=0.05, chunk_rows=30)
+    local = score_locally(model, source, options)
+    on_spark = score_on_spark(spark, model, source, options)
+    columns = [column.name for column in output_schema(3)]
+    assert list(on_spark.scores.columns) == list(local.scores.columns) == columns
+    for column in output_schema(3):
+        here, there = local.scores[column.name], on_spark.scores[column.name]
+        if column.dtype in ("float64", "int64", "int8"):
+            np.testing.assert_allclose(there, here, atol=1e-12, err_msg=column.name)
+        else:
+            assert there.astype(object).where(there.notna(), None).tolist() == (
+                here.astype(object).where(here.notna(), None).tolist()
+            ), column.name
+    assert local.scores["reason_2"].isna().any() and local.scores["reason_2"].notna().any()
 
 
 @pytest.mark.usefixtures("small_parts")

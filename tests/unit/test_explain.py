@@ -1,15 +1,23 @@
-"""Reasons per lead: contributions add up to the margin, and map back to the raw inputs."""
+"""Reasons per lead: contributions add up to the log-odds of the model's probability, for
+every candidate, calibrated or not, and map back to the raw inputs."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lead_conversion_prediction.config import FeatureParams
+from lead_conversion_prediction.config import PROJ_ROOT, FeatureParams, load_params
 from lead_conversion_prediction.exceptions import ConfigError
 from lead_conversion_prediction.features import build_preprocessor
+from lead_conversion_prediction.modeling.calibration import log_odds_classifier, platt_scaling
+from lead_conversion_prediction.modeling.candidates import (
+    CANDIDATES,
+    build_candidate,
+    candidate_sections,
+)
+from lead_conversion_prediction.modeling.evaluate import positive_probability
 from lead_conversion_prediction.modeling.explain import (
     explain,
     explain_matrix,
@@ -21,7 +29,8 @@ from lead_conversion_prediction.modeling.explain import (
 )
 from lead_conversion_prediction.modeling.train import assemble_model
 from lead_conversion_prediction.schema import features_and_target, validate_leads
-from tests.support import fit_small_model
+from lead_conversion_prediction.scoring.score import score_leads
+from tests.support import fit_small_model, make_raw_leads
 
 INPUTS = ("purchases", "time_spent", "n_visits", "customer_group", "onboarding")
 
@@ -76,21 +85,109 @@ def test_linear_contributions_are_relative_to_the_typical_lead(
     assert reference.shape == (12,) and set(reference[3:]) <= {0.0, 1.0}
 
 
-def test_a_calibrated_model_explains_its_classifiers_margin(
-    make_leads: Callable[..., pd.DataFrame],
-) -> None:
+def signal_leads(n: int = 400, seed: int = 4) -> pd.DataFrame:
+    """Raw leads whose outcome follows their visits and onboarding, with noise."""
+    leads = make_raw_leads(n=n, seed=seed)
+    noise = np.random.default_rng(seed).normal(0, 3, n)
+    converted = leads["n_visits"] + 3 * leads["onboarding"] + noise > 12
+    return leads.assign(lead_indicator=converted.astype(float))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Histogram boosting's OpenMP threads crawl on a machine whose cores are busy."""
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def candidate_models() -> tuple[dict[str, Any], pd.DataFrame]:
+    """Every candidate the project can choose, as params.yaml sets it up, fitted on a small
+    frame: as searched (``name``), and Platt-scaled as calibration makes it (``name+sigmoid``)."""
+    from sklearn.base import clone
     from sklearn.calibration import CalibratedClassifierCV
 
-    model = fit_small_model()
-    X, y = features_and_target(validate_leads(make_leads(n=200, seed=1), "leads.csv"))
-    calibrated = CalibratedClassifierCV(model[-1], method="sigmoid", ensemble=False)
-    calibrated.fit(model[:-1].transform(X), y)
-    wrapped = assemble_model(model[:-1], calibrated)
-    contributions = explain(wrapped, X)
-    base = calibrated.calibrated_classifiers_[0].estimator
+    train = load_params(PROJ_ROOT / "params.yaml").train
+    sections = candidate_sections(train.model_copy(update={"candidates": list(CANDIDATES)}))
+    leads = signal_leads()
+    X, y = features_and_target(validate_leads(leads, "leads.csv"))
+    preprocessor = build_preprocessor(FeatureParams()).fit(X)
+    matrix = preprocessor.transform(X)
+    models: dict[str, Any] = {}
+    for name in CANDIDATES:
+        estimator = build_candidate(name, sections[name], seed=0).estimator
+        models[name] = assemble_model(preprocessor, clone(estimator).fit(matrix, y))
+        scaled = log_odds_classifier(estimator)
+        calibrated = CalibratedClassifierCV(scaled, method="sigmoid", cv=3, ensemble=False)
+        models[f"{name}+sigmoid"] = assemble_model(preprocessor, calibrated.fit(matrix, y))
+    return models, leads
+
+
+def logit(p: pd.Series) -> np.ndarray:
+    return np.asarray(np.log(p) - np.log1p(-p))
+
+
+@pytest.mark.parametrize("calibrated", [False, True], ids=["as searched", "sigmoid"])
+@pytest.mark.parametrize("name", list(CANDIDATES))
+def test_every_candidates_reasons_add_up_to_the_log_odds_of_its_probability(
+    candidate_models: tuple[dict[str, Any], pd.DataFrame], name: str, calibrated: bool
+) -> None:
+    models, leads = candidate_models
+    model = models[f"{name}+sigmoid" if calibrated else name]
+    X, _ = features_and_target(validate_leads(leads, "leads.csv"))
+    contributions = explain(model, X)
+    assert np.abs(contributions.values).max() > 0.05  # the reasons say something
+    # The explained log-odds are the model's own: its probability, its margin.
     np.testing.assert_allclose(
-        contributions.margin, base.decision_function(model[:-1].transform(X)), atol=1e-9
+        contributions.probability, positive_probability(model, X), atol=1e-6
     )
+    np.testing.assert_allclose(
+        contributions.margin, margin(model[-1], model[:-1].transform(X)), atol=1e-5
+    )
+    # What lcp predict --explain 5 writes: the base plus every contribution is logit(p).
+    scores = score_leads(model, validate_leads(leads, "leads.csv"), 0.5, explain=5)
+    added = scores["base_log_odds"] + sum(scores[f"reason_{i}_contribution"] for i in range(1, 6))
+    np.testing.assert_allclose(added, logit(scores["conversion_probability"]), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(CANDIDATES))
+def test_a_calibrated_models_contributions_are_its_classifiers_scaled_by_the_slope(
+    candidate_models: tuple[dict[str, Any], pd.DataFrame], name: str
+) -> None:
+    models, leads = candidate_models
+    model = models[f"{name}+sigmoid"]
+    X, _ = features_and_target(validate_leads(leads, "leads.csv"))
+    classifier, slope, intercept = platt_scaling(model[-1])
+    assert slope > 0 and (slope, intercept) != (1.0, 0.0)
+    uncalibrated = explain(assemble_model(model[:-1], classifier), X)
+    calibrated = explain(model, X)
+    np.testing.assert_allclose(calibrated.values, slope * uncalibrated.values, rtol=1e-9)
+    np.testing.assert_allclose(calibrated.base, slope * uncalibrated.base + intercept, rtol=1e-9)
+
+
+def test_a_model_calibrated_on_its_probability_is_not_explained() -> None:
+    from sklearn.calibration import CalibratedClassifierCV
+    from xgboost import XGBClassifier
+
+    X, y = features_and_target(validate_leads(signal_leads(n=120), "leads.csv"))
+    preprocessor = build_preprocessor(FeatureParams()).fit(X)
+    matrix = preprocessor.transform(X)
+    xgboost = XGBClassifier(n_estimators=5, n_jobs=1)
+    on_probability = CalibratedClassifierCV(xgboost, cv=2, ensemble=False)
+    isotonic = CalibratedClassifierCV(fit_small_model()[-1], method="isotonic", ensemble=False)
+    averaged = CalibratedClassifierCV(log_odds_classifier(xgboost), cv=2, ensemble=True)
+    problems = {
+        "not its log-odds": on_probability.fit(matrix, y),
+        "not by Platt scaling": isotonic.fit(matrix, y),
+        "averages 2 calibrated classifiers": averaged.fit(matrix, y),
+    }
+    for problem, classifier in problems.items():
+        with pytest.raises(
+            ConfigError, match=f"cannot explain this calibrated model: .*{problem}"
+        ):
+            explain(assemble_model(preprocessor, classifier), X)
 
 
 def test_model_columns_map_back_to_their_raw_inputs() -> None:
@@ -111,31 +208,3 @@ def test_the_top_reasons_are_the_largest_in_absolute_value() -> None:
     for k in (0, 4):
         with pytest.raises(ConfigError, match=f"--explain {k}: give 1 to 3"):
             top_reasons(values, k)
-
-
-def test_the_lookup_tables_give_xgboosts_own_shap_values(
-    make_leads: Callable[..., pd.DataFrame],
-) -> None:
-    from lead_conversion_prediction.modeling.explain import (
-        build_tree_tables,
-        trees_of,
-        xgboost_contributions,
-    )
-
-    model, X = small_xgboost_model(make_leads)
-    booster = trees_of(model[-1])
-    rows = model[:-1].transform(X).to_numpy(np.float32)
-    tables = build_tree_tables(booster)
-    assert tables is not None
-    expected, base = xgboost_contributions(booster, rows)
-    np.testing.assert_allclose(tables.contributions(rows), expected, atol=1e-5)
-    assert tables.base == pytest.approx(base[0])
-    # rows on a threshold, just below it, and outside the training range
-    edges = np.repeat(rows[:1], 3, axis=0)
-    threshold = tables.tables[0].thresholds[0][0]
-    feature = tables.tables[0].features[0]
-    edges[:, feature] = [threshold, np.nextafter(threshold, np.float32(-1)), 1e6]
-    np.testing.assert_allclose(
-        tables.contributions(edges), xgboost_contributions(booster, edges)[0], atol=1e-5
-    )
-    assert build_tree_tables(booster, max_cells=2) is None  # too fine a grid: row by row

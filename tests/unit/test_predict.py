@@ -24,6 +24,7 @@ from lead_conversion_prediction.scoring.output import (
     OUTPUT_SCHEMA,
     neutralise_formulas,
     neutralise_text,
+    neutralised_levels,
     output_schema,
 )
 from lead_conversion_prediction.scoring.score import (
@@ -119,15 +120,42 @@ def test_reasons_are_added_to_every_lead_and_match_the_in_memory_scores(
     score_file(model, source, str(target), options)
     scores = pd.read_parquet(target)
     assert list(scores.columns) == [column.name for column in output_schema(2)]
-    assert set(scores["reason_1"]) <= set(MODEL_INPUT_COLUMNS)
-    assert (scores["reason_1"] != scores["reason_2"]).all()
+    # each reason is the lead's own value of the input: n_visits=12, onboarding=true
+    by_id = leads.set_index("lead_id").loc[scores["lead_id"]]
+    named = scores["reason_1"].str.split("=", expand=True)
+    assert set(named[0]) <= set(MODEL_INPUT_COLUMNS)
+    for row, (name, value) in enumerate(named.itertuples(index=False)):
+        own = by_id[name].iloc[row]
+        assert value == (str(own).lower() if name == "onboarding" else f"{float(own):g}")
+    assert (scores["reason_1"].astype(str) != scores["reason_2"].astype(str)).all()
     assert (scores["reason_1_contribution"].abs() >= scores["reason_2_contribution"].abs()).all()
     in_memory = score_leads(model.model, validate_leads(leads, "x"), 0.5, explain=2)
     expected = in_memory.set_index("lead_id").loc[scores["lead_id"]]
     assert expected["reason_1"].astype(str).tolist() == scores["reason_1"].astype(str).tolist()
-    np.testing.assert_allclose(
-        expected["reason_2_contribution"], scores["reason_2_contribution"], atol=1e-12
-    )
+    for column in ("reason_2_contribution", "base_log_odds", "conversion_probability"):
+        np.testing.assert_allclose(expected[column], scores[column], atol=1e-12)
+
+
+def test_explained_scores_add_up_and_leave_weak_reasons_empty(
+    model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    leads = make_leads(n=60, seed=7)
+    source = write_csv(tmp_path / "leads.csv", leads)
+    plain, explained = tmp_path / "plain.csv", tmp_path / "explained.csv"
+    score_file(model, source, str(plain), ScoringOptions(threshold=0.5))
+    floor = 0.1
+    options = ScoringOptions(threshold=0.5, explain=5, reason_floor=floor, chunk_rows=25)
+    score_file(model, source, str(explained), options)
+    scores = pd.read_csv(explained)
+    p = scores["conversion_probability"]
+    added = scores["base_log_odds"] + sum(scores[f"reason_{i}_contribution"] for i in range(1, 6))
+    np.testing.assert_allclose(added, np.log(p) - np.log1p(-p), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(p, pd.read_csv(plain)["conversion_probability"], atol=1e-9)
+    for i in range(1, 6):
+        weak = scores[f"reason_{i}_contribution"].abs() < floor
+        assert scores.loc[weak, f"reason_{i}"].isna().all()
+        assert scores.loc[~weak, f"reason_{i}"].notna().all()
+    assert scores["reason_5"].isna().any() and scores["reason_1"].notna().any()
 
 
 @pytest.mark.parametrize(
@@ -170,6 +198,8 @@ def test_cells_a_spreadsheet_would_run_are_neutralised() -> None:
     assert [neutralise_text(cell) for cell in cells.dropna()] == neutralise_formulas(
         cells
     ).dropna().tolist()
+    levels = [*cells.dropna(), "n_visits=12", "", "\u00a0=1", "-3", "_x", "7"]
+    assert neutralised_levels(levels).to_pylist() == [neutralise_text(text) for text in levels]
 
 
 def test_numbers_are_left_as_written() -> None:
