@@ -206,7 +206,7 @@ def tracking_store(
 
 # The training labels of the checkouts below: the true outcome, one of its two causes alone,
 # and noise: four models of clearly different quality.
-CHECKOUT_LABELS = ("true", "purchases only", "visits only", "shuffled")
+CHECKOUT_LABELS = ("true", "blurred", "very blurred", "shuffled")
 
 
 @pytest.fixture(scope="session")

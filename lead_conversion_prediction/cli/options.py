@@ -56,7 +56,7 @@ PromoteOption = Annotated[
     bool,
     typer.Option(
         "--promote",
-        help="The release path: make the new version champion if its lead is real.",
+        help="The release path: make the new version champion if better, and no worse.",
     ),
 ]
 

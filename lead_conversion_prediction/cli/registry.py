@@ -19,11 +19,12 @@ def promote(
     ] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Make a version champion if its lead is real."""
+    """Make a version champion if it is better, and no worse."""
     from lead_conversion_prediction.stages.promote import run_promote
 
+    paths, params = project()  # a rule that cannot be met is refused before the store is asked
     use_tracking_store(tracking_uri)
-    run_promote(*project(), version=version)
+    run_promote(paths, params, version=version)
 
 
 @app.command()

@@ -1,9 +1,11 @@
 """``lcp promote``, ``lcp rollback`` and ``lcp champion``: the champion alias, by the rule.
 
 ``lcp promote`` compares a challenger with the champion on this checkout's evaluation set and
-moves the alias only when the challenger's lead is real; both versions must have been
-evaluated on that very set, with the same promotion metric. ``lcp rollback`` gives the alias
-back to the version that held it before. Every move is kept in the registry's history.
+moves the alias only when the challenger is better, and no worse (``modeling/promotion.py``);
+both versions must have been evaluated on that very set, with the same promotion metric. With
+no champion yet, the version must beat the base-rate model and keep the course contract.
+``lcp rollback`` gives the alias back to the version that held it before. Every move is kept
+in the registry's history.
 
 Both hold the registry lock (``modeling/registry_lock.py``) from their reading of the
 champion to its move, so that a concurrent promotion elsewhere can never slip in between.
@@ -22,15 +24,21 @@ from lead_conversion_prediction.modeling.registry import ChampionMove
 if TYPE_CHECKING:
     import pandas as pd
 
-    from lead_conversion_prediction.modeling.promotion import Comparison
+    from lead_conversion_prediction.modeling.promotion import Comparison, FirstChampionCheck
 
 
 def promotion_decision(
-    paths: Paths, params: Params, version: int, champion: Any
+    paths: Paths, params: Params, version: int, champion: Any | None
 ) -> tuple[bool, str]:
-    """Whether ``version`` may replace ``champion``, and why, on this checkout's evaluation set."""
+    """Whether ``version`` may replace ``champion`` (or be the first champion, when there is
+    none), and why, on this checkout's evaluation set."""
     from lead_conversion_prediction.csv_io import read_raw_leads
-    from lead_conversion_prediction.modeling.promotion import Version, evaluation_set_md5, judge
+    from lead_conversion_prediction.modeling.promotion import (
+        Version,
+        admit,
+        evaluation_set_md5,
+        judge,
+    )
     from lead_conversion_prediction.modeling.registry import (
         COMPLETE,
         get_version,
@@ -43,10 +51,16 @@ def promotion_decision(
     if state != COMPLETE:
         return False, f"refused: version {version}'s registration is {state}, not complete"
     holdout = read_raw_leads(paths.test_split)
+    here = evaluation_set_md5(holdout)
+    if champion is None:
+        first = admit(
+            Version.of(challenger, state), here, lambda: check_first(holdout, params, challenger)
+        )
+        return first.promoted, first.reason
     decision = judge(
         Version.of(champion, registration_state(champion)),
         Version.of(challenger, state),
-        evaluation_set_md5(holdout),
+        here,
         params.promotion.metric,
         lambda: compare_on(holdout, params, challenger, champion),
     )
@@ -71,8 +85,37 @@ def compare_on(
     return compare(y, challenger_p, champion_p, params.promotion, params.threshold)
 
 
+def check_first(holdout: pd.DataFrame, params: Params, version: Any) -> FirstChampionCheck:
+    """Check a registered version on the evaluation set as a would-be first champion: its lead
+    on the scoring rule over the base-rate model (its training rows' conversion rate, from the
+    reference profile logged with it), and its classifier's check by the course contract on
+    its own 12 scaled columns (as ``lcp validate`` checks ``model.pkl``)."""
+    from lead_conversion_prediction.modeling.course_contract import check_predictions
+    from lead_conversion_prediction.modeling.evaluate import positive_probability
+    from lead_conversion_prediction.modeling.promotion import (
+        FirstChampionCheck,
+        compare_with_base_rate,
+    )
+    from lead_conversion_prediction.schema import features_and_target
+    from lead_conversion_prediction.scoring.model import load_registered_model
+
+    name = params.registry.model_name
+    loaded = load_registered_model(f"models:/{name}/{version.version}", with_profile=True)
+    assert loaded.profile is not None  # asked for
+    X, y = features_and_target(holdout)
+    base_rate = loaded.profile.conversion_rate
+    lead = compare_with_base_rate(
+        y, positive_probability(loaded.model, X), base_rate, params.promotion, params.threshold
+    )
+    matrix = loaded.model[:-1].transform(X)
+    validation = check_predictions(loaded.model[-1], matrix, y, params.validation.min_accuracy)
+    return FirstChampionCheck(base_rate, lead, validation)
+
+
 def run_promote(paths: Paths, params: Params, version: int | None = None) -> ChampionMove:
-    """Compare a challenger (by default the latest) with the champion; promote it if better."""
+    """Compare a challenger (by default the latest) with the champion; promote it if it is
+    better, and no worse (with no champion: if it beats the base rate and keeps the course
+    contract)."""
     from lead_conversion_prediction.modeling.registry_lock import registry_lock
 
     name = params.registry.model_name
@@ -93,11 +136,7 @@ def _promote(paths: Paths, params: Params, name: str, version: int | None) -> Ch
             raise RegistryError(f"{name}: no challenger to promote; run the pipeline first")
         version = int(latest.version)
     champion = champion_version(name)
-    if champion is None:
-        move = move_champion(name, version, "promoted with no champion to beat")
-        logger.info("promote: version {} is the champion (there was none)", version)
-        return move
-    if int(champion.version) == version:
+    if champion is not None and int(champion.version) == version:
         raise PromotionRefusedError(f"models:/{name}/{version} is the champion already")
     promoted, why = promotion_decision(paths, params, version, champion)
     if not promoted:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from tests.support import lcp_here, run_lcp
 
@@ -163,6 +164,31 @@ def test_invalid_parameters_stop_every_command(project: Path) -> None:
     result = lcp("data", root=project)
     assert result.returncode == 2
     assert f"error: {project / 'params.yaml'}: data.min_date" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("promotion", "problem"),
+    [
+        (
+            {"tolerance": {"roc_auc": 0.005, "log_loss": -0.01}},
+            "promotion.tolerance.log_loss: Input should be greater than or equal to 0",
+        ),
+        ({"margin": 1.0}, "promotion.margin: Input should be less than 1"),
+    ],
+)
+@pytest.mark.parametrize("command", ["promote", "train"])
+def test_a_promotion_rule_that_cannot_be_met_stops_lcp_promote_and_lcp_train(
+    project: Path, command: str, promotion: dict[str, object], problem: str
+) -> None:
+    params = project / "params.yaml"
+    settings = yaml.safe_load(params.read_text())
+    settings["promotion"].update(promotion)
+    params.write_text(yaml.safe_dump(settings))
+    result = lcp(command, root=project)
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {params}: {problem}"] and "Traceback" not in result.stderr
+    assert not (project / "models").exists()
 
 
 def test_lcp_verify_names_every_problem_on_its_own_line(project: Path) -> None:

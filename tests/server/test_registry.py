@@ -1,8 +1,9 @@
 """The registry's rules, on a real MLflow store and a small project run stage by stage.
 
-Registration never moves the champion but for the first validated version; promotion
-compares on the same evaluation set and needs a real lead; a rollback goes back one move;
-an identical model is not registered twice; every version carries its lineage.
+Registration never moves the champion but for the first version that beats the base rate
+and keeps the course contract; promotion compares on the same evaluation set and needs a
+model better, and no worse; a rollback goes back one move; an identical model is not
+registered twice; every version carries its lineage.
 
 Each rule runs against a SQLite file (``tracking_store``), and, where the server's own path
 differs, against the team's tracking server on PostgreSQL with basic-auth too: a version's
@@ -140,6 +141,35 @@ def test_an_identical_model_is_not_registered_again(registry: Registry) -> None:
     assert (again.version, again.new_version, again.champion) == (1, False, 1)
 
 
+@ONE_STORE
+def test_the_version_is_tagged_with_this_runs_evaluation_written_while_it_logs(
+    registry: Registry,
+) -> None:
+    """In ``lcp pipeline`` the evaluate stage writes its report while register logs the
+    candidates: register reads the report only once told it is written."""
+    from lead_conversion_prediction.modeling.artifacts import MetricsReport
+    from lead_conversion_prediction.stages.register import registering
+
+    paths = registry.paths
+    fresh = MetricsReport.read(paths.evaluation)
+    stale = fresh.model_copy(update={"holdout": {**fresh.holdout, "roc_auc": 0.123456}})
+    stale.write(paths.evaluation)  # what an earlier run left
+
+    def evaluated() -> None:
+        fresh.write(paths.evaluation)
+
+    with registering(paths, registry.params(), registry.tracking_uri, evaluated=evaluated):
+        pass
+    (version,) = registry_versions()
+    assert float(version.tags["holdout.roc_auc"]) == pytest.approx(fresh.holdout["roc_auc"])
+
+
+def registry_versions() -> list[Any]:
+    from mlflow import MlflowClient
+
+    return list(MlflowClient().search_model_versions(f"name = '{NAME}'"))
+
+
 def test_every_version_carries_its_lineage_and_metrics(registry: Registry) -> None:
     registry.register()
     version = champion()
@@ -160,8 +190,9 @@ def test_every_version_carries_its_lineage_and_metrics(registry: Registry) -> No
     assert {d.dataset.name for d in parent.inputs.dataset_inputs} == {"train", "holdout"}
 
 
-def register_weak_version(registry: Registry) -> int:
-    """Register, as the challenger, a model trained on shuffled outcomes."""
+def register_weak_version(registry: Registry, promote: bool = False) -> int:
+    """Register, as the challenger, a model trained on shuffled outcomes (on the release path
+    with ``promote``)."""
     raw_path = registry.root / "data" / "raw" / "raw_data.csv"
     saved = raw_path.read_bytes()
     processed = registry.root / "data" / "processed"
@@ -178,7 +209,7 @@ def register_weak_version(registry: Registry) -> int:
     shutil.rmtree(processed)
     shutil.copytree(kept, processed)
     registry.run("evaluate", "validate")
-    record = registry.register()
+    record = registry.register(promote)
     raw_path.write_bytes(saved)
     return record.version
 
@@ -186,14 +217,15 @@ def register_weak_version(registry: Registry) -> int:
 def test_promotion_needs_a_real_lead_and_a_rollback_goes_back(registry: Registry) -> None:
     registry.register()
     weak = register_weak_version(registry)
-    with pytest.raises(PromotionRefusedError, match="within the noise"):
+    with pytest.raises(PromotionRefusedError, match=f"version {weak} is worse than version 1"):
         run_promote(registry.paths, registry.params(), version=weak)
     assert int(champion().version) == 1
 
     move_champion(NAME, weak, "a bad champion, for the test")
     promoted = run_promote(registry.paths, registry.params(), version=1)
     assert promoted.version == 1 and promoted.previous == weak
-    assert "promoted version 1: roc_auc" in promoted.reason
+    assert promoted.reason.startswith("promoted version 1: it leads on ")
+    assert "roc_auc" in promoted.reason and "log_loss" in promoted.reason
 
     back = run_rollback(registry.params())
     assert (back.version, back.previous) == (weak, 1)
@@ -220,19 +252,37 @@ def test_promotion_is_refused_for_another_promotion_metric(registry: Registry) -
     registry.change(train__random_state=7)
     registry.run("train", "evaluate", "validate")
     other = registry.register()
-    registry.change(promotion__metric="log_loss")
-    with pytest.raises(PromotionRefusedError, match="promotion metric 'roc_auc', not 'log_loss'"):
+    registry.change(promotion__metric="pr_auc")
+    with pytest.raises(PromotionRefusedError, match="promotion metric 'roc_auc', not 'pr_auc'"):
         run_promote(registry.paths, registry.params(), version=other.version)
 
 
 @ONE_STORE
-def test_the_release_path_promotes_only_a_real_lead(registry: Registry) -> None:
+def test_a_first_version_that_does_not_beat_the_base_rate_is_not_made_champion(
+    registry: Registry,
+) -> None:
+    weak = register_weak_version(registry)
+    record = RegistryRecord.read(registry.paths.registry_record)
+    assert (record.version, record.promoted, record.champion) == (weak, False, None)
+    assert "cannot be the first champion: it does not beat the base-rate model" in record.decision
+    with pytest.raises(PromotionRefusedError, match="does not beat the base-rate model"):
+        run_promote(registry.paths, registry.params(), version=weak)
+    assert champion_version(NAME) is None
+    registry.run()  # the real outcomes again: a model that learnt them
+    learnt = registry.register()
+    assert (learnt.version, learnt.promoted, learnt.champion) == (weak + 1, True, weak + 1)
+    assert f"version {learnt.version} is the first champion: it beats" in learnt.decision
+    assert "the course contract holds" in learnt.decision
+    assert history(NAME)[-1].reason == learnt.decision
+
+
+@ONE_STORE
+def test_the_release_path_promotes_only_a_better_model(registry: Registry) -> None:
     registry.register()
-    registry.change(train__random_state=7)
-    registry.run("train", "evaluate", "validate")
-    released = registry.register(promote=True)
-    assert not released.promoted and "within the noise" in released.decision
-    assert released.champion == 1
+    weak = register_weak_version(registry, promote=True)
+    released = RegistryRecord.read(registry.paths.registry_record)
+    assert (released.version, released.promoted, released.champion) == (weak, False, 1)
+    assert f"refused: version {weak} is worse than version 1" in released.decision
 
 
 @ONE_STORE

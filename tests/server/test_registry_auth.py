@@ -37,8 +37,9 @@ EDITOR, EDITOR_PASSWORD = "editor", secrets.token_urlsafe(18)
 
 @dataclass
 class Team:
-    """Two checkouts registered on the server: a weak champion (version 1) and a strong
-    challenger (version 2), and a user who may only read the model."""
+    """Two checkouts registered on the server: a weak champion (version 1, made champion by
+    hand: it does not beat the base rate, so the strong version 2 was the first champion) and
+    a strong challenger (version 2), and a user who may only read the model."""
 
     server: TrackingServer
     weak: Checkout
@@ -81,6 +82,13 @@ class Team:
         )
 
 
+# The weak version made champion by hand, past the rule, as an administrator may.
+WEAK_CHAMPION = f"""
+from lead_conversion_prediction.modeling.registry import move_champion
+move_champion("{NAME}", 1, "a weak champion, for the test")
+"""
+
+
 @pytest.fixture(scope="module")
 def team(checkouts: dict[str, Checkout], tracking_server: TrackingServer) -> Iterator[Team]:
     server = tracking_server
@@ -91,6 +99,17 @@ def team(checkouts: dict[str, Checkout], tracking_server: TrackingServer) -> Ite
     for checkout in (weak, strong):
         result = team.lcp(checkout, "register")
         assert result.returncode == 0, result.stderr[-3000:]
+    assert "version 1 cannot be the first champion" in team.outputs[1]
+    by_hand = subprocess.run(
+        [sys.executable, "-c", WEAK_CHAMPION],
+        env=weak.environment(server),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    team.outputs += [by_hand.stdout, by_hand.stderr]
+    assert by_hand.returncode == 0, by_hand.stderr[-3000:]
     server.create_user(READER, READER_PASSWORD)
     server.grant(READER, NAME, "READ")
     server.create_user(EDITOR, EDITOR_PASSWORD)
