@@ -157,7 +157,7 @@ validate: $(INSTALLED)
 pipeline: $(RAW_DATA)
 	lcp pipeline
 
-## The release path: the pipeline, then the new version is champion if its lead is real
+## The release path: the pipeline, then the new version is champion if better, and no worse
 release: $(RAW_DATA)
 	lcp pipeline --promote
 

@@ -227,7 +227,7 @@ class SplitParams(Section):
 class CalibrationParams(Section):
     """The calibrations tried on each candidate (``modeling/calibration.py``); none: none."""
 
-    methods: list[Literal["sigmoid", "isotonic"]] = ["sigmoid"]
+    methods: list[Literal["sigmoid"]] = ["sigmoid"]
     cv_folds: Annotated[int, Field(ge=2)] = 5
 
 
@@ -244,7 +244,7 @@ class ScaleParams(Section):
 
 
 class TrainParams(BaseModel):
-    """The search: the selection metric, the seed, and one section per candidate.
+    """The search: the selection metric and folds, the seed, and one section per candidate.
 
     A candidate's section (``train.<name>``) is kept as written here; the stage that searches
     checks it against the parameters its builder declares (``modeling/candidates.py``), so a
@@ -254,6 +254,9 @@ class TrainParams(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     metric: str = "neg_log_loss"
+    # The stratified folds of the training rows every candidate is cross-validated on, as it
+    # ships, to choose between them (``modeling/selection.py``): the holdout plays no part.
+    selection_folds: Annotated[int, Field(ge=2)] = 5
     random_state: int = 42
     n_jobs: Annotated[int, Field(ge=1)] = 1
     calibration: CalibrationParams = CalibrationParams()
@@ -277,11 +280,12 @@ class RegistryParams(Section):
 
 
 class PromotionParams(Section):
-    """When a challenger may take the champion alias: on the same evaluation set, with a real
-    lead on ``metric`` (the lower end of its paired bootstrap interval above ``margin``)."""
+    """The promotion rule (``modeling/promotion.py``); a metric's tolerance not given is 0."""
 
-    metric: str = "roc_auc"
-    margin: Annotated[float, Field(ge=0)] = 0.0
+    metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    scoring_rule: Literal["log_loss", "brier"] = "log_loss"
+    margin: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    tolerance: dict[str, Annotated[float, Field(ge=0)]] = {"roc_auc": 0.005, "log_loss": 0.01}
     resamples: Annotated[int, Field(ge=100)] = 1000
     confidence: Annotated[float, Field(gt=0, lt=1)] = 0.95
     random_state: int = 42
@@ -303,12 +307,11 @@ class ServeParams(Section):
 
 
 class PredictParams(Section):
-    """What ``lcp predict`` scores in one run on this machine (the Spark engine has no bound).
-
-    Ranking needs every row's id and probability at once: about 60 bytes a row at the peak.
-    """
+    """What ``lcp predict`` scores in one run on this machine (the Spark engine has no bound):
+    ranking needs every row's id and probability at once, about 60 bytes a row at the peak."""
 
     max_rows: Annotated[int, Field(ge=1)] = 10_000_000
+    reason_floor: Annotated[float, Field(ge=0)] = 0.05  # --explain: weaker reasons left empty
 
 
 Probability = Annotated[float, Field(ge=0, le=1)]

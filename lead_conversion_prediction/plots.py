@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
@@ -167,6 +168,38 @@ def plot_score_distribution(y: np.ndarray, probability: np.ndarray) -> Figure:
     axes.hist(probability[truth], bins=bins, alpha=0.6, label="converted")
     axes.set(xlabel="predicted conversion probability", ylabel="leads", title="Scores by outcome")
     axes.legend(loc="upper center")
+    return figure
+
+
+def plot_probability_against(
+    name: str, values: np.ndarray, probability: np.ndarray, shares: pd.DataFrame
+) -> Figure:
+    """The model's probability of each lead against one input, with the share of converters
+    and the mean probability per value of it (``shares``: ``value``, ``rows``,
+    ``converted_share``, ``mean_probability``); a marker's area grows with its rows."""
+    figure, axes = _figure()
+    axes.scatter(values, probability, s=6, alpha=0.25, color="tab:blue", label="a lead")
+    axes.plot(
+        shares["value"], shares["mean_probability"], color="tab:blue", label="mean probability"
+    )
+    area = 8 + 60 * shares["rows"] / max(float(shares["rows"].max()), 1.0)
+    axes.scatter(
+        shares["value"],
+        shares["converted_share"],
+        s=area,
+        color="tab:orange",
+        edgecolors="black",
+        linewidths=0.5,
+        label="converters' share",
+        zorder=3,
+    )
+    axes.set(
+        xlabel=name,
+        ylabel="conversion probability / share",
+        ylim=(-0.02, 1.02),
+        title=f"The model's probability against {name}",
+    )
+    axes.legend(loc="lower right", fontsize="small")
     return figure
 
 

@@ -84,8 +84,24 @@ class SearchBudget(Artifact):
     scaled: bool
 
 
+class SelectionRule(Artifact):
+    """How the model was chosen: the highest mean of scikit-learn scorer ``metric`` over the
+    same ``folds`` stratified folds (shuffled with ``seed``) of ``rows`` training rows, every
+    candidate cross-validated as it ships. The holdout rows play no part."""
+
+    metric: str
+    folds: int
+    seed: int
+    rows: int
+
+
 class CandidateResult(Artifact):
-    """A searched candidate: its chosen setting, CV scores, calibration and holdout metrics."""
+    """A searched candidate: its chosen setting, its search, its calibration, and its scores
+    on the selection folds (``cv``: one per fold, as the selection metric's scorer gives them).
+
+    ``monotone_increasing``: the model columns it is constrained to increase in; None when it
+    cannot take such constraints (a linear model follows the sign of its coefficients).
+    """
 
     best_params: dict[str, Scalar]
     cv: list[float]
@@ -94,14 +110,14 @@ class CandidateResult(Artifact):
     settings: list[SearchSetting]
     calibration: CalibrationCheck | None = None
     budget: SearchBudget | None = None
-    holdout: dict[str, float]
-    holdout_score: float
+    monotone_increasing: list[str] | None = None
 
 
 class TrainingSummary(Artifact):
-    """The train stage's outcome: the selection metric, every candidate, the one selected."""
+    """The train stage's outcome: the selection rule, every candidate, the one selected."""
 
     metric: str
+    selection: SelectionRule
     selected: str
     rows_train: int
     candidates: dict[str, CandidateResult]
@@ -119,8 +135,9 @@ class Interval(Artifact):
 
 
 class CandidateAudit(Artifact):
-    """A candidate's holdout metrics with intervals, beside the chosen model's, for auditing
-    the selection."""
+    """A candidate's mean and spread (standard deviation) over the selection folds, which
+    chose the model, and its holdout metrics with intervals beside the chosen model's, for
+    auditing the choice."""
 
     holdout_score: float
     cv_mean: float
@@ -130,6 +147,36 @@ class CandidateAudit(Artifact):
     calibration: str = "none"
     holdout: dict[str, float] = {}
     holdout_ci: dict[str, Interval] = {}
+
+
+class SingleInput(Artifact):
+    """One model input taken alone as a score of the leads (``modeling/reliance.py``): how it
+    scores them, and its ROC-AUC on the training rows and on the holdout rows."""
+
+    scored_by: str
+    train_roc_auc: float
+    holdout_roc_auc: float
+
+
+class Reliance(Artifact):
+    """What the model relies on: each input alone, and the best of them on the training rows
+    (``baseline_input``) as a model, an isotonic fit on the training rows, beside the chosen
+    model on the holdout rows. ``baseline`` holds its holdout metrics with intervals, and
+    ``model_minus_baseline`` the chosen model's difference on each metric with its paired
+    bootstrap interval (same resamples for both)."""
+
+    inputs: dict[str, SingleInput]
+    baseline_input: str
+    baseline: dict[str, float]
+    baseline_ci: dict[str, Interval]
+    model_minus_baseline: dict[str, float]
+    model_minus_baseline_ci: dict[str, Interval]
+
+    @property
+    def matched(self) -> bool:
+        """True unless the chosen model ranks better than the one input: the interval of its
+        ROC-AUC lead is not wholly above zero."""
+        return self.model_minus_baseline_ci["roc_auc"].low <= 0
 
 
 class CrossValidation(Artifact):
@@ -154,6 +201,7 @@ class MetricsReport(Artifact):
 
     model: str
     metric: str
+    selection: SelectionRule
     holdout: dict[str, float]
     holdout_ci: dict[str, Interval]
     cv: CrossValidation
@@ -162,6 +210,7 @@ class MetricsReport(Artifact):
     bootstrap: BootstrapSettings
     probability_range: Interval | None = None
     gains: dict[str, float] = {}
+    reliance: Reliance | None = None
 
 
 class HeadlineMetrics(Artifact):

@@ -40,12 +40,15 @@ SearchDimension = Uniform | RandInt | list[str | float | int]
 
 @dataclass(frozen=True)
 class Candidate:
-    """An unfitted classifier, the space its hyperparameters are searched in, and the budget."""
+    """An unfitted classifier, the space its hyperparameters are searched in, and the budget;
+    ``monotone_increasing``: the columns it is constrained to increase in, or None when it
+    cannot take such constraints."""
 
     estimator: Any
     space: dict[str, Any] | list[dict[str, Any]]
     n_iter: int
     cv_folds: int
+    monotone_increasing: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -190,11 +193,15 @@ def check_space_bounds(
         )
 
 
-class XGBoostParams(SpaceSearchParams):
-    """A seeded search of an XGBoost model, within bounds that keep it from degenerating."""
+class MonotoneSearchParams(SpaceSearchParams):
+    """A search of a model that can be constrained to increase in some columns."""
 
     # Model columns whose growth may never lower the probability (more purchases, more visits).
     monotone_increasing: tuple[str, ...] = ()
+
+
+class XGBoostParams(MonotoneSearchParams):
+    """A seeded search of an XGBoost model, within bounds that keep it from degenerating."""
 
     @model_validator(mode="after")
     def _space_is_bounded(self) -> XGBoostParams:
@@ -238,6 +245,7 @@ def _xgboost_candidate(estimator: type[Any], params: XGBoostParams, seed: int) -
         to_distributions(params.space),
         params.n_iter,
         params.cv_folds,
+        params.monotone_increasing,
     )
 
 
@@ -253,7 +261,16 @@ def monotone_constraints(increasing: tuple[str, ...]) -> str | None:
     return "(" + ",".join("1" if name in increasing else "0" for name in MODEL_COLUMNS) + ")"
 
 
-# Penalties each solver accepts (scikit-learn's table); other pairs are left out of the space.
+def monotonic_cst(increasing: tuple[str, ...]) -> list[int] | None:
+    """scikit-learn's ``monotonic_cst`` over the model columns, in order: 1 where the model may
+    only increase."""
+    constraints = monotone_constraints(increasing)
+    if constraints is None:
+        return None
+    return [int(flag) for flag in constraints.strip("()").split(",")]
+
+
+# Penalties each solver accepts (scikit-learn's table).
 SOLVER_PENALTIES: dict[str, frozenset[str]] = {
     "lbfgs": frozenset({"l2", "none"}),
     "newton-cg": frozenset({"l2", "none"}),
@@ -263,44 +280,60 @@ SOLVER_PENALTIES: dict[str, frozenset[str]] = {
     "saga": frozenset({"l1", "l2", "elasticnet", "none"}),
 }
 Solver = Literal["newton-cg", "newton-cholesky", "lbfgs", "liblinear", "sag", "saga"]
+Penalty = Literal["none", "l1", "l2", "elasticnet"]
 
 
 class LogisticRegressionParams(SearchParams):
+    """A search over penalties and strengths, each penalty fitted by one solver.
+
+    Solvers that support a penalty reach the same optimum (to their tolerance), so a second
+    solver for a penalty, or a strength given twice, would only repeat a model; without a
+    penalty the strength has no effect, so "none" is one setting.
+    """
+
     max_iter: Annotated[int, Field(ge=1)] = 1000
-    solver: list[Solver]
-    penalty: list[Literal["none", "l1", "l2", "elasticnet"]]
-    C: list[Annotated[float, Field(gt=0)]]
+    penalties: Annotated[dict[Penalty, Solver], Field(min_length=1)]
+    C: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
     elasticnet_l1_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.5
+
+    @model_validator(mode="after")
+    def _settings_are_distinct_and_supported(self) -> LogisticRegressionParams:
+        for penalty, solver in self.penalties.items():
+            if penalty not in SOLVER_PENALTIES[solver]:
+                supported = sorted(s for s, ps in SOLVER_PENALTIES.items() if penalty in ps)
+                raise ValueError(
+                    f"penalties.{penalty}: solver {solver} does not support it "
+                    f"(one of {', '.join(supported)} does)"
+                )
+        if len(set(self.C)) < len(self.C):
+            raise ValueError(f"C: a strength listed twice repeats a model, got {self.C}")
+        return self
 
 
 def logistic_regression_space(params: LogisticRegressionParams) -> list[dict[str, Any]]:
-    """Return the valid (solver, penalty, C) settings as scikit-learn's current parameters.
+    """Return the distinct (penalty, C) settings, each with its penalty's solver, as
+    scikit-learn's current parameters.
 
     A penalty is expressed as ``l1_ratio`` (0 for l2, 1 for l1, between for elastic net) and
-    "no penalty" as ``C=inf``. Pairs a solver does not support are left out rather than tried
-    and scored as failures.
+    "no penalty" as ``C=inf``.
     """
     ratios = {"l2": 0.0, "l1": 1.0, "elasticnet": params.elasticnet_l1_ratio}
     space: list[dict[str, Any]] = []
-    for penalty in params.penalty:
-        solvers = [s for s in params.solver if penalty in SOLVER_PENALTIES[s]]
-        if not solvers:
-            continue
-        setting: dict[str, Any] = {"solver": solvers}
+    for penalty, solver in params.penalties.items():
+        setting: dict[str, Any] = {"solver": [solver]}
         if penalty == "none":
             setting["C"] = [math.inf]
         else:
             setting["C"] = sorted(params.C)
             setting["l1_ratio"] = [ratios[penalty]]
         space.append(setting)
-    if not space:
-        raise ConfigError("train.logistic_regression: no solver supports any listed penalty")
     return space
 
 
 @candidate("logistic_regression", LogisticRegressionParams)
 def logistic_regression(params: LogisticRegressionParams, seed: int) -> Candidate:
-    """The reference's logistic regression, over the solver/penalty pairs that exist."""
+    """The reference's logistic regression, one solver per penalty. It cannot be constrained:
+    a linear model is monotone in each column, in the direction of its fitted coefficient."""
     from sklearn.linear_model import LogisticRegression
 
     return Candidate(
@@ -311,14 +344,20 @@ def logistic_regression(params: LogisticRegressionParams, seed: int) -> Candidat
     )
 
 
-@candidate("hist_gradient_boosting", SpaceSearchParams)
-def hist_gradient_boosting(params: SpaceSearchParams, seed: int) -> Candidate:
-    """scikit-learn's histogram gradient boosting, without early stopping."""
+@candidate("hist_gradient_boosting", MonotoneSearchParams)
+def hist_gradient_boosting(params: MonotoneSearchParams, seed: int) -> Candidate:
+    """scikit-learn's histogram gradient boosting, without early stopping, increasing in the
+    columns it is told to be."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     return Candidate(
-        HistGradientBoostingClassifier(early_stopping=False, random_state=seed),
+        HistGradientBoostingClassifier(
+            early_stopping=False,
+            random_state=seed,
+            monotonic_cst=monotonic_cst(params.monotone_increasing),
+        ),
         to_distributions(params.space),
         params.n_iter,
         params.cv_folds,
+        params.monotone_increasing,
     )

@@ -22,6 +22,7 @@ from lead_conversion_prediction.modeling.artifacts import (
     HeadlineMetrics,
     Interval,
     MetricsReport,
+    Reliance,
     RowCounts,
     TrainingSummary,
 )
@@ -31,6 +32,11 @@ from lead_conversion_prediction.modeling.evaluate import (
     bootstrap_draws,
     compute_metrics,
     percentile_interval,
+)
+from lead_conversion_prediction.modeling.reliance import (
+    FIGURE_INPUT,
+    describe_reliance,
+    share_by_value,
 )
 
 if TYPE_CHECKING:
@@ -78,6 +84,8 @@ FIGURES = {
     "feature_importance.png": "Mean absolute contribution of each input to the chosen model's "
     "log-odds (holdout rows)",
     "score_distribution.png": "The chosen model's scores, converters against the others",
+    "reliance.png": f"The chosen model's probability against {FIGURE_INPUT} (holdout rows), "
+    "with the converters' share and the mean probability per value",
 }
 
 
@@ -87,10 +95,14 @@ def build_metrics(
     summary: TrainingSummary,
     threshold: float,
     params: EvaluateParams,
+    holdout_scores: dict[str, float],
+    reliance: Reliance | None = None,
 ) -> MetricsReport:
-    """The content of ``reports/evaluation.json``: the chosen model's holdout metrics with their
-    intervals, its cross-validation score, and every candidate's metrics with their intervals
-    and its selection score beside the chosen model's, for auditing."""
+    """The content of ``reports/evaluation.json``: the selection rule, the chosen model's
+    holdout metrics with their intervals and its score on the selection folds, every
+    candidate's selection scores (mean and spread) and holdout metrics with their intervals,
+    its holdout selection score (``holdout_scores``, by the scorer) beside the chosen model's,
+    for auditing the choice, and what the model relies on."""
     selected, metric = summary.selected, summary.metric
     draws = bootstrap_draws(y, probabilities, threshold, params.resamples, params.random_state)
     holdout = compute_metrics(y, probabilities[selected], threshold)
@@ -105,7 +117,7 @@ def build_metrics(
                 gap = sign * (draws[selected][key] - draws[name][key])
                 gap_ci = _interval(gap, params.confidence)
         audit[name] = CandidateAudit(
-            holdout_score=round(candidate.holdout_score, 6),
+            holdout_score=round(holdout_scores[name], 6),
             cv_mean=round(candidate.cv_mean, 6),
             cv_std=round(candidate.cv_std, 6),
             holdout_score_ci=score_ci,
@@ -123,6 +135,7 @@ def build_metrics(
     return MetricsReport(
         model=selected,
         metric=metric,
+        selection=summary.selection,
         holdout={name: round(value, 6) for name, value in holdout.items()},
         holdout_ci={
             name: _interval(values, params.confidence) for name, values in draws[selected].items()
@@ -144,6 +157,7 @@ def build_metrics(
             f"{share:.0%}": round(float(gains_at(y, probabilities[selected], share)), 6)
             for share in CALL_LIST_SHARES
         },
+        reliance=reliance,
     )
 
 
@@ -211,8 +225,11 @@ def draw_figures(
     threshold: float,
     importance: dict[str, tuple[float, float]],
     importance_kind: str = "importance",
+    *,
+    figure_input: np.ndarray,
 ) -> dict[str, Figure]:
-    """Every figure of the report, by file name."""
+    """Every figure of the report, by file name; ``figure_input`` holds the holdout rows'
+    values of ``FIGURE_INPUT``."""
     from lead_conversion_prediction import plots
 
     chosen = probabilities[selected]
@@ -228,6 +245,9 @@ def draw_figures(
             importance, f"Feature importance, {selected}", importance_kind
         ),
         "score_distribution.png": plots.plot_score_distribution(y, chosen),
+        "reliance.png": plots.plot_probability_against(
+            FIGURE_INPUT, figure_input, chosen, share_by_value(figure_input, y, chosen)
+        ),
     }
 
 
@@ -248,6 +268,9 @@ class CardContext:
     calibration_methods: tuple[str, ...] = ()
     calibration_folds: int = 5
     figures_folder: str = "figures"
+    # Each candidate's monotone constraints: the columns it may only increase in, or None
+    # where it cannot be constrained.
+    monotone: dict[str, list[str] | None] = field(default_factory=dict)
 
 
 def render_model_card(metrics: MetricsReport, context: CardContext) -> str:
@@ -270,12 +293,18 @@ def render_model_card(metrics: MetricsReport, context: CardContext) -> str:
         reference=REFERENCE,
         figures=FIGURES,
         verdict=_verdict(metrics),
+        reliance_verdict=(
+            describe_reliance(metrics.reliance, metrics.bootstrap.confidence)
+            if metrics.reliance is not None
+            else ""
+        ),
         previous=PREVIOUS_MODEL,
         compared=COMPARED_METRICS,
         ece_bins=ECE_BINS,
         calibration_folds=context.calibration_folds,
         calibration_methods=", ".join(context.calibration_methods) or "none",
         calibration_options=["none", *context.calibration_methods],
+        figure_input=FIGURE_INPUT,
     )
 
 
@@ -289,10 +318,15 @@ def _format(value: Any, spec: str) -> str:
 
 
 def _verdict(metrics: MetricsReport) -> str:
-    selected, metric = metrics.model, metrics.metric
+    """Which candidate the selection folds chose, and what the holdout rows say of it."""
+    selected, metric, folds = metrics.model, metrics.metric, metrics.selection.folds
     others = {n: c for n, c in metrics.candidates.items() if n != selected}
     if not others:
         return f"`{selected}` was the only candidate."
+    chosen = (
+        f"`{selected}` has the best mean `{metric}` over the {folds} selection folds of the "
+        "training rows"
+    )
     parts = []
     for name, candidate in others.items():
         difference = candidate.selected_minus_this_ci
@@ -300,9 +334,13 @@ def _verdict(metrics: MetricsReport) -> str:
             parts.append(f"no interval for `{metric}`, so the lead over `{name}` is not tested")
         elif difference.low > 0:
             parts.append(f"it beats `{name}`: the interval of the difference is above zero")
+        elif difference.high < 0:
+            parts.append(
+                f"`{name}` scores better there: the interval of the difference is below zero"
+            )
         else:
             parts.append(
                 f"its lead over `{name}` is within the noise: the interval of the "
                 "difference includes zero"
             )
-    return f"`{selected}` has the highest holdout `{metric}`; " + "; ".join(parts) + "."
+    return f"{chosen}. On the holdout rows, " + "; ".join(parts) + "."

@@ -1,8 +1,18 @@
-"""Choosing between models: the best candidate of a run, and whether a model beats the champion."""
+"""Choosing between models: the best candidate of a run, and whether a model beats the champion.
+
+A run's candidates are compared on the training rows alone: each one, as it ships (its searched
+setting, calibrated or not), is cross-validated on the same seeded stratified folds, and the
+highest mean score of the selection metric wins. The holdout rows are not an argument here, so
+they cannot choose; they stay for the evaluation, the registry and the promotion.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from lead_conversion_prediction.exceptions import ConfigError
 
@@ -16,6 +26,43 @@ def select_best(scores: Mapping[str, float]) -> str:
         if score > scores[best]:
             best = name
     return best
+
+
+def selection_scores(
+    classifiers: Mapping[str, Any],
+    X: pd.DataFrame,
+    y: pd.Series,
+    metric: str,
+    folds: int,
+    seed: int,
+) -> dict[str, list[float]]:
+    """Each classifier's score per fold on the training rows ``X``, ``y``: a fresh copy of it
+    (same parameters, calibration included) fitted on the other folds, scored by the
+    scikit-learn scorer ``metric``. Every classifier sees the same stratified folds, shuffled
+    with ``seed``."""
+    import warnings
+
+    from sklearn.base import clone
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y))
+    scores: dict[str, list[float]] = {}
+    with warnings.catch_warnings():
+        # As in the searches: a solver stopping at max_iter on a fold shows in its score.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for name, classifier in classifiers.items():
+            values = cross_val_score(
+                clone(classifier), X, y, scoring=metric, cv=splits, error_score="raise"
+            )
+            scores[name] = [float(value) for value in values]
+    return scores
+
+
+def select_by_cross_validation(scores: Mapping[str, list[float]]) -> str:
+    """The candidate with the highest mean score over the selection folds (ties: the first
+    listed)."""
+    return select_best({name: float(np.mean(values)) for name, values in scores.items()})
 
 
 def is_better(score: float, champion_score: float | None) -> bool:

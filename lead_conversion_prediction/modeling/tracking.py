@@ -15,7 +15,11 @@ from typing import Any
 import pandas as pd
 from loguru import logger
 
-from lead_conversion_prediction.modeling.artifacts import CandidateResult, MetricsReport
+from lead_conversion_prediction.modeling.artifacts import (
+    CandidateAudit,
+    CandidateResult,
+    MetricsReport,
+)
 from lead_conversion_prediction.modeling.lineage import RunOwner
 from lead_conversion_prediction.utils.storage import file_digest
 
@@ -144,13 +148,18 @@ def log_candidate(
     tags: dict[str, str],
     profile: Path | None = None,
 ) -> LoggedCandidate:
-    """Log one candidate as a nested run: its params, CV scores, holdout metrics and model
-    (with the reference ``profile`` monitoring reads, for the chosen one)."""
+    """Log one candidate as a nested run: its params, its scores on the selection folds and
+    its model (with the reference ``profile`` monitoring reads, for the chosen one); its
+    holdout metrics follow from the evaluation (:func:`log_candidate_holdout`)."""
     import mlflow
 
     with mlflow.start_run(run_name=name, nested=True, tags={**tags, "candidate": name}) as run:
         mlflow.log_params(result.best_params)
-        searched = {"search_rows": result.budget.search_rows} if result.budget else {}
+        searched = (
+            {"search_rows": result.budget.search_rows, "search_cv_folds": result.budget.cv_folds}
+            if result.budget
+            else {}
+        )
         mlflow.log_params({"n_iter": len(result.settings), "cv_folds": len(result.cv), **searched})
         for fold, score in enumerate(result.cv):
             mlflow.log_metric("cv_score", score, step=fold)
@@ -158,14 +167,25 @@ def log_candidate(
             {
                 "cv_mean": result.cv_mean,
                 "cv_std": result.cv_std,
-                "holdout_score": result.holdout_score,
-                **{f"holdout_{key}": value for key, value in result.holdout.items()},
             }
         )
         settings = [setting.model_dump(mode="json") for setting in result.settings]
         mlflow.log_dict({"settings": settings}, "search/settings.json")
         model_uri, digest = log_lead_model(model, input_example, profile)
     return LoggedCandidate(name, run.info.run_id, model_uri, digest)
+
+
+def log_candidate_holdout(run_id: str, audit: CandidateAudit) -> None:
+    """Log a candidate's holdout metrics, as the evaluation measured them, to its run."""
+    import mlflow
+
+    mlflow.log_metrics(
+        {
+            "holdout_score": audit.holdout_score,
+            **{f"holdout_{key}": value for key, value in audit.holdout.items()},
+        },
+        run_id=run_id,
+    )
 
 
 def log_lead_model(

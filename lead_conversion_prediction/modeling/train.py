@@ -3,7 +3,8 @@
 A seeded randomized search picks each candidate's hyperparameters by stratified
 cross-validation on the training rows' model matrix, and refits the best setting on all of
 them; the result is then calibrated where that helps (``modeling/calibration.py``). The
-candidates and their spaces come from ``modeling/candidates.py`` and ``params.yaml``.
+candidates and their spaces come from ``modeling/candidates.py`` and ``params.yaml``; the
+choice between them is ``modeling/selection.py``'s, on the rows :func:`selection_sample` gives.
 (``train.n_jobs`` above 1 runs fits in worker processes. Not in threads: liblinear draws from
 one random state per process, so concurrent fits would change each other's results.)
 
@@ -47,7 +48,8 @@ CLASSIFIER = "classifier"
 @dataclass
 class SearchResult:
     """One searched candidate: its refitted (maybe calibrated) classifier, how the search
-    scored it, and the calibration check."""
+    scored it (on the candidate's own folds), the calibration check, and the columns it is
+    constrained to increase in (None: it cannot be)."""
 
     name: str
     classifier: Any
@@ -57,6 +59,7 @@ class SearchResult:
     calibration: CalibrationCheck
     seconds: float
     budget: SearchBudget
+    monotone_increasing: tuple[str, ...] | None = None
 
     @property
     def cv_mean(self) -> float:
@@ -105,6 +108,17 @@ def search_sample(
         X, y, train_size=rows, stratify=y, random_state=seed
     )
     return X_sample, y_sample
+
+
+def selection_sample(
+    X: pd.DataFrame, y: pd.Series, params: TrainParams
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The training rows the candidates are compared on: all of them, or above
+    ``train.scale.rows_above`` the stratified sample the searches see (the same seed and size,
+    so the same rows), which keeps the comparison's cost that of the searches at any size."""
+    if len(y) <= params.scale.rows_above:
+        return X, y
+    return search_sample(X, y, params.scale.search_rows, params.random_state)
 
 
 def search_candidate(
@@ -183,6 +197,7 @@ def search_candidate(
         calibration=calibration,
         seconds=seconds,
         budget=budget,
+        monotone_increasing=candidate.monotone_increasing,
     )
 
 

@@ -1,20 +1,22 @@
 """Stage ``evaluate``: the holdout metrics with intervals, the figures and the model card.
 
-Reads the candidates, the chosen model, the holdout rows and the data summary; writes the
-headline ``reports/metrics.json`` (what DVC compares), the whole ``reports/evaluation.json``,
-the curves as data in ``reports/plots/``, ``reports/figures/*.png`` and
-``reports/model_card.md``.
+Reads the candidates, the chosen model, the holdout rows, the training rows (for the inputs
+taken alone, ``modeling/reliance.py``) and the data summary; writes the headline
+``reports/metrics.json`` (what DVC compares), the whole ``reports/evaluation.json``, the
+curves as data in ``reports/plots/``, ``reports/figures/*.png`` and ``reports/model_card.md``.
 """
 
 from __future__ import annotations
 
 from lead_conversion_prediction.config import Params, Paths
+from lead_conversion_prediction.csv_io import read_raw_leads
 from lead_conversion_prediction.modeling.artifacts import (
     DataSummary,
     MetricsReport,
     TrainingSummary,
 )
-from lead_conversion_prediction.modeling.evaluate import positive_probability
+from lead_conversion_prediction.modeling.evaluate import holdout_score, positive_probability
+from lead_conversion_prediction.modeling.reliance import FIGURE_INPUT, measure_reliance
 from lead_conversion_prediction.modeling.report import (
     CardContext,
     build_metrics,
@@ -25,6 +27,7 @@ from lead_conversion_prediction.modeling.report import (
     render_model_card,
 )
 from lead_conversion_prediction.plots import save_figure
+from lead_conversion_prediction.schema import features_and_target
 from lead_conversion_prediction.stages._io import load_candidate_models, read_holdout
 from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.storage import (
@@ -45,10 +48,28 @@ def run_evaluate(paths: Paths, params: Params) -> MetricsReport:
         X_test, y_test = read_holdout(paths)
         y = y_test.to_numpy()
         probabilities = {name: positive_probability(m, X_test) for name, m in models.items()}
-        metrics = build_metrics(y, probabilities, summary, params.threshold, params.evaluate)
+        scores = {
+            name: holdout_score(m, X_test, y_test, summary.metric) for name, m in models.items()
+        }
+        reliance = measure_reliance(
+            features_and_target(read_raw_leads(paths.train_split)),
+            (X_test, y_test),
+            probabilities[summary.selected],
+            params.threshold,
+            params.evaluate,
+        )
+        metrics = build_metrics(
+            y, probabilities, summary, params.threshold, params.evaluate, scores, reliance
+        )
         importance, measure = feature_importances(model, X_test)
         figures = draw_figures(
-            y, probabilities, summary.selected, params.threshold, importance, measure
+            y,
+            probabilities,
+            summary.selected,
+            params.threshold,
+            importance,
+            measure,
+            figure_input=X_test[FIGURE_INPUT].to_numpy(dtype="float64", na_value=float("nan")),
         )
         card = render_model_card(
             metrics,
@@ -69,6 +90,10 @@ def run_evaluate(paths: Paths, params: Params) -> MetricsReport:
                 },
                 calibration_methods=tuple(params.train.calibration.methods),
                 calibration_folds=params.train.calibration.cv_folds,
+                monotone={
+                    name: candidate.monotone_increasing
+                    for name, candidate in summary.candidates.items()
+                },
             ),
         )
         metrics.write(paths.evaluation)

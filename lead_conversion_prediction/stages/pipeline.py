@@ -81,7 +81,7 @@ def run_pipeline(
 
         def evaluate_and_register() -> None:
             evaluation = pool.submit(run_evaluate, paths, params)
-            with registering(paths, params, tracking_uri, promote):
+            with registering(paths, params, tracking_uri, promote, evaluation.result):
                 if recording:
                     import dvc.repo  # noqa: F401  (slow to import: done while the report is drawn)
                 evaluation.result()

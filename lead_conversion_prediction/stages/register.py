@@ -1,10 +1,11 @@
 """Stage ``register``: log every candidate to MLflow with its lineage, register the chosen
 model as the challenger, attach the evaluation report, and move the champion only by the rule.
 
-The champion alias moves here only when the registry has none yet (the first validated
-version), or on the release path (``--promote``) when the challenger's lead on the evaluation
-set is real (``modeling/promotion.py``). A model registered already in the store (the same
-``lead_model.joblib``) is neither logged nor registered again: no new run.
+The champion alias moves here only when the registry has none yet (a version that beats the
+base-rate model and keeps the course contract), or on the release path (``--promote``) when
+the challenger is better, and no worse, on the evaluation set (``modeling/promotion.py``). A
+model registered already in the store (the same ``lead_model.joblib``) is neither logged nor
+registered again: no new run.
 
 Reads the candidates, the holdout rows, the data summary, the validation and the report;
 writes the MLflow store and ``reports/registry.json``, the record of that side effect (no DVC
@@ -13,7 +14,7 @@ output: it names the store's runs; DVC skips the stage while nothing it reads ch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
@@ -45,14 +46,20 @@ def run_register(
 
 @contextmanager
 def registering(
-    paths: Paths, params: Params, tracking_uri: str, promote: bool = False
+    paths: Paths,
+    params: Params,
+    tracking_uri: str,
+    promote: bool = False,
+    evaluated: Callable[[], object] = lambda: None,
 ) -> Iterator[RegistryRecord]:
     """Look the model up in the store, else log and register the candidates; when the block
     ends, attach the report and decide the champion. ``reports/registry.json`` then holds the
     final record (the one yielded is the registration's, before the decision).
 
     The block runs with the pipeline's MLflow run still open: ``lcp pipeline`` uses it to wait
-    for the report that another process draws meanwhile.
+    for the report that another process draws meanwhile. ``evaluated`` returns once this run's
+    ``reports/evaluation.json`` is written: the candidates are logged meanwhile, and it is
+    read only then (an earlier run's would tag the version with another model's metrics).
     """
     from lead_conversion_prediction.csv_io import read_raw_leads
     from lead_conversion_prediction.modeling.promotion import evaluation_set_md5
@@ -93,7 +100,7 @@ def registering(
             registration = _registered_already(existing, pending, champion_number(name))
         else:
             registration = _logged_and_registered(
-                paths, params, summary, lineage, workspace_digest, validation, pending
+                paths, params, summary, lineage, workspace_digest, validation, pending, evaluated
             )
         with registration as record:
             record.write(paths.registry_record)  # true to the registry from now on
@@ -145,6 +152,7 @@ def _logged_and_registered(
     workspace_digest: str,
     validation: ValidationReport,
     pending: RegistryRecord,
+    evaluated: Callable[[], object],
 ) -> Iterator[RegistryRecord]:
     """Log the candidates in a pipeline run and register the chosen one; when the block ends,
     attach the report and complete the registration."""
@@ -159,7 +167,12 @@ def _logged_and_registered(
         evaluation_tags,
         register_chosen,
     )
-    from lead_conversion_prediction.modeling.tracking import flatten, log_candidate, log_datasets
+    from lead_conversion_prediction.modeling.tracking import (
+        flatten,
+        log_candidate,
+        log_candidate_holdout,
+        log_datasets,
+    )
     from lead_conversion_prediction.scoring.pyfunc import MODEL_DIGEST_TAG
     from lead_conversion_prediction.utils.storage import verify_artifact
 
@@ -183,7 +196,10 @@ def _logged_and_registered(
             for candidate, model in models.items()
         }
         # Tags and description go with the version's creation: one request, not one each.
+        evaluated()
         metrics = MetricsReport.read(paths.evaluation)
+        for candidate, item in logged.items():
+            log_candidate_holdout(item.run_id, metrics.candidates[candidate])
         version, new = register_chosen(
             name,
             logged[chosen].model_uri,
@@ -223,7 +239,8 @@ def attach_report(paths: Paths, metrics: MetricsReport) -> None:
 
 
 def decide_champion(paths: Paths, params: Params, version: int, promote: bool) -> Decision:
-    """Make ``version`` champion when there is none, or on request when its lead is real."""
+    """Make ``version`` champion when there is none and it passes the first champion's checks,
+    or on request when it is better, and no worse."""
     from lead_conversion_prediction.modeling.registry import champion_version
     from lead_conversion_prediction.modeling.registry_lock import registry_lock
 
@@ -244,7 +261,7 @@ def _decide(paths: Paths, params: Params, version: int, promote: bool) -> Decisi
         move_champion,
         registration_state,
     )
-    from lead_conversion_prediction.stages.promote import compare_on
+    from lead_conversion_prediction.stages.promote import check_first, compare_on
 
     name = params.registry.model_name
     champion = champion_version(name)
@@ -257,8 +274,8 @@ def _decide(paths: Paths, params: Params, version: int, promote: bool) -> Decisi
         params.promotion.metric,
         promote,
         lambda: compare_on(holdout, params, challenger, champion),
+        lambda: check_first(holdout, params, challenger),
     )
     if decision.promoted:
-        first = champion is None
-        move_champion(name, version, "the first validated version" if first else decision.reason)
+        move_champion(name, version, decision.reason)
     return decision

@@ -1,25 +1,40 @@
-"""Stage ``train``: search every candidate, score each on the holdout rows, keep the best.
+"""Stage ``train``: search every candidate, cross-validate each as it ships, keep the best.
 
-Reads the training matrix, the fitted preprocessor and the holdout rows; writes every
+Reads the training matrix and the fitted preprocessor, and chooses on them alone: every
+candidate is scored on the same seeded stratified folds of the training rows
+(``train.selection_folds``), and the highest mean of ``train.metric`` wins. Writes every
 candidate's Pipeline and ``summary.json`` in ``models/candidates/``, and the chosen model
 (``lead_model.joblib``, its classifier as ``model.pkl``, ``columns_list.json``, and
 ``reference_profile.json``: the training rows' inputs and the holdout rows' scores, which
 monitoring compares batches with) in ``models/``: one checksummed set, switched in at once.
+The holdout rows are read for that profile only, once the model is chosen.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
 from lead_conversion_prediction.csv_io import read_csv_text, read_raw_leads
-from lead_conversion_prediction.modeling.artifacts import CandidateResult, TrainingSummary
+from lead_conversion_prediction.modeling.artifacts import (
+    CandidateResult,
+    SelectionRule,
+    TrainingSummary,
+)
 from lead_conversion_prediction.modeling.candidates import candidate_sections
-from lead_conversion_prediction.modeling.evaluate import evaluate_model, positive_probability
-from lead_conversion_prediction.modeling.selection import select_best
-from lead_conversion_prediction.modeling.train import assemble_model, search_candidates
+from lead_conversion_prediction.modeling.evaluate import positive_probability
+from lead_conversion_prediction.modeling.selection import (
+    select_by_cross_validation,
+    selection_scores,
+)
+from lead_conversion_prediction.modeling.train import (
+    assemble_model,
+    search_candidates,
+    selection_sample,
+)
 from lead_conversion_prediction.monitoring.profile import build_profile
 from lead_conversion_prediction.schema import TARGET
 from lead_conversion_prediction.stages._io import read_holdout
@@ -28,40 +43,52 @@ from lead_conversion_prediction.utils.storage import artifact_set, load_artifact
 
 
 def run_train(paths: Paths, params: Params) -> TrainingSummary:
-    """Search every candidate, score each on the holdout rows, keep the best."""
+    """Search every candidate, cross-validate each as it ships, keep the best."""
     candidate_sections(params.train, paths.params_file)  # a bad search stops it at once
     with log_stage("train") as facts:
         preprocessor = load_artifact(paths.preprocessor)
         X = read_csv_text(paths.X_train)
         y = read_csv_text(paths.y_train)[TARGET].astype("int64")
-        X_test, y_test = read_holdout(paths)
-        metric = params.train.metric
+        metric, folds, seed = (
+            params.train.metric,
+            params.train.selection_folds,
+            params.train.random_state,
+        )
         results = search_candidates(X, y, params.train)
-        models = {r.name: assemble_model(preprocessor, r.classifier) for r in results}
+
+        # The choice: every candidate on the same folds of the training rows.
+        X_select, y_select = selection_sample(X, y, params.train)
+        scores = selection_scores(
+            {r.name: r.classifier for r in results}, X_select, y_select, metric, folds, seed
+        )
+        chosen = select_by_cross_validation(scores)
         candidates: dict[str, CandidateResult] = {}
         for result in results:
-            holdout, score = evaluate_model(
-                models[result.name], X_test, y_test, metric, params.threshold
-            )
+            cv = scores[result.name]
             candidates[result.name] = CandidateResult(
                 best_params=result.best_params,
-                cv=result.cv_scores,
-                cv_mean=result.cv_mean,
-                cv_std=result.cv_std,
+                cv=cv,
+                cv_mean=float(np.mean(cv)),
+                cv_std=float(np.std(cv)),
                 settings=result.settings,
                 calibration=result.calibration,
                 budget=result.budget,
-                holdout=holdout,
-                holdout_score=score,
+                monotone_increasing=(
+                    None
+                    if result.monotone_increasing is None
+                    else list(result.monotone_increasing)
+                ),
             )
             logger.info(
-                "train: {} cv {}={:.4f}±{:.4f}, calibration {}, holdout {:.4f} ({:.1f} s)",
+                "train: {} search cv {}={:.4f}±{:.4f}, calibration {}, selection cv "
+                "{:.4f}±{:.4f} ({:.1f} s)",
                 result.name,
                 metric,
                 result.cv_mean,
                 result.cv_std,
                 result.calibration.method,
-                score,
+                candidates[result.name].cv_mean,
+                candidates[result.name].cv_std,
                 result.seconds,
             )
             if result.budget.scaled:
@@ -78,12 +105,20 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
                     if result.calibration.method == "none"
                     else f"{1 - held_out:.0%} of them and calibrated on the rest",
                 )
-        chosen = select_best({name: c.holdout_score for name, c in candidates.items()})
         summary = TrainingSummary(
-            metric=metric, selected=chosen, rows_train=len(y), candidates=candidates
+            metric=metric,
+            selection=SelectionRule(metric=metric, folds=folds, seed=seed, rows=len(y_select)),
+            selected=chosen,
+            rows_train=len(y),
+            candidates=candidates,
         )
+        models = {r.name: assemble_model(preprocessor, r.classifier) for r in results}
         model = models[chosen]
         columns = [str(name) for name in model[:-1].get_feature_names_out()]
+
+        # Monitoring's reference, not a choice: the model is chosen above. Its probabilities
+        # on the holdout rows are the baseline that scored batches are compared with.
+        X_test, _ = read_holdout(paths)
         profile = build_profile(
             read_raw_leads(paths.train_split), y, positive_probability(model, X_test)
         )
@@ -98,7 +133,7 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
             written.save(model[-1], paths.validator_model.name)
             written.write_json(columns, paths.columns_list.name)
             written.write_json(profile.model_dump(mode="json"), paths.reference_profile.name)
-        facts.update(selected=chosen, **{metric: round(candidates[chosen].holdout_score, 4)})
+        facts.update(selected=chosen, **{f"cv_{metric}": round(candidates[chosen].cv_mean, 4)})
     return summary
 
 

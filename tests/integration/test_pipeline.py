@@ -60,8 +60,8 @@ def test_the_saved_model_is_the_fitted_best_estimator_and_predicts(paths: Paths)
     model = load_artifact(paths.lead_model)
     check_is_fitted(model[-1])
     summary = TrainingSummary.read(paths.candidates_summary)
-    scores = {name: c.holdout_score for name, c in summary.candidates.items()}
-    assert summary.selected == max(scores, key=scores.__getitem__)
+    scores = {name: c.cv_mean for name, c in summary.candidates.items()}
+    assert summary.selected == max(scores, key=scores.__getitem__)  # chosen on the CV folds
     best = summary.chosen.best_params
     assert {key: model[-1].get_params()[key] for key in best} == pytest.approx(best)
 
@@ -227,6 +227,26 @@ def test_the_report_has_every_figure_and_a_card_listing_every_metric(paths: Path
         assert f"| `{name}` |" in card
 
 
+def test_the_evaluation_records_the_selection_rule_and_the_inputs_taken_alone(
+    paths: Paths,
+) -> None:
+    summary = TrainingSummary.read(paths.candidates_summary)
+    metrics = MetricsReport.read(paths.evaluation)
+    assert metrics.selection == summary.selection
+    assert (metrics.selection.folds, metrics.selection.rows) == (5, 2496)
+    for name, candidate in summary.candidates.items():
+        assert len(candidate.cv) == metrics.selection.folds
+        assert metrics.candidates[name].cv_mean == pytest.approx(candidate.cv_mean, abs=1e-6)
+        assert metrics.candidates[name].cv_std == pytest.approx(candidate.cv_std, abs=1e-6)
+    reliance = metrics.reliance
+    assert reliance is not None and reliance.baseline_input in reliance.inputs
+    card = paths.model_card.read_text()
+    assert "## What the model relies on" in card
+    assert ("when is" in card and "measured, relative to the outcome?" in card) is (
+        reliance.matched
+    )
+
+
 def test_the_quality_bar_holds_on_the_holdout(paths: Paths) -> None:
     metrics = MetricsReport.read(paths.evaluation)
     holdout = metrics.holdout
@@ -258,7 +278,9 @@ def test_the_report_is_attached_to_the_pipeline_run(pipeline_run: PipelineRun) -
     record = RegistryRecord.read(pipeline_run.root / "reports" / "registry.json")
     names = {item.path for item in client.list_artifacts(record.parent_run_id)}
     assert {"figures", "model_card.md", "evaluation.json"} <= names
+    from lead_conversion_prediction.modeling.report import FIGURES
+
     figures = {item.path for item in client.list_artifacts(record.parent_run_id, "figures")}
-    assert len(figures) == 7
+    assert figures == {f"figures/{name}" for name in FIGURES}
     metrics = client.get_run(record.parent_run_id).data.metrics
     assert {"holdout_roc_auc", "holdout_roc_auc_ci_low", "holdout_roc_auc_ci_high"} <= set(metrics)

@@ -12,6 +12,7 @@ from lead_conversion_prediction.modeling.artifacts import (
     Interval,
     MetricsReport,
     RowCounts,
+    SelectionRule,
 )
 from lead_conversion_prediction.modeling.report import gains_at
 from lead_conversion_prediction.monitoring.backtest import (
@@ -301,6 +302,7 @@ def test_holdout_bands_come_from_version_tags_or_the_evaluation_report() -> None
     report = MetricsReport(
         model="xgboost",
         metric="roc_auc",
+        selection=SelectionRule(metric="roc_auc", folds=5, seed=42, rows=400),
         holdout={"roc_auc": 0.8, "log_loss": 0.5, "accuracy": 0.7},
         holdout_ci={
             "roc_auc": Interval(low=0.78, high=0.82),

@@ -8,6 +8,7 @@ from lead_conversion_prediction.config import EvaluateParams
 from lead_conversion_prediction.modeling.artifacts import (
     CandidateResult,
     MetricsReport,
+    SelectionRule,
     TrainingSummary,
 )
 from lead_conversion_prediction.modeling.report import (
@@ -37,22 +38,22 @@ def metrics(holdout: tuple[np.ndarray, dict[str, np.ndarray]]) -> MetricsReport:
     y, probabilities = holdout
     summary = TrainingSummary(
         metric="f1_weighted",
+        selection=SelectionRule(metric="f1_weighted", folds=5, seed=42, rows=60),
         selected="xgboost_rf",
         rows_train=60,
         candidates={
             name: CandidateResult(
                 best_params={},
-                cv=[0.7],
-                cv_mean=0.7,
-                cv_std=0.02,
+                cv=[0.7 - i / 10, 0.8 - i / 10],
+                cv_mean=0.75 - i / 10,
+                cv_std=0.05,
                 settings=[],
-                holdout={},
-                holdout_score=0.7 + i / 10,
             )
             for i, name in enumerate(probabilities)
         },
     )
-    return build_metrics(y, probabilities, summary, 0.5, EvaluateParams(resamples=200))
+    scores = {name: 0.7 + i / 10 for i, name in enumerate(probabilities)}
+    return build_metrics(y, probabilities, summary, 0.5, EvaluateParams(resamples=200), scores)
 
 
 def test_the_metrics_hold_intervals_and_every_candidates_score(metrics: MetricsReport) -> None:
@@ -62,6 +63,17 @@ def test_the_metrics_hold_intervals_and_every_candidates_score(metrics: MetricsR
     assert metrics.candidates["xgboost_rf"].selected_minus_this_ci is None
     assert (metrics.rows.train, metrics.rows.test, metrics.bootstrap.threshold) == (60, 200, 0.5)
     json.dumps(metrics.model_dump(mode="json"), allow_nan=False)  # JSON as written
+
+
+def test_the_report_records_the_selection_rule_and_each_candidates_cv(
+    metrics: MetricsReport,
+) -> None:
+    assert metrics.selection == SelectionRule(metric="f1_weighted", folds=5, seed=42, rows=60)
+    audit = metrics.candidates["logistic_regression"]
+    assert audit.cv_mean == pytest.approx(0.65)
+    assert audit.cv_std == pytest.approx(0.05)
+    assert audit.holdout_score == pytest.approx(0.8)  # the holdout score given, not the CV
+    assert metrics.cv.mean == pytest.approx(0.75)  # the chosen model's selection folds
 
 
 def test_the_card_lists_every_metric_and_embeds_every_figure(metrics: MetricsReport) -> None:
@@ -94,7 +106,10 @@ def test_every_figure_is_drawn_as_a_valid_png(
 
     y, probabilities = holdout
     importance = {"n_visits": (0.3, 0.02), "purchases": (0.01, 0.005)}
-    figures = draw_figures(y, probabilities, "xgboost_rf", 0.5, importance)
+    visits = np.arange(len(y)) % 12
+    figures = draw_figures(
+        y, probabilities, "xgboost_rf", 0.5, importance, figure_input=visits.astype(float)
+    )
     assert set(figures) == set(FIGURES)
     for name, figure in figures.items():
         save_figure(figure, tmp_path / name)

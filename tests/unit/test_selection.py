@@ -1,7 +1,17 @@
+from typing import Any
+
+import numpy as np
+import pandas as pd
 import pytest
+from sklearn.base import clone
 
 from lead_conversion_prediction.exceptions import ConfigError
-from lead_conversion_prediction.modeling.selection import is_better, select_best
+from lead_conversion_prediction.modeling.selection import (
+    is_better,
+    select_best,
+    select_by_cross_validation,
+    selection_scores,
+)
 
 
 def test_the_best_score_is_selected_and_ties_go_to_the_first_listed() -> None:
@@ -16,3 +26,56 @@ def test_only_a_strictly_better_score_beats_the_champion() -> None:
     assert is_better(0.81, 0.80)
     assert not is_better(0.80, 0.80)
     assert not is_better(0.79, 0.80)
+
+
+def two_signal_rows(n: int, seed: int, signal: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Rows with two inputs, ``a`` and ``b``, of which only ``signal`` tells the outcome."""
+    rng = np.random.default_rng(seed)
+    y = pd.Series(rng.integers(0, 2, n))
+    X = pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n)})
+    X[signal] += 1.5 * y
+    return X, y
+
+
+def reading(column: str) -> Any:
+    """A logistic regression that reads only ``column``."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline(
+        [
+            ("pick", ColumnTransformer([("keep", "passthrough", [column])])),
+            ("model", LogisticRegression()),
+        ]
+    )
+
+
+def test_the_cross_validated_order_chooses_even_where_the_holdout_disagrees() -> None:
+    from sklearn.metrics import get_scorer
+
+    X_train, y_train = two_signal_rows(300, 1, signal="a")
+    X_holdout, y_holdout = two_signal_rows(200, 2, signal="b")
+    candidates = {"reads_b": reading("b"), "reads_a": reading("a")}
+    scorer = get_scorer("neg_log_loss")
+    holdout = {
+        name: scorer(clone(model).fit(X_train, y_train), X_holdout, y_holdout)
+        for name, model in candidates.items()
+    }
+    assert select_best(holdout) == "reads_b"  # the holdout rows would choose the other one
+
+    scores = selection_scores(candidates, X_train, y_train, "neg_log_loss", folds=5, seed=42)
+    assert {name: len(values) for name, values in scores.items()} == {"reads_b": 5, "reads_a": 5}
+    assert np.mean(scores["reads_a"]) > np.mean(scores["reads_b"])
+    assert select_by_cross_validation(scores) == "reads_a"
+
+
+def test_every_candidate_is_scored_on_the_same_seeded_folds() -> None:
+    X, y = two_signal_rows(120, 3, signal="a")
+    twins = {"first": reading("a"), "second": reading("a")}
+    scores = selection_scores(twins, X, y, "roc_auc", folds=4, seed=42)
+    assert scores["first"] == scores["second"]  # same model, same folds: same scores
+    again = selection_scores(twins, X, y, "roc_auc", folds=4, seed=42)
+    assert again == scores
+    other = selection_scores(twins, X, y, "roc_auc", folds=4, seed=7)
+    assert other["first"] != scores["first"]  # the seed shuffles the folds
