@@ -248,6 +248,7 @@ def lcp_here(
         code = 1
     finally:
         sys.stdin, sys.stdout, sys.stderr = saved_streams
+        forget_mlflow_globals()
         os.environ.clear()
         os.environ.update(saved_environment)
         logger.remove()
@@ -257,6 +258,18 @@ def lcp_here(
         stream.flush()
         output.append(stream.buffer.getvalue().decode("utf-8", "replace"))
     return subprocess.CompletedProcess(["lcp", *args], code, output[0], output[1])
+
+
+def forget_mlflow_globals() -> None:
+    """Undo what a command set in MLflow's module state (its tracking URI and experiment), as
+    the end of its process would: the next command reads the environment again."""
+    if "mlflow" not in sys.modules:
+        return
+    from mlflow.tracking import fluent
+    from mlflow.tracking._tracking_service import utils
+
+    utils._tracking_uri = None
+    fluent._active_experiment_id = None
 
 
 def project_files() -> list[str]:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from tests.registry_server import PG_HOST, PG_PORT, Checkout, TrackingServer
-from tests.support import free_port
+from tests.support import free_port, lcp_here
 
 pytestmark = pytest.mark.long(seconds=170)
 
@@ -49,16 +49,10 @@ class Team:
     def lcp(
         self, checkout: Checkout, *args: str, **client: str
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``lcp`` in a checkout as a client of the server; keep its output for the leak
+        """Run ``lcp`` in a checkout as a client of the server, in this process (the server's
+        answers are the matter here, not the client's start-up); keep its output for the leak
         check."""
-        result = subprocess.run(
-            [sys.executable, "-m", "lead_conversion_prediction", *args],
-            env=checkout.environment(self.server, **client),
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
+        result = lcp_here(*args, env=checkout.environment(self.server, **client))
         self.outputs += [result.stdout, result.stderr]
         return result
 
