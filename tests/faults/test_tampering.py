@@ -1,4 +1,8 @@
-"""Tampered artifacts are refused with one line before anything is unpickled."""
+"""Tampered artifacts are refused with one line before anything is unpickled.
+
+The checks of files run the command in the test's process; those that load a registered
+model's stored code, or start a server, run it as a process of its own.
+"""
 
 from __future__ import annotations
 
@@ -41,10 +45,10 @@ def test_a_model_pkl_that_would_run_a_command_is_refused(project: Project, tmp_p
     model = project.root / "models" / "model.pkl"
     marker = tmp_path / "the-command-ran"
     joblib.dump(RunsACommand(marker), model)
-    validated = project.lcp("validate", "--model", str(model))
+    validated = project.here("validate", "--model", str(model))
     assert "model.pkl: checksum differs from SHA256SUMS" in one_error(validated)
     assert not marker.exists()
-    verified = project.lcp("verify")
+    verified = project.here("verify")
     assert verified.returncode == 2
     assert "model.pkl: checksum differs" in verified.stderr
 
@@ -55,7 +59,7 @@ def test_a_flipped_bit_in_the_lead_model_is_refused(project: Project) -> None:
     content[len(content) // 3] ^= 0x10
     model.write_bytes(bytes(content))
     leads = project.root / "data" / "processed" / "test.csv"
-    result = project.lcp(
+    result = project.here(
         "predict", "-i", str(leads), "-o", str(project.root / "s.csv"), "--model", str(model)
     )
     assert "lead_model.joblib: checksum differs" in one_error(result)
@@ -89,7 +93,7 @@ def rewrite_bundle(bundle: Path, change: str) -> None:
 def test_a_tampered_bundle_is_refused(project: Project, change: str, problem: str) -> None:
     bundle = project.root / "models" / "models.tar"
     rewrite_bundle(bundle, change)
-    assert problem in one_error(project.lcp("verify", str(bundle)))
+    assert problem in one_error(project.here("verify", str(bundle)))
 
 
 def champion_folder(project: Project) -> Path:
