@@ -158,7 +158,7 @@ def predict(
     """Score raw leads: probability, label, rank, reasons."""
     from lead_conversion_prediction.stages.predict import run_predict
 
-    use_tracking_store(tracking_uri, check=uses_registry(model))
+    use_tracking_store(tracking_uri, check=monitor or uses_registry(model))
     paths, params = project()
     report = run_predict(
         paths,

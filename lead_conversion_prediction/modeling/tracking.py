@@ -6,6 +6,7 @@ All logging happens in the calling process; the searches' workers never touch th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -336,13 +337,14 @@ def log_monitoring_run(
     tags: dict[str, str],
     metrics: dict[str, float],
     artifacts: list[Path],
+    ready: Callable[[], object] = lambda: None,
 ) -> str:
-    """Log a monitoring report as a run of its own experiment; return the run's id.
+    """Log a monitoring report as a run of its own experiment; return the run's id. The run
+    and its metrics are logged while ``ready`` waits for the ``artifacts`` to be written.
 
-    Its statistics are metrics (MLflow charts them across runs, one run per batch), its tags
-    name the model and the batch, and the report's files are its artifacts. Everything goes
-    through a client of ``tracking_uri``: MLflow's global state (the active store, experiment
-    and run) is left as it was.
+    Its statistics are metrics (MLflow charts them across runs), its tags name the model and
+    the batch. Everything goes through a client of ``tracking_uri``: MLflow's global state
+    (the active store, experiment and run) is left as it was.
     """
     import math
     import time
@@ -365,6 +367,7 @@ def log_monitoring_run(
         ]
         for start in range(0, len(logged), 1000):  # MLflow's batch limit
             client.log_batch(run_id, metrics=logged[start : start + 1000])
+        ready()
         for artifact in artifacts:
             client.log_artifact(run_id, str(artifact))
     except BaseException:

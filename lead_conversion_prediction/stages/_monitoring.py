@@ -1,14 +1,22 @@
 """The monitoring report's outputs that ``lcp monitor`` and ``lcp predict --monitor`` share:
 ``drift.json``, ``report.html`` and a run of the monitoring experiment.
 
-The report needs MLflow and matplotlib, seconds of imports: :class:`DriftPublisher` starts them
-on a thread of its own while the batch is scored (the scoring's heavy work leaves the
-interpreter free), and draws and logs the report there while the scores are written.
+Drawing the report needs matplotlib, and logging its run MLflow: seconds of imports, and work
+that holds the interpreter's lock. :class:`DriftPublisher` starts a process of their own
+(``cli/report_worker.py``) with the command, which imports them on the other core while the
+model loads and the batch is scored. The statistics are computed here as soon as the last row
+is counted; the worker draws (and logs, when this process has no MLflow of its own: a model
+from a file) while ``lcp predict`` still ranks and writes the scores. A model from the
+registry has imported MLflow here already: the run is logged here, once the report is drawn.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -18,34 +26,47 @@ from typing import Any, TypeVar
 from loguru import logger
 
 from lead_conversion_prediction.config import Params
-from lead_conversion_prediction.exceptions import DataContractError
+from lead_conversion_prediction.exceptions import DataContractError, RegistryError
 from lead_conversion_prediction.monitoring.counts import BatchCounts
 from lead_conversion_prediction.monitoring.drift import DriftReport, drift_report
 from lead_conversion_prediction.monitoring.profile import ReferenceProfile
 from lead_conversion_prediction.scoring import STDIO
 
 T = TypeVar("T")
-# What logging a monitoring run imports: seconds, spent while the batch is scored.
+# What logging a monitoring run imports: seconds, spent by the worker while the batch is scored.
 WARM_MODULES = ("mlflow", "mlflow.store.tracking.sqlalchemy_store")
 DRIFT_NAME = "drift.json"
 REPORT_NAME = "report.html"
+WORKER = "lead_conversion_prediction.cli.report_worker"
 
 
 class DriftPublisher:
-    """The drift report of one scored batch, prepared and published off the main thread.
+    """The drift report of one scored batch, prepared while it is scored and published beside it.
 
-    Made once the model is loaded (two threads importing MLflow at once could each see the
-    other's modules half made), it imports the report's libraries and takes the batch file's
-    md5 on a thread of its own while the batch is scored. :meth:`counted` (called once the
-    last row is counted, while ``lcp predict`` still ranks and writes the scores) computes,
-    writes and logs the report on another, and :meth:`report` waits for it, raising its error
-    if it failed.
+    Made when the command starts, it starts the report's worker process (``logs_here``: this
+    process logs the run, for it imports MLflow anyway) and takes the batch file's md5 on a
+    thread. :meth:`counted` (called once the last row is counted, while ``lcp predict`` still
+    ranks and writes the scores) computes the statistics, writes ``drift.json`` and has the
+    report drawn and logged, on a thread; :meth:`report` waits for it, raising its error if it
+    failed. A publisher that is never asked ends its worker with the process (the worker dies
+    with its parent).
     """
 
-    def __init__(self, params: Params, input_path: str, output_dir: Path) -> None:
+    def __init__(
+        self, params: Params, input_path: str, output_dir: Path, logs_here: bool = False
+    ) -> None:
+        from lead_conversion_prediction.utils.logging import logger_level
 
         self.params, self.input_path, self.output_dir = params, input_path, output_dir
-        self._md5 = in_background(_warm_up, input_path)
+        self.logs_here = logs_here
+        task = "draw" if logs_here else "draw-and-log"
+        self._worker = subprocess.Popen(
+            [sys.executable, "-m", WORKER, str(os.getpid()), logger_level(), task],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._md5 = in_background(batch_md5, input_path)
         self._published: Future[DriftReport] | None = None
 
     def counted(self, profile: ReferenceProfile, counts: BatchCounts | None, model: str) -> None:
@@ -64,18 +85,26 @@ class DriftPublisher:
     def _publish(
         self, profile: ReferenceProfile, counts: BatchCounts | None, model: str
     ) -> DriftReport:
-        from lead_conversion_prediction.monitoring.report import render_drift
-        from lead_conversion_prediction.utils.storage import write_json, write_text
+        from lead_conversion_prediction.utils.storage import write_json
 
         params, input_path, output_dir = self.params, self.input_path, self.output_dir
         if counts is None or not counts.rows:
+            self._stop_worker()
             raise DataContractError(input_path, "no row was scored: nothing to monitor")
         md5 = self._md5.result() or counts_md5(counts)
         report = drift_report(profile, counts, params.monitor, model, input_path, md5)
         output_dir.mkdir(parents=True, exist_ok=True)
         write_json(output_dir / DRIFT_NAME, report.model_dump(mode="json"))
-        write_text(output_dir / REPORT_NAME, render_drift(report))
-        log_monitoring(params, report, output_dir)
+        request = {
+            "experiment": params.monitor.experiment,
+            "report": report.model_dump(mode="json"),
+            "output": str(output_dir),
+        }
+        drawn = in_background(self._ask_worker, request)
+        if self.logs_here:  # the run and its metrics while the worker draws, then the files
+            log_monitoring(params.monitor.experiment, report, output_dir, drawn.result)
+        else:
+            drawn.result()
         if report.weak:
             logger.warning(
                 "monitor: {} rows only (under {}): the statistics are weak and no test alerts",
@@ -91,6 +120,23 @@ class DriftPublisher:
             output_dir / REPORT_NAME,
         )
         return report
+
+    def _ask_worker(self, request: dict[str, Any]) -> None:
+        """Send the worker its request; return once it answers done, else raise its error."""
+        answer, _ = self._worker.communicate(json.dumps(request) + "\n")
+        told = json.loads(answer.strip().splitlines()[-1]) if answer.strip() else {}
+        if "error" in told:
+            raise RegistryError(told["error"])
+        if "done" not in told:
+            raise RuntimeError(
+                f"the monitoring report's process failed (exit {self._worker.returncode}): "
+                f"{told.get('bug', 'no answer')}"
+            )
+
+    def _stop_worker(self) -> None:
+        """End the worker, which has nothing to publish."""
+        self._worker.kill()
+        self._worker.communicate()
 
 
 def in_background(function: Callable[..., T], *args: Any) -> Future[T]:
@@ -108,29 +154,34 @@ def in_background(function: Callable[..., T], *args: Any) -> Future[T]:
     return future
 
 
-def _warm_up(input_path: str) -> str:
-    """Import what the report needs (MLflow's store included); return the batch file's md5.
-
-    MLflow's global state (its tracking URI and experiment) is left alone here: the model may
-    be loading from the registry meanwhile. The experiment is opened when the report is logged.
-    """
-    import importlib
-    from io import BytesIO
-
-    from matplotlib.figure import Figure
-
+def batch_md5(input_path: str) -> str:
+    """The batch file's md5; empty for stdin or a location Spark reads (the counts' stands in)."""
     from lead_conversion_prediction.utils.storage import file_digest
 
-    for module in WARM_MODULES:
-        importlib.import_module(module)
-    Figure(figsize=(1, 1)).savefig(BytesIO(), format="png")  # fonts and the PNG writer
     if input_path != STDIO and Path(input_path).is_file():
         return file_digest(Path(input_path), "md5")
-    return ""  # stdin, or a location Spark reads: the counts' md5 stands in
+    return ""
 
 
-def log_monitoring(params: Params, report: DriftReport, output_dir: Path) -> None:
-    """Log the report as a run of the monitoring experiment: its statistics as metrics."""
+def write_and_log(experiment: str | None, report: DriftReport, output_dir: Path) -> None:
+    """Write ``report.html`` beside ``drift.json``; log both as a monitoring run of
+    ``experiment`` unless it is None (the caller logs)."""
+    from lead_conversion_prediction.monitoring.report import render_drift
+    from lead_conversion_prediction.utils.storage import write_text
+
+    write_text(output_dir / REPORT_NAME, render_drift(report))
+    if experiment is not None:
+        log_monitoring(experiment, report, output_dir)
+
+
+def log_monitoring(
+    experiment: str,
+    report: DriftReport,
+    output_dir: Path,
+    drawn: Callable[[], object] = lambda: None,
+) -> None:
+    """Log the report as a run of the monitoring experiment: its statistics as metrics, and
+    its files once ``drawn`` returns."""
     from lead_conversion_prediction.config import default_tracking_uri
     from lead_conversion_prediction.modeling.tracking import log_monitoring_run
 
@@ -152,7 +203,7 @@ def log_monitoring(params: Params, report: DriftReport, output_dir: Path) -> Non
         )
     log_monitoring_run(
         default_tracking_uri(),
-        params.monitor.experiment,
+        experiment,
         "drift",
         {
             "model": report.model,
@@ -163,6 +214,7 @@ def log_monitoring(params: Params, report: DriftReport, output_dir: Path) -> Non
         },
         metrics,
         [output_dir / DRIFT_NAME, output_dir / REPORT_NAME],
+        drawn,
     )
 
 

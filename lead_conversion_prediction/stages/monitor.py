@@ -11,6 +11,7 @@ and ``report.html`` to the output folder and logs a monitoring run to MLflow; th
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -55,13 +56,13 @@ def run_monitor(
             profile, provenance, counts = _count_scores(
                 paths, input_path, input_format, model, chunk_rows
             )
-            drift = DriftPublisher(params, input_path, output_dir)
+            logs_here = "mlflow" in sys.modules  # the profile came from the registry
+            drift = DriftPublisher(params, input_path, output_dir, logs_here=logs_here)
         else:
             ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
+            drift = DriftPublisher(params, input_path, output_dir, logs_here=ref.is_registry)
             loaded = load_scoring_model(ref, paths.lead_model, with_profile=True)
             assert loaded.profile is not None
-            # Started once the model is loaded: no two threads import MLflow at once.
-            drift = DriftPublisher(params, input_path, output_dir)
             options = ScoringOptions(
                 threshold=params.threshold,
                 skip_bad_rows=on_error == OnError.skip,

@@ -102,9 +102,10 @@ def run_predict(
         if engine == Engine.local or is_local_master(spark_master):
             check_input_present(input_path)
         ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
+        drift = None
+        if monitor is not None:  # its worker imports what the report needs meanwhile
+            drift = DriftPublisher(params, input_path, monitor, logs_here=ref.is_registry)
         loaded = load_scoring_model(ref, paths.lead_model, with_profile=monitor is not None)
-        # Started once the model is loaded: no two threads import MLflow at once.
-        drift = DriftPublisher(params, input_path, monitor) if monitor is not None else None
         if ref.is_file(paths.lead_model):
             warn_unless_champion(paths)
         options = ScoringOptions(

@@ -427,3 +427,21 @@ def test_csv_gzip_parquet_and_stdin_give_the_same_statistics(
         assert drift["rows"] == 600, name
         assert drift["inputs"] == found["csv"]["inputs"], name
         assert drift["prediction"] == found["csv"]["prediction"], name
+
+
+def test_predict_monitor_checks_the_store_it_logs_to_before_scoring(
+    project: Project, tmp_path: Path
+) -> None:
+    from tests.support import free_port
+
+    leads = write(project.leads.head(300), tmp_path / "leads.csv")
+    scores = tmp_path / "s.csv"
+    model = str(project.root / "models" / "lead_model.joblib")
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    result = lcp_here(
+        "predict", "--model", model, "-i", leads, "-o", str(scores), "--monitor",
+        env={"LCP_ROOT": str(project.root), "MLFLOW_TRACKING_URI": unreachable},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {unreachable}: cannot reach")
+    assert not scores.exists() and not (tmp_path / "s.monitoring").exists()
