@@ -96,3 +96,22 @@ def test_the_tracking_store_is_an_absolute_sqlite_file_unless_set(
     assert default_tracking_uri() == f"sqlite:///{PROJ_ROOT / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
     assert default_tracking_uri() == "http://tracking:5000"
+
+
+def test_dvc_s_keeps_every_comment_of_params_yaml(tmp_path: Path) -> None:
+    """`dvc exp run -S` rewrites params.yaml: a comment where DVC's writer drops it (after a
+    list item) would be lost from the user's file. Only the changed line may differ."""
+    import shutil
+
+    from dvc.utils.hydra import apply_overrides
+
+    from lead_conversion_prediction.config import PROJ_ROOT
+
+    copy = tmp_path / "params.yaml"
+    shutil.copy(PROJ_ROOT / "params.yaml", copy)
+    apply_overrides(str(copy), ["split.random_state=7"])
+    before = (PROJ_ROOT / "params.yaml").read_text().splitlines()
+    after = copy.read_text().splitlines()
+    changed = [(old, new) for old, new in zip(before, after, strict=False) if old != new]
+    assert len(before) == len(after), "lines were dropped or added"
+    assert changed == [("  random_state: 42", "  random_state: 7")]
