@@ -36,27 +36,45 @@ def selection_scores(
     folds: int,
     seed: int,
 ) -> dict[str, list[float]]:
-    """Each classifier's score per fold on the training rows ``X``, ``y``: a fresh copy of it
-    (same parameters, calibration included) fitted on the other folds, scored by the
-    scikit-learn scorer ``metric``. Every classifier sees the same stratified folds, shuffled
-    with ``seed``."""
+    """Each classifier's score per fold on the training rows (:func:`cross_validated`)."""
+    return cross_validated(classifiers, X, y, metric, folds, seed)[0]
+
+
+def cross_validated(
+    classifiers: Mapping[str, Any],
+    X: pd.DataFrame,
+    y: pd.Series,
+    metric: str,
+    folds: int,
+    seed: int,
+) -> tuple[dict[str, list[float]], dict[str, np.ndarray]]:
+    """Each classifier's score per fold on the training rows ``X``, ``y``, and its out-of-fold
+    probabilities: a fresh copy of it (same parameters, calibration included) fitted on the
+    other folds, scored by the scikit-learn scorer ``metric`` (as ``cross_val_score`` does).
+    Every classifier sees the same stratified folds, shuffled with ``seed``."""
     import warnings
 
     from sklearn.base import clone
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.metrics import get_scorer
+    from sklearn.model_selection import StratifiedKFold
 
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y))
+    scorer = get_scorer(metric)
     scores: dict[str, list[float]] = {}
+    probabilities: dict[str, np.ndarray] = {}
     with warnings.catch_warnings():
         # As in the searches: a solver stopping at max_iter on a fold shows in its score.
         warnings.simplefilter("ignore", ConvergenceWarning)
         for name, classifier in classifiers.items():
-            values = cross_val_score(
-                clone(classifier), X, y, scoring=metric, cv=splits, error_score="raise"
-            )
-            scores[name] = [float(value) for value in values]
-    return scores
+            scores[name], probability = [], np.empty(len(y), dtype=np.float64)
+            for fit_rows, test_rows in splits:
+                fitted = clone(classifier).fit(X.iloc[fit_rows], y.iloc[fit_rows])
+                held_out, outcome = X.iloc[test_rows], y.iloc[test_rows]
+                scores[name].append(float(scorer(fitted, held_out, outcome)))
+                probability[test_rows] = fitted.predict_proba(held_out)[:, 1]
+            probabilities[name] = probability
+    return scores, probabilities
 
 
 def select_by_cross_validation(scores: Mapping[str, list[float]]) -> str:

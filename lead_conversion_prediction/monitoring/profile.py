@@ -54,7 +54,7 @@ class CategoricalProfile(Artifact):
 
 
 class ReferenceProfile(Artifact):
-    """The training rows' inputs and the holdout rows' predicted probabilities."""
+    """The training rows' inputs and the model's out-of-fold probabilities on them."""
 
     profile_version: int = PROFILE_VERSION
     rows: int
@@ -120,10 +120,10 @@ def numeric_profile(values: np.ndarray) -> NumericProfile:
 
 
 def build_profile(
-    leads: pd.DataFrame, converted: pd.Series, holdout_probability: np.ndarray
+    leads: pd.DataFrame, converted: pd.Series, probability: np.ndarray
 ) -> ReferenceProfile:
     """Profile the training rows' inputs (typed by the data contract) and the probabilities
-    the model gives the holdout rows."""
+    the model gives rows it was not fitted on (out of fold)."""
     numeric = {
         name: numeric_profile(leads[name].astype("float64").to_numpy())
         for name in NUMERIC_INPUTS
@@ -139,5 +139,5 @@ def build_profile(
         conversion_rate=float(np.mean(converted)),
         numeric=numeric,
         categorical=categorical,
-        prediction=numeric_profile(holdout_probability),
+        prediction=numeric_profile(probability),
     )

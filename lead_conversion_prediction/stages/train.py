@@ -5,9 +5,9 @@ candidate is scored on the same seeded stratified folds of the training rows
 (``train.selection_folds``), and the highest mean of ``train.metric`` wins. Writes every
 candidate's Pipeline and ``summary.json`` in ``models/candidates/``, and the chosen model
 (``lead_model.joblib``, its classifier as ``model.pkl``, ``columns_list.json``, and
-``reference_profile.json``: the training rows' inputs and the holdout rows' scores, which
-monitoring compares batches with) in ``models/``: one checksummed set, switched in at once.
-The holdout rows are read for that profile only, once the model is chosen.
+``reference_profile.json``: the training rows' inputs, and the chosen model's out-of-fold
+probabilities on them, which monitoring compares batches with) in ``models/``: one
+checksummed set, switched in at once. The holdout rows are not read here.
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ from lead_conversion_prediction.modeling.artifacts import (
     TrainingSummary,
 )
 from lead_conversion_prediction.modeling.candidates import candidate_sections
-from lead_conversion_prediction.modeling.evaluate import positive_probability
 from lead_conversion_prediction.modeling.selection import (
+    cross_validated,
     select_by_cross_validation,
-    selection_scores,
 )
 from lead_conversion_prediction.modeling.train import (
     assemble_model,
@@ -37,7 +36,6 @@ from lead_conversion_prediction.modeling.train import (
 )
 from lead_conversion_prediction.monitoring.profile import build_profile
 from lead_conversion_prediction.schema import TARGET
-from lead_conversion_prediction.stages._io import read_holdout
 from lead_conversion_prediction.utils.logging import log_stage
 from lead_conversion_prediction.utils.storage import artifact_set, load_artifact
 
@@ -58,7 +56,7 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
 
         # The choice: every candidate on the same folds of the training rows.
         X_select, y_select = selection_sample(X, y, params.train)
-        scores = selection_scores(
+        scores, out_of_fold = cross_validated(
             {r.name: r.classifier for r in results}, X_select, y_select, metric, folds, seed
         )
         chosen = select_by_cross_validation(scores)
@@ -116,12 +114,9 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
         model = models[chosen]
         columns = [str(name) for name in model[:-1].get_feature_names_out()]
 
-        # Monitoring's reference, not a choice: the model is chosen above. Its probabilities
-        # on the holdout rows are the baseline that scored batches are compared with.
-        X_test, _ = read_holdout(paths)
-        profile = build_profile(
-            read_raw_leads(paths.train_split), y, positive_probability(model, X_test)
-        )
+        # Monitoring's reference: the training rows' inputs, and the probabilities the chosen
+        # model gives rows it was not fitted on (its selection folds').
+        profile = build_profile(read_raw_leads(paths.train_split), y, out_of_fold[chosen])
 
         with artifact_set(paths.models_dir) as written:
             for name, candidate_model in models.items():

@@ -64,7 +64,8 @@ def test_the_saved_model_is_the_fitted_best_estimator_and_predicts(paths: Paths)
     assert summary.selected == max(scores, key=scores.__getitem__)  # chosen on the CV folds
     best = summary.chosen.best_params
     classifier = model[-1]
-    if summary.chosen.calibration.method != "none":  # the searched setting, refitted inside
+    calibration = summary.chosen.calibration
+    if calibration is not None and calibration.method != "none":  # the setting, refitted inside
         (calibrated,) = classifier.calibrated_classifiers_  # one: ensemble=False
         classifier = calibrated.estimator
     assert {key: classifier.get_params()[key] for key in best} == pytest.approx(best)

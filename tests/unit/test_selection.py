@@ -79,3 +79,25 @@ def test_every_candidate_is_scored_on_the_same_seeded_folds() -> None:
     assert again == scores
     other = selection_scores(twins, X, y, "roc_auc", folds=4, seed=7)
     assert other["first"] != scores["first"]  # the seed shuffles the folds
+
+
+def test_the_folds_scores_are_cross_val_scores_and_the_probabilities_out_of_fold() -> None:
+    """One pass over the shared folds gives both: each row's probability comes from the copy
+    fitted on the other folds, as ``cross_val_predict`` gives it."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict, cross_val_score
+
+    from lead_conversion_prediction.modeling.selection import cross_validated
+
+    rng = np.random.default_rng(3)
+    X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
+    y = pd.Series((X["a"] + rng.normal(scale=1.0, size=300) > 0).astype(int))
+    model = LogisticRegression(C=0.5)
+    scores, probabilities = cross_validated({"lr": model}, X, y, "neg_log_loss", 4, 7)
+    folds = StratifiedKFold(n_splits=4, shuffle=True, random_state=7)
+    expected = cross_val_score(model, X, y, scoring="neg_log_loss", cv=folds)
+    np.testing.assert_allclose(scores["lr"], expected, rtol=1e-12)
+    oof = cross_val_predict(model, X, y, cv=folds, method="predict_proba")[:, 1]
+    np.testing.assert_allclose(probabilities["lr"], oof, rtol=1e-12)
+    fitted_on_all = model.fit(X, y).predict_proba(X)[:, 1]
+    assert not np.allclose(probabilities["lr"], fitted_on_all)
