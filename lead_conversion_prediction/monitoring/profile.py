@@ -54,7 +54,7 @@ class CategoricalProfile(Artifact):
 
 
 class ReferenceProfile(Artifact):
-    """The training rows' inputs and the model's out-of-fold probabilities on them."""
+    """The training rows' inputs and the model's probabilities on them."""
 
     profile_version: int = PROFILE_VERSION
     rows: int
@@ -123,7 +123,7 @@ def build_profile(
     leads: pd.DataFrame, converted: pd.Series, probability: np.ndarray
 ) -> ReferenceProfile:
     """Profile the training rows' inputs (typed by the data contract) and the probabilities
-    the model gives rows it was not fitted on (out of fold)."""
+    the model gives them."""
     numeric = {
         name: numeric_profile(leads[name].astype("float64").to_numpy())
         for name in NUMERIC_INPUTS

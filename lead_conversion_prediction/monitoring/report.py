@@ -104,8 +104,8 @@ def render_drift(report: DriftReport) -> str:
         "<h2>Shares of rows: reference against batch</h2>",
         '<p class="muted">Per bin of the reference (numeric) or level (categorical): '
         f'<span class="swatch" style="background:{REFERENCE_COLOUR}"></span>the reference '
-        "(the training rows; for the prediction, the model's out-of-fold probabilities on "
-        "them), then the batch, in the colour of its status.</p>",
+        "(the training rows; for the prediction, the model's probabilities on them), then the "
+        "batch, in the colour of its status.</p>",
         _grid(
             _image(_distribution_figure(item), f"{item.name}: shares of rows per bin or level")
             for item in items

@@ -5,9 +5,9 @@ candidate is scored on the same seeded stratified folds of the training rows
 (``train.selection_folds``), and the highest mean of ``train.metric`` wins. Writes every
 candidate's Pipeline and ``summary.json`` in ``models/candidates/``, and the chosen model
 (``lead_model.joblib``, its classifier as ``model.pkl``, ``columns_list.json``, and
-``reference_profile.json``: the training rows' inputs, and the chosen model's out-of-fold
-probabilities on them, which monitoring compares batches with) in ``models/``: one
-checksummed set, switched in at once. The holdout rows are not read here.
+``reference_profile.json``: the training rows' inputs and the chosen model's probabilities on
+them, which monitoring compares batches with) in ``models/``: one checksummed set, switched
+in at once. The holdout rows are not read here.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
 
         # The choice: every candidate on the same folds of the training rows.
         X_select, y_select = selection_sample(X, y, params.train)
-        scores, out_of_fold = cross_validated(
+        scores, _ = cross_validated(
             {r.name: r.classifier for r in results}, X_select, y_select, metric, folds, seed
         )
         chosen = select_by_cross_validation(scores)
@@ -114,9 +114,11 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
         model = models[chosen]
         columns = [str(name) for name in model[:-1].get_feature_names_out()]
 
-        # Monitoring's reference: the training rows' inputs, and the probabilities the chosen
-        # model gives rows it was not fitted on (its selection folds').
-        profile = build_profile(read_raw_leads(paths.train_split), y, out_of_fold[chosen])
+        # Monitoring's reference: the training rows' inputs and what the chosen model gives
+        # them. A batch from the same population gets the same distribution of probabilities,
+        # tie for tie (the model's output takes few values; another model's would not match).
+        probability = model[-1].predict_proba(X)[:, 1]
+        profile = build_profile(read_raw_leads(paths.train_split), y, probability)
 
         with artifact_set(paths.models_dir) as written:
             for name, candidate_model in models.items():
