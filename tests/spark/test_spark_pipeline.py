@@ -16,14 +16,14 @@ from tests.trained import PipelineRun
 
 pytestmark = pytest.mark.long(seconds=150)
 
-RESAMPLED_ROWS = 20_000
+RESAMPLED_ROWS = 100_000
 COUNTS = ["purchases", "n_visits", "customer_group"]
 MODEL_INPUTS = ["purchases", "time_spent", "n_visits", "customer_group", "onboarding"]
 
 
 @pytest.fixture(scope="module")
 def resampled_leads(tmp_path_factory: pytest.TempPathFactory, real_raw_data: Path) -> Path:
-    """20,000 rows drawn from the real leads, cells as written, 40 of them broken."""
+    """100,000 rows drawn from the real leads, cells as written, 40 of them broken."""
     raw = pd.read_csv(real_raw_data, dtype="str", keep_default_na=False)
     rng = np.random.default_rng(14)
     leads = raw.iloc[rng.integers(0, len(raw), RESAMPLED_ROWS)].reset_index(drop=True)
@@ -61,7 +61,7 @@ def read_rejects(paths: list[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def test_spark_and_local_scoring_agree_on_20k_resampled_real_leads(
+def test_spark_and_local_scoring_agree_on_100k_resampled_real_leads(
     pipeline_run: PipelineRun, resampled_leads: Path, tmp_path: Path
 ) -> None:
     local_out, spark_out = tmp_path / "local.parquet", tmp_path / "spark"
@@ -69,7 +69,7 @@ def test_spark_and_local_scoring_agree_on_20k_resampled_real_leads(
     local = predict(pipeline_run, "-i", str(resampled_leads), "-o", str(local_out), *skip)
     # Three sources in four are not the training source: monitoring alerts, exit 3.
     assert local.returncode == 3, local.stderr[-3000:]
-    # Input partitions of 512 KB (five of them), Arrow batches of 1,500 rows, two sort ranges.
+    # Input partitions of 512 KB (about 25), Arrow batches of 1,500 rows, two sort ranges.
     spark_args = "--conf spark.sql.files.maxPartitionBytes=512k pyspark-shell"
     on_spark = predict(
         pipeline_run,
