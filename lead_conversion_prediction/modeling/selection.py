@@ -28,18 +28,6 @@ def select_best(scores: Mapping[str, float]) -> str:
     return best
 
 
-def selection_scores(
-    classifiers: Mapping[str, Any],
-    X: pd.DataFrame,
-    y: pd.Series,
-    metric: str,
-    folds: int,
-    seed: int,
-) -> dict[str, list[float]]:
-    """Each classifier's score per fold on the training rows (:func:`cross_validated`)."""
-    return cross_validated(classifiers, X, y, metric, folds, seed)[0]
-
-
 def cross_validated(
     classifiers: Mapping[str, Any],
     X: pd.DataFrame,

@@ -7,10 +7,10 @@ from sklearn.base import clone
 
 from lead_conversion_prediction.exceptions import ConfigError
 from lead_conversion_prediction.modeling.selection import (
+    cross_validated,
     is_better,
     select_best,
     select_by_cross_validation,
-    selection_scores,
 )
 
 
@@ -64,7 +64,7 @@ def test_the_cross_validated_order_chooses_even_where_the_holdout_disagrees() ->
     }
     assert select_best(holdout) == "reads_b"  # the holdout rows would choose the other one
 
-    scores = selection_scores(candidates, X_train, y_train, "neg_log_loss", folds=5, seed=42)
+    scores = cross_validated(candidates, X_train, y_train, "neg_log_loss", folds=5, seed=42)[0]
     assert {name: len(values) for name, values in scores.items()} == {"reads_b": 5, "reads_a": 5}
     assert np.mean(scores["reads_a"]) > np.mean(scores["reads_b"])
     assert select_by_cross_validation(scores) == "reads_a"
@@ -73,11 +73,11 @@ def test_the_cross_validated_order_chooses_even_where_the_holdout_disagrees() ->
 def test_every_candidate_is_scored_on_the_same_seeded_folds() -> None:
     X, y = two_signal_rows(120, 3, signal="a")
     twins = {"first": reading("a"), "second": reading("a")}
-    scores = selection_scores(twins, X, y, "roc_auc", folds=4, seed=42)
+    scores = cross_validated(twins, X, y, "roc_auc", folds=4, seed=42)[0]
     assert scores["first"] == scores["second"]  # same model, same folds: same scores
-    again = selection_scores(twins, X, y, "roc_auc", folds=4, seed=42)
+    again = cross_validated(twins, X, y, "roc_auc", folds=4, seed=42)[0]
     assert again == scores
-    other = selection_scores(twins, X, y, "roc_auc", folds=4, seed=7)
+    other = cross_validated(twins, X, y, "roc_auc", folds=4, seed=7)[0]
     assert other["first"] != scores["first"]  # the seed shuffles the folds
 
 
@@ -86,8 +86,6 @@ def test_the_folds_scores_are_cross_val_scores_and_the_probabilities_out_of_fold
     fitted on the other folds, as ``cross_val_predict`` gives it."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict, cross_val_score
-
-    from lead_conversion_prediction.modeling.selection import cross_validated
 
     rng = np.random.default_rng(3)
     X = pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300)})
