@@ -113,6 +113,11 @@ class Paths:
         return self.processed_dir / "outlier_summary.csv"
 
     @property
+    def cache_dir(self) -> Path:
+        """What scoring keeps of registered models (``scoring/model_cache.py``)."""
+        return self.root / ".cache"
+
+    @property
     def models_dir(self) -> Path:
         return self.root / "models"
 
@@ -232,8 +237,7 @@ class CalibrationParams(Section):
 
 
 class ScaleParams(Section):
-    """How the searches shrink on many training rows (``modeling/train.py``'s
-    ``search_budget``; ``params.yaml`` says how): a search costs the same at any size."""
+    """How searches shrink on many rows (``modeling/train.py``'s ``search_budget``)."""
 
     rows_above: Annotated[int, Field(ge=1)] = 20_000
     search_rows: Annotated[int, Field(ge=100)] = 20_000
@@ -244,18 +248,14 @@ class ScaleParams(Section):
 
 
 class TrainParams(BaseModel):
-    """The search: the selection metric and folds, the seed, and one section per candidate.
-
-    A candidate's section (``train.<name>``) is kept as written here; the stage that searches
-    checks it against the parameters its builder declares (``modeling/candidates.py``), so a
-    change to a candidate's search concerns only the stages that train.
-    """
+    """The search: the selection metric and folds, the seed, and one section per candidate,
+    kept as written (``train.<name>``): the stages that train check it against its builder
+    (``modeling/candidates.py``), so a change to it concerns only them."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     metric: str = "neg_log_loss"
-    # The stratified folds of the training rows every candidate is cross-validated on, as it
-    # ships, to choose between them (``modeling/selection.py``): the holdout plays no part.
+    # The stratified folds every candidate is chosen on (``modeling/selection.py``).
     selection_folds: Annotated[int, Field(ge=2)] = 5
     random_state: int = 42
     n_jobs: Annotated[int, Field(ge=1)] = 1

@@ -89,15 +89,19 @@ class LoadedModel:
 
 
 def load_scoring_model(
-    spec: ModelRef | str | None, default: Path, with_profile: bool = False
+    spec: ModelRef | str | None,
+    default: Path,
+    with_profile: bool = False,
+    cache: Path | None = None,
 ) -> LoadedModel:
     """Load the model to score with: a registry URI, an artifact path, or ``default``; with
-    its reference profile (``with_profile``), which a model without one cannot give."""
+    its reference profile (``with_profile``), which a model without one cannot give; a
+    registry model through the ``cache`` folder (``scoring/model_cache.py``) when given."""
     from lead_conversion_prediction.utils.storage import load_artifact
 
     ref = spec if isinstance(spec, ModelRef) else ModelRef.parse(spec, default)
     if ref.uri is not None:
-        loaded = load_registered_model(ref.uri, with_profile)
+        loaded = load_registered_model(ref.uri, with_profile, cache)
     else:
         path = ref.path or default
         model = load_artifact(path)
@@ -135,20 +139,65 @@ def hand_arrays(model: Any) -> None:
         model[0].set_output(transform="default")
 
 
-def load_registered_model(uri: str, with_profile: bool = False) -> LoadedModel:
+def load_registered_model(
+    uri: str, with_profile: bool = False, cache: Path | None = None
+) -> LoadedModel:
     """The Pipeline of a logged or registered model (and its reference profile), its files
-    verified first."""
+    verified first; with a ``cache`` folder, what ``scoring/model_cache.py`` keeps is used and
+    kept."""
+    from lead_conversion_prediction.config import default_tracking_uri
+    from lead_conversion_prediction.scoring import model_cache
+
+    tracking_uri = default_tracking_uri()
+    state = model_cache.store_state(tracking_uri) if cache is not None else None
+    if cache is not None and state is not None:
+        kept = model_cache.remembered(cache, model_cache.Key(tracking_uri, uri, state))
+        if kept is not None:
+            model_cache.check_files(kept)
+            copy = model_cache.load_copy(cache, kept.digest, with_profile)
+            if copy is not None:
+                return LoadedModel(copy[0], kept.provenance, copy[1])
+    loaded, digest = read_registered_model(uri, with_profile)
+    if cache is not None:
+        model_cache.keep_copy(cache, digest, loaded.model, loaded.profile)
+        files = stored_files(loaded.provenance) if state is not None else None
+        if state is not None and files is not None:
+            key = model_cache.Key(tracking_uri, uri, state)
+            resolution = model_cache.Resolution(key, loaded.provenance, digest, files)
+            model_cache.remember(cache, resolution)
+    return loaded
+
+
+def read_registered_model(uri: str, with_profile: bool) -> tuple[LoadedModel, str]:
+    """Download, verify and read a logged or registered model; the digest its files have."""
     import mlflow
 
     from lead_conversion_prediction.scoring.pyfunc import PIPELINE_ARTIFACT, read_pipeline
 
-    with verified_model_files(uri) as (folder, provenance):
+    with verified_model_files(uri) as (folder, provenance, digest):
         flavor = mlflow.models.Model.load(str(folder)).flavors["python_function"]
         config = flavor["config"]  # MLflow keeps model_config there
         pipeline = folder / flavor["artifacts"][PIPELINE_ARTIFACT]["path"]
         model = read_pipeline(pipeline, config["pipeline_sha256"], list(config["trusted_types"]))
         profile = logged_profile(folder, flavor, provenance) if with_profile else None
-    return LoadedModel(model, provenance, profile)
+    return LoadedModel(model, provenance, profile), digest
+
+
+def stored_files(provenance: str) -> str | None:
+    """The folder of a registered version's files in a store that keeps them as local files,
+    or None (another artifact store, or a version that is not a logged model)."""
+    from mlflow import MlflowClient
+
+    if not provenance.startswith("models:/"):
+        return None
+    client = MlflowClient()
+    name, _, number = provenance.removeprefix("models:/").partition("/")
+    source = str(client.get_model_version(name, number).source)
+    if not source.startswith("models:/m-"):
+        return None
+    location = str(client.get_logged_model(source.removeprefix("models:/")).artifact_location)
+    folder = Path(location.removeprefix("file://"))
+    return str(folder) if location.startswith("file://") and folder.is_dir() else None
 
 
 def load_reference_profile(spec: ModelRef, default: Path) -> tuple[ReferenceProfile, str]:
@@ -158,7 +207,7 @@ def load_reference_profile(spec: ModelRef, default: Path) -> tuple[ReferenceProf
         return read_profile_beside(path), file_provenance(path)
     import mlflow
 
-    with verified_model_files(spec.uri) as (folder, provenance):
+    with verified_model_files(spec.uri) as (folder, provenance, _):
         flavor = mlflow.models.Model.load(str(folder)).flavors["python_function"]
         return logged_profile(folder, flavor, provenance), provenance
 
@@ -195,12 +244,12 @@ def logged_profile(folder: Path, flavor: dict[str, Any], provenance: str) -> Ref
 
 
 @contextmanager
-def verified_model_files(uri: str) -> Iterator[tuple[Path, str]]:
+def verified_model_files(uri: str) -> Iterator[tuple[Path, str, str]]:
     """Download a model's files to a temporary folder and check them against their digest;
     what the digest leaves out and Python would load (bytecode caches) is removed.
 
-    Yields the folder and the model's provenance (``models:/name/<version>`` for a registry
-    URI, the URI otherwise).
+    Yields the folder, the model's provenance (``models:/name/<version>`` for a registry
+    URI, the URI otherwise) and the digest.
     """
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -217,7 +266,7 @@ def verified_model_files(uri: str) -> Iterator[tuple[Path, str]]:
         if model_digest(local) != expected:
             raise ArtifactError(f"{uri}: its files differ from the digest recorded when logged")
         drop_unchecked(local)
-        yield local, provenance
+        yield local, provenance, expected
 
 
 def recorded_digest(uri: str) -> tuple[str, str]:

@@ -61,7 +61,9 @@ def run_monitor(
         else:
             ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
             drift = DriftPublisher(params, input_path, output_dir, logs_here=ref.is_registry)
-            loaded = load_scoring_model(ref, paths.lead_model, with_profile=True)
+            loaded = load_scoring_model(
+                ref, paths.lead_model, with_profile=True, cache=paths.cache_dir
+            )
             assert loaded.profile is not None
             options = ScoringOptions(
                 threshold=params.threshold,

@@ -105,7 +105,9 @@ def run_predict(
         drift = None
         if monitor is not None:  # its worker imports what the report needs meanwhile
             drift = DriftPublisher(params, input_path, monitor, logs_here=ref.is_registry)
-        loaded = load_scoring_model(ref, paths.lead_model, with_profile=monitor is not None)
+        loaded = load_scoring_model(
+            ref, paths.lead_model, with_profile=monitor is not None, cache=paths.cache_dir
+        )
         if ref.is_file(paths.lead_model):
             warn_unless_champion(paths)
         options = ScoringOptions(

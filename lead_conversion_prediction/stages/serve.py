@@ -40,7 +40,7 @@ def run_serve(uri: str, host: str, port: int, limits: ServeParams, workers: int 
 
     from lead_conversion_prediction.utils.logging import logger_level
 
-    with verified_model_files(uri) as (folder, provenance), _stop_on_signals():
+    with verified_model_files(uri) as (folder, provenance, _), _stop_on_signals():
         os.environ[PROVENANCE_ENV] = provenance
         logger.info(
             "serve: {} on http://{}:{} with {} worker(s) (Ctrl-C to stop)",

@@ -16,7 +16,7 @@ from pathlib import Path
 import joblib
 import pytest
 
-from tests.faults.conftest import Project
+from tests.faults.conftest import LCP, Project
 
 pytestmark = pytest.mark.long(seconds=78)
 
@@ -207,3 +207,37 @@ def test_planted_bytecode_beside_the_stored_code_is_never_loaded(
         server.wait(timeout=120)
     assert not marker.exists(), "the planted bytecode ran"
     assert cache.is_file(), "the store's own files are left as they are"
+
+
+def test_a_remembered_champion_is_scored_without_mlflow_and_its_files_still_checked(
+    own_artifacts: Project,
+) -> None:
+    """Once a settled local store resolved the champion, scoring it again imports neither MLflow
+    nor skops and gives the same scores; its stored files are still checked on every load."""
+    import os
+    import time
+
+    project = own_artifacts
+    settled = time.time() - 60  # the store's last write, as long ago as a day's scoring
+    os.utime(project.store, (settled, settled))
+    leads = project.root / "data" / "processed" / "test.csv"
+    predict = ("predict", "-i", str(leads), "--model", "models:/lead_model@champion")
+    first = project.lcp(*predict, "-o", str(project.root / "first.csv"))
+    assert first.returncode == 0, first.stderr[-2000:]
+    env = {**project.env, "PYTHONPROFILEIMPORTTIME": "1"}
+    again = subprocess.run(
+        [*LCP, *predict, "-o", str(project.root / "again.csv")],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    lines = again.stderr.splitlines()
+    imported = {line.rsplit("|", 1)[1].strip() for line in lines if "|" in line}
+    assert "lead_conversion_prediction.scoring.model_cache" in imported
+    assert not {name for name in imported if name.split(".")[0] in ("mlflow", "skops")}
+    assert (project.root / "again.csv").read_bytes() == (project.root / "first.csv").read_bytes()
+
+    pipeline = champion_folder(project) / "artifacts" / "pipeline.skops"
+    pipeline.write_bytes(pipeline.read_bytes()[:-10] + b"0123456789")
+    refused = project.lcp(*predict, "-o", str(project.root / "third.csv"))
+    assert "files differ from the digest recorded" in one_error(refused)
+    assert not (project.root / "third.csv").exists()
