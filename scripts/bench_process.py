@@ -75,3 +75,40 @@ def measure(command: list[str] | str, env: dict[str, str], cwd: Path | None = No
     done.set()
     sampler.join()
     return Measured(wall, peak[0] / 2**20, process.returncode, output)
+
+
+def measure_start(command: list[str], env: dict[str, str], ready_url: str) -> Measured:
+    """Start a server, time it from its start to the first answer of ``ready_url`` (what a
+    user waits for before the first request), with its tree's peak memory; then stop it with
+    SIGTERM and wait for it to exit."""
+    import urllib.error
+    import urllib.request
+
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    peak, wall = 0, None
+    try:
+        while process.poll() is None:
+            peak = max(peak, tree_rss(process.pid))
+            try:
+                with urllib.request.urlopen(ready_url, timeout=1) as answer:
+                    if answer.status == 200:
+                        wall = time.perf_counter() - started
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(SAMPLE_SECONDS)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 15)
+        _, errors = process.communicate(timeout=60)
+    if wall is None:
+        return Measured(0.0, peak / 2**20, process.returncode or 1, errors)
+    return Measured(wall, peak / 2**20, 0, errors)

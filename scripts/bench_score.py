@@ -10,14 +10,22 @@ scored in a child process by:
 
 - floor: pyarrow's multithreaded CSV reader alone (``pyarrow.csv.read_csv``), no scoring: the
   yardstick, a whole process too;
-- artifact: ``lcp predict --model models/lead_model.joblib`` (to Parquet); with ``--baseline
-  REV``, also that revision's package; with ``--explain K``, also with ``--explain K``;
-- champion: ``lcp predict`` as a user runs it: the champion of the local MLflow store;
+- artifact: ``lcp predict --model models/lead_model.joblib`` (to Parquet); with ``--explain
+  K``, also with ``--explain K``;
+- champion: ``lcp predict`` as a user runs it: the champion of the local MLflow store, as
+  the workspace remembers it once resolved (``scoring/model_cache.py``);
+- champion-cold: the same after a write to the store: resolved by MLflow, read with skops
+  (the workspace's cache is emptied before each run);
 - monitored, champion-monitored: the same two with ``--monitor`` (drift counted in the same
   pass, the report written and logged to MLflow; the champion needs a reference profile: a
   version registered by this version of lcp);
 - spark: ``lcp predict --engine spark --spark-master local[2]``;
+- serve: ``lcp serve`` (the champion), from its start to its first answered ``/ping``; the
+  file plays no part;
 - mlflow: ``mlflow.pyfunc.load_model(@champion).predict(pd.read_csv(file))``, the plain way.
+
+With ``--baseline REV``, the artifact, champion, serve and Spark ways are also timed with that
+revision's package (``<way>@REV``, runs alternating with today's), before and after a change.
 
 Every figure is whole-process: the child is timed from outside, from its start to its exit,
 imports, model loading and writing included (``scripts/bench_process.py``), and peak RSS is that
@@ -45,20 +53,24 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench_process import Measured, measure
+from bench_process import Measured, measure, measure_start
 
 ROOT = Path(__file__).resolve().parents[1]
 WAYS = (
-    "floor", "artifact", "monitored", "champion", "champion-monitored", "explained", "baseline",
-    "spark", "mlflow",
+    "floor", "artifact", "monitored", "champion", "champion-cold", "champion-monitored",
+    "explained", "spark", "serve", "mlflow",
 )  # fmt: skip
 ONCE = ("spark", "mlflow")  # slow: one run each
+# Timed at --baseline REV too.
+BASELINED = ("artifact", "champion", "champion-cold", "spark", "serve")
+BASELINE_MARK = "@"
 ARTIFACT = "models/lead_model.joblib"
 CHAMPION = "models:/lead_model@champion"
+SERVE_PORT = 5091  # below the ephemeral range; the serve way waits for its /ping
 LOOP = re.compile(r"rows scored, [\d,]+ rejected, in ([\d.,]+) s")
 # Whole-process goals: seconds for a small file, times the floor for a large one.
-SMALL_ROWS, SMALL_GOALS = 1_000, {"artifact": 1.5, "champion": 3.0}
-LARGE_ROWS, LARGE_GOALS = 1_000_000, {"artifact": 5.0, "champion": 7.0}
+SMALL_ROWS, SMALL_GOALS = 1_000, {"artifact": 1.5, "champion": 3.0, "champion-cold": 3.0}
+LARGE_ROWS, LARGE_GOALS = 1_000_000, {"artifact": 5.0, "champion": 7.0, "champion-cold": 7.0}
 ALERT = 3  # lcp's exit code when --monitor finds drift (the synthetic leads span four sources)
 # --monitor against the same command without it, at any size from LARGE_ROWS.
 MONITORED, MONITOR_GOAL = {"monitored": "artifact", "champion-monitored": "champion"}, 1.15
@@ -132,12 +144,21 @@ def command(
     way: str, path: Path, out: Path, artifact: str, baseline: Path | None, explain: int
 ) -> tuple[list[str], dict[str, str]]:
     python, env = sys.executable, {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    if BASELINE_MARK in way:
+        assert baseline is not None
+        way = way.split(BASELINE_MARK)[0]
+        env = {**env, "PYTHONPATH": str(baseline), "LCP_ROOT": str(ROOT)}
+        out = out / "baseline-out"
+        out.mkdir(exist_ok=True)
+    if way == "serve":
+        port = str(SERVE_PORT)
+        return [python, "-m", "lead_conversion_prediction", "serve", "--port", port], env
     lcp = [python, "-m", "lead_conversion_prediction", "predict", "-i", str(path)]
     if way == "floor":
         return [python, __file__, "--floor", str(path)], env
     if way == "mlflow":
         return [python, __file__, "--mlflow", str(path), CHAMPION], env
-    if way == "champion":
+    if way in ("champion", "champion-cold"):
         return [*lcp, "-o", str(out / "champion.parquet")], env
     if way == "champion-monitored":
         return [*lcp, "-o", str(out / "champion.parquet"), "--monitor"], env
@@ -148,10 +169,6 @@ def command(
         return [*lcp, "-o", str(out / "artifact.parquet"), "--monitor"], env
     if way == "explained":
         return [*lcp, "-o", str(out / "artifact.parquet"), "--explain", str(explain)], env
-    if way == "baseline":
-        assert baseline is not None
-        env = {**env, "PYTHONPATH": str(baseline), "LCP_ROOT": str(ROOT)}
-        return [*lcp, "-o", str(out / "baseline.parquet")], env
     spark = ["--engine", "spark", "--spark-master", "local[2]", "--overwrite"]
     return [*lcp, "-o", str(out / "spark"), *spark], env
 
@@ -187,10 +204,11 @@ def report(rows: int, results: dict[str, Result], labels: dict[str, str]) -> Non
     floor = min(results["floor"].wall) if results.get("floor") and results["floor"].wall else None
     print(f"\n{rows:,} rows: whole process, start to exit (fastest run; median)")
     header = f"{'wall s':>8} {'median':>8} {'x floor':>8} {'peak MB':>9} {'loop s*':>8}"
-    print(f"  {'way':<36} {header}")
+    width = max(36, *(len(labels[way]) for way in results))
+    print(f"  {'way':<{width}} {header}")
     for way, result in results.items():
         if result.error:
-            print(f"  {labels[way]:<36} failed: {result.error}")
+            print(f"  {labels[way]:<{width}} failed: {result.error}")
             continue
         best = min(result.wall)
         ratio = f"{best / floor:.2f}" if floor else "-"
@@ -199,7 +217,7 @@ def report(rows: int, results: dict[str, Result], labels: dict[str, str]) -> Non
         loop = f"{min(result.loop):8.2f}" if result.loop else f"{'':8}"
         verdict = goal(way, rows, best, floor, plain_best)
         print(
-            f"  {labels[way]:<36} {best:8.2f} {statistics.median(result.wall):8.2f} "
+            f"  {labels[way]:<{width}} {best:8.2f} {statistics.median(result.wall):8.2f} "
             f"{ratio:>8} {max(result.peak_mb):9,.0f} {loop}  {verdict}"
         )
     print("  * loop s: the scoring loop alone, as lcp predict logs it (not what a user waits for)")
@@ -219,25 +237,32 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[SMALL_ROWS, LARGE_ROWS])
     parser.add_argument("--runs", type=int, default=3, help="runs of each way but Spark, MLflow")
     parser.add_argument("--artifact", default=ARTIFACT, help=f"the local artifact [{ARTIFACT}]")
-    parser.add_argument("--baseline", help="also time the artifact's scoring at this revision")
+    parser.add_argument("--baseline", help=f"also time {', '.join(BASELINED)} at this revision")
     parser.add_argument(
         "--explain", type=int, default=0, metavar="K", help="also time --explain K"
     )
     parser.add_argument("--only", nargs="+", choices=WAYS, help="time only these ways")
     arguments = parser.parse_args()
-    optional = {"baseline": arguments.baseline, "explained": arguments.explain}
-    ways = [way for way in (arguments.only or WAYS) if optional.get(way, True)]
+    ways = [w for w in (arguments.only or WAYS) if w != "explained" or arguments.explain]
+    if arguments.baseline:
+        twins = [f"{w}{BASELINE_MARK}{arguments.baseline}" for w in ways if w in BASELINED]
+        ways += twins
     labels = {
         "floor": "floor: pyarrow read_csv",
         "artifact": "lcp predict --model <artifact>",
         "champion": "lcp predict (@champion)",
+        "champion-cold": "lcp predict (@champion), store written",
         "monitored": "lcp predict --model <artifact> --monitor",
         "champion-monitored": "lcp predict (@champion) --monitor",
         "explained": f"lcp predict --model <artifact> --explain {arguments.explain}",
-        "baseline": f"lcp predict --model <artifact> at {arguments.baseline}",
         "spark": "lcp predict --engine spark local[2]",
+        "serve": "lcp serve: start to first /ping",
         "mlflow": "mlflow pyfunc predict(pd.read_csv)",
     }
+    for way in ways:
+        if BASELINE_MARK in way:
+            name, _, revision = way.partition(BASELINE_MARK)
+            labels[way] = f"{labels[name]} at {revision}"
     with tempfile.TemporaryDirectory(prefix="bench-score-") as folder:
         base = Path(folder)
         baseline = export_baseline(arguments.baseline, base) if arguments.baseline else None
@@ -251,10 +276,17 @@ def main() -> None:
                     argv, env = command(
                         way, path, base, arguments.artifact, baseline, arguments.explain
                     )
-                    results[way].add(measure(argv, env))
+                    if way.split(BASELINE_MARK)[0] == "champion-cold":
+                        shutil.rmtree(ROOT / ".cache", ignore_errors=True)
+                    if way.split(BASELINE_MARK)[0] == "serve":
+                        ping = f"http://127.0.0.1:{SERVE_PORT}/ping"
+                        results[way].add(measure_start(argv, env, ping))
+                    else:
+                        results[way].add(measure(argv, env))
             report(rows, results, labels)
             path.unlink()
-            for name in ("artifact.parquet", "champion.parquet", "baseline.parquet", "spark"):
+            shutil.rmtree(base / "baseline-out", ignore_errors=True)
+            for name in ("artifact.parquet", "champion.parquet", "spark"):
                 shutil.rmtree(base / f"{Path(name).stem}.monitoring", ignore_errors=True)
                 target = base / name
                 if target.is_dir():
