@@ -143,28 +143,30 @@ def load_registered_model(
     uri: str, with_profile: bool = False, cache: Path | None = None
 ) -> LoadedModel:
     """The Pipeline of a logged or registered model (and its reference profile), its files
-    verified first; with a ``cache`` folder, what ``scoring/model_cache.py`` keeps is used and
-    kept."""
+    verified first; with a ``cache`` folder, through what ``scoring/model_cache.py`` keeps."""
     from lead_conversion_prediction.config import default_tracking_uri
     from lead_conversion_prediction.scoring import model_cache
 
+    if cache is None:
+        return read_registered_model(uri, with_profile)[0]
     tracking_uri = default_tracking_uri()
-    state = model_cache.store_state(tracking_uri) if cache is not None else None
-    if cache is not None and state is not None:
-        kept = model_cache.remembered(cache, model_cache.Key(tracking_uri, uri, state))
-        if kept is not None:
-            model_cache.check_files(kept)
-            copy = model_cache.load_copy(cache, kept.digest, with_profile)
-            if copy is not None:
-                return LoadedModel(copy[0], kept.provenance, copy[1])
-    loaded, digest = read_registered_model(uri, with_profile)
-    if cache is not None:
+    state = model_cache.store_state(tracking_uri)  # before the store is asked anything
+    key = model_cache.Key(tracking_uri, uri, state) if state is not None else None
+    resolution = model_cache.remembered(cache, key) if key is not None else None
+    resolved_now = resolution is None
+    if resolution is None:
+        digest, provenance = recorded_digest(uri)
+        resolution = model_cache.Resolution(provenance, digest, stored_files(provenance) or "")
+    if resolution.files:
+        model_cache.check_files(uri, resolution)
+    copy = model_cache.load_copy(cache, resolution.digest, with_profile)
+    if copy is not None:
+        loaded = LoadedModel(copy[0], resolution.provenance, copy[1])
+    else:  # the version the digest came from (an alias may move meanwhile), by its number
+        loaded, digest = read_registered_model(resolution.provenance, with_profile)
         model_cache.keep_copy(cache, digest, loaded.model, loaded.profile)
-        files = stored_files(loaded.provenance) if state is not None else None
-        if state is not None and files is not None:
-            key = model_cache.Key(tracking_uri, uri, state)
-            resolution = model_cache.Resolution(key, loaded.provenance, digest, files)
-            model_cache.remember(cache, resolution)
+    if key is not None and resolved_now and resolution.files:
+        model_cache.remember(cache, key, resolution)
     return loaded
 
 
@@ -184,14 +186,14 @@ def read_registered_model(uri: str, with_profile: bool) -> tuple[LoadedModel, st
 
 
 def stored_files(provenance: str) -> str | None:
-    """The folder of a registered version's files in a store that keeps them as local files,
-    or None (another artifact store, or a version that is not a logged model)."""
+    """The folder of a registered version's files when its store keeps them as local files;
+    None for another artifact store, or a version that is not a logged model."""
     from mlflow import MlflowClient
 
-    if not provenance.startswith("models:/"):
+    name, _, number = provenance.removeprefix("models:/").partition("/")
+    if not provenance.startswith("models:/") or not number.isdigit():
         return None
     client = MlflowClient()
-    name, _, number = provenance.removeprefix("models:/").partition("/")
     source = str(client.get_model_version(name, number).source)
     if not source.startswith("models:/m-"):
         return None

@@ -10,11 +10,14 @@ is scored. When the store is a local SQLite file, both are kept after a verified
   changes that state, and the URI is resolved again by MLflow. A state read less than
   ``SETTLED_SECONDS`` after the store's last modification is never kept: a later write could
   fall in the same tick of the file system's clock (git's "racily clean" entries);
-- the Pipeline, as a joblib copy in a folder named by that digest, with a ``SHA256SUMS``.
+- the Pipeline, as a joblib copy in a folder named by that digest, with a ``SHA256SUMS``: a
+  version whose recorded digest names a kept copy is neither downloaded nor read with skops,
+  from any store.
 
-Nothing is trusted on the strength of the cache alone: the stored files are checked against the
-digest as on every load (a tampered store is still refused), and the copy against its manifest
-before it is unpickled. Other stores (a tracking server, PostgreSQL) are always asked.
+Nothing is trusted on the strength of the cache alone: files a store keeps locally are checked
+against the digest as on every load (a tampered store is still refused), and the copy against
+its manifest before it is unpickled. Other stores (a tracking server, PostgreSQL) are always
+asked which version an alias names, and what digest it has.
 """
 
 from __future__ import annotations
@@ -50,16 +53,12 @@ class Key:
 
 @dataclass(frozen=True)
 class Resolution:
-    """What the store answered: the version, its recorded digest, and its files' folder."""
+    """What the store answered: the version, its recorded digest, and the folder of its files
+    when the store keeps them as local files ("" otherwise)."""
 
-    key: Key
     provenance: str
     digest: str
     files: str
-
-    @classmethod
-    def from_json(cls, entry: dict[str, Any]) -> Resolution:
-        return cls(**{**entry, "key": Key(**entry["key"])})
 
 
 def store_state(tracking_uri: str) -> list[list[int]] | None:
@@ -83,38 +82,40 @@ def store_state(tracking_uri: str) -> list[list[int]] | None:
     return state if state[0] else None
 
 
-def _kept(cache: Path) -> list[Resolution]:
+def _kept(cache: Path) -> list[tuple[Key, Resolution]]:
     try:
         kept = json.loads((cache / RESOLVED_NAME).read_text(encoding="utf-8"))
-        return [Resolution.from_json(entry) for entry in kept]
+        return [(Key(**entry["key"]), Resolution(**entry["resolution"])) for entry in kept]
     except (OSError, ValueError, TypeError, KeyError):
         return []  # none yet, or unreadable: MLflow resolves the URI
 
 
 def remembered(cache: Path, key: Key) -> Resolution | None:
     """The resolution kept for ``key`` (the store in the same state), if any."""
-    return next((entry for entry in _kept(cache) if entry.key == key), None)
+    return next((resolution for kept, resolution in _kept(cache) if kept == key), None)
 
 
-def remember(cache: Path, resolution: Resolution) -> None:
-    """Keep ``resolution`` in place of any other of the same store and URI."""
+def remember(cache: Path, key: Key, resolution: Resolution) -> None:
+    """Keep ``resolution`` for ``key``, in place of any other of the same store and URI."""
     from lead_conversion_prediction.utils.storage import write_json
 
-    key = resolution.key
-    others = [e for e in _kept(cache) if (e.key.store, e.key.uri) != (key.store, key.uri)]
+    entries = [
+        {"key": asdict(kept), "resolution": asdict(answer)}
+        for kept, answer in _kept(cache)
+        if (kept.store, kept.uri) != (key.store, key.uri)
+    ]
+    entries.append({"key": asdict(key), "resolution": asdict(resolution)})
     cache.mkdir(parents=True, exist_ok=True)
-    write_json(cache / RESOLVED_NAME, [asdict(entry) for entry in [*others, resolution]])
+    write_json(cache / RESOLVED_NAME, entries)
 
 
-def check_files(resolution: Resolution) -> None:
-    """Check the stored files of a remembered model against the digest recorded for them."""
+def check_files(uri: str, resolution: Resolution) -> None:
+    """Check a model's files, kept as local files by its store, against its recorded digest."""
     from lead_conversion_prediction.scoring.pyfunc import model_digest
 
     folder = Path(resolution.files)
     if not folder.is_dir() or model_digest(folder) != resolution.digest:
-        raise ArtifactError(
-            f"{resolution.key.uri}: its files differ from the digest recorded when logged"
-        )
+        raise ArtifactError(f"{uri}: its files differ from the digest recorded when logged")
 
 
 def load_copy(

@@ -213,7 +213,8 @@ def test_a_remembered_champion_is_scored_without_mlflow_and_its_files_still_chec
     own_artifacts: Project,
 ) -> None:
     """Once a settled local store resolved the champion, scoring it again imports neither MLflow
-    nor skops and gives the same scores; its stored files are still checked on every load."""
+    nor skops and gives the same scores; after a write to the store MLflow resolves it again,
+    and the kept copy spares skops; its stored files are still checked on every load."""
     import os
     import time
 
@@ -224,17 +225,23 @@ def test_a_remembered_champion_is_scored_without_mlflow_and_its_files_still_chec
     predict = ("predict", "-i", str(leads), "--model", "models:/lead_model@champion")
     first = project.lcp(*predict, "-o", str(project.root / "first.csv"))
     assert first.returncode == 0, first.stderr[-2000:]
-    env = {**project.env, "PYTHONPROFILEIMPORTTIME": "1"}
-    again = subprocess.run(
-        [*LCP, *predict, "-o", str(project.root / "again.csv")],
-        env=env, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert again.returncode == 0, again.stderr[-2000:]
-    lines = again.stderr.splitlines()
-    imported = {line.rsplit("|", 1)[1].strip() for line in lines if "|" in line}
-    assert "lead_conversion_prediction.scoring.model_cache" in imported
-    assert not {name for name in imported if name.split(".")[0] in ("mlflow", "skops")}
-    assert (project.root / "again.csv").read_bytes() == (project.root / "first.csv").read_bytes()
+
+    def imports_of(output: str) -> set[str]:
+        env = {**project.env, "PYTHONPROFILEIMPORTTIME": "1"}
+        run = subprocess.run(
+            [*LCP, *predict, "-o", str(project.root / output)],
+            env=env, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr[-2000:]
+        lines = run.stderr.splitlines()
+        imported = {line.rsplit("|", 1)[1].strip() for line in lines if "|" in line}
+        assert (project.root / output).read_bytes() == (project.root / "first.csv").read_bytes()
+        return {name.split(".")[0] for name in imported}
+
+    assert not imports_of("again.csv") & {"mlflow", "skops"}, "remembered: MLflow not asked"
+    written = time.time() - 30  # a write to the store since: MLflow resolves the URI again
+    os.utime(project.store, (written, written))
+    assert imports_of("resolved.csv") & {"mlflow", "skops"} == {"mlflow"}, "the copy is kept"
 
     pipeline = champion_folder(project) / "artifacts" / "pipeline.skops"
     pipeline.write_bytes(pipeline.read_bytes()[:-10] + b"0123456789")

@@ -59,15 +59,15 @@ def test_a_resolution_is_found_for_the_same_store_uri_and_state_only(tmp_path: P
     state = model_cache.store_state(store)
     assert state is not None
     key = Key(store, "models:/lead_model@champion", state)
-    kept = Resolution(key, "models:/lead_model/2", "ab" * 32, str(tmp_path))
-    model_cache.remember(tmp_path / "cache", kept)
+    kept = Resolution("models:/lead_model/2", "ab" * 32, str(tmp_path))
+    model_cache.remember(tmp_path / "cache", key, kept)
     assert model_cache.remembered(tmp_path / "cache", key) == kept
     other_state = Key(store, key.uri, [[1, 2, 3, 4], [], [], []])
     assert model_cache.remembered(tmp_path / "cache", other_state) is None
     assert model_cache.remembered(tmp_path / "cache", Key(store, "models:/x/1", state)) is None
 
-    newer = Resolution(other_state, "models:/lead_model/3", "cd" * 32, str(tmp_path))
-    model_cache.remember(tmp_path / "cache", newer)
+    newer = Resolution("models:/lead_model/3", "cd" * 32, str(tmp_path))
+    model_cache.remember(tmp_path / "cache", other_state, newer)
     assert model_cache.remembered(tmp_path / "cache", key) is None, "one entry per store and URI"
     assert model_cache.remembered(tmp_path / "cache", other_state) == newer
 
@@ -81,13 +81,12 @@ def test_stored_files_that_differ_from_the_recorded_digest_are_refused(tmp_path:
     files = tmp_path / "model"
     files.mkdir()
     (files / "MLmodel").write_text("flavors: {}\n")
-    key = Key("sqlite:///x", "models:/lead_model@champion", [])
-    recorded = model_digest(files)
-    model_cache.check_files(Resolution(key, "models:/lead_model/1", recorded, str(files)))
+    uri = "models:/lead_model@champion"
+    recorded = Resolution("models:/lead_model/1", model_digest(files), str(files))
+    model_cache.check_files(uri, recorded)
     (files / "MLmodel").write_text("flavors: {changed: 1}\n")
-    changed = Resolution(key, "models:/lead_model/1", "00" * 32, str(files))
-    with pytest.raises(ArtifactError, match="files differ from the digest recorded"):
-        model_cache.check_files(changed)
+    with pytest.raises(ArtifactError, match=f"^{uri}: its files differ from the digest recorded"):
+        model_cache.check_files(uri, recorded)
 
 
 def test_a_kept_copy_scores_as_the_model_and_a_changed_copy_is_refused(tmp_path: Path) -> None:
