@@ -178,6 +178,19 @@ def command(
     return [*lcp, "-o", str(out / "spark"), *spark], env
 
 
+def forget(way: str) -> None:
+    """Empty what the workspace keeps of registered models (champion-cold), or only the kept
+    resolutions (champion-written), before a run of ``way``."""
+    from lead_conversion_prediction.config import Paths
+    from lead_conversion_prediction.scoring.model_cache import RESOLVED_NAME
+
+    cache = Paths(ROOT).cache_dir
+    if way == "champion-cold":
+        shutil.rmtree(cache, ignore_errors=True)
+    elif way == "champion-written":
+        (cache / RESOLVED_NAME).unlink(missing_ok=True)
+
+
 def export_baseline(revision: str, folder: Path) -> Path:
     """The package as it was at ``revision``, to put first on PYTHONPATH."""
     archive = subprocess.run(
@@ -282,10 +295,7 @@ def main() -> None:
                     argv, env = command(
                         way, path, base, arguments.artifact, baseline, arguments.explain
                     )
-                    if way.split(BASELINE_MARK)[0] == "champion-cold":
-                        shutil.rmtree(ROOT / ".cache", ignore_errors=True)
-                    if way.split(BASELINE_MARK)[0] == "champion-written":
-                        (ROOT / ".cache" / "resolved.json").unlink(missing_ok=True)
+                    forget(way.split(BASELINE_MARK)[0])
                     if way.split(BASELINE_MARK)[0] == "serve":
                         ping = f"http://127.0.0.1:{SERVE_PORT}/ping"
                         results[way].add(measure_start(argv, env, ping))
