@@ -448,6 +448,17 @@ def small_params() -> Params:
     )
 
 
+def one_candidate(root: Path) -> None:
+    """Search only the quickest candidate in the project at ``root`` (its params.yaml's text
+    otherwise as written): for tests of a command's mechanics, not of the model's quality."""
+    params = root / "params.yaml"
+    listed = "  candidates:\n  - xgboost_rf\n  - logistic_regression\n  - xgboost\n"
+    assert listed in params.read_text(), "the candidates as the project's params.yaml lists them"
+    params.write_text(
+        params.read_text().replace(listed, "  candidates:\n  - logistic_regression\n")
+    )
+
+
 # Registering logs every candidate's model: the registry tests train one, so that their runs on
 # the tracking server (hundreds of HTTP requests per candidate) stay quick.
 REGISTRY_CANDIDATES = ["xgboost_rf"]

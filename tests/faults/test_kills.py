@@ -2,7 +2,8 @@
 
 After each kill: no child process survives, `lcp verify` passes, `lcp validate` passes or
 refuses with one line (both run in the test's process: they check files), no temporary file
-is left, the models are wholly one set, and a rerun succeeds and leaves no run RUNNING.
+is left, and the models are wholly one set. The next run starts from what the kill left, and
+the last one succeeds and leaves no run RUNNING.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from lead_conversion_prediction.utils.storage import COMMIT_NAME
 from tests.faults.conftest import Project, alive, descendants, read_until
 from tests.support import wait_until
 
-pytestmark = pytest.mark.long(seconds=150)
+pytestmark = pytest.mark.long(seconds=90)
 
 # Moments of a run, as its log shows them; the kill lands just after the line appears. One
 # moment for each state the files and the store can be left in: the stages before training
@@ -66,19 +67,9 @@ def one_line_or_success(result: subprocess.CompletedProcess[str]) -> None:
         assert len(errors) == 1
 
 
-@pytest.mark.parametrize("moment", MOMENTS)
-def test_a_killed_pipeline_leaves_a_whole_set_no_child_and_reruns(
-    project: Project, moment: str
-) -> None:
-    params = yaml.safe_load((project.root / "params.yaml").read_text())
-    params["split"]["random_state"] = 7  # the new artifacts differ from the old ones
-    # A small search: the kills are about the artifacts and processes, not the model's quality.
-    params["train"]["candidates"] = ["logistic_regression"]
-    params["train"]["logistic_regression"]["n_iter"] = 2
-    (project.root / "params.yaml").write_text(yaml.safe_dump(params))
-    paths = Paths(project.root)
-    old_manifest = (paths.models_dir / "SHA256SUMS").read_text()
-
+def kill_at(project: Project, moment: str) -> None:
+    """Start ``lcp pipeline`` and SIGKILL it just after ``moment`` shows in its log; wait until
+    no child of it is left."""
     process = project.start("pipeline")
     try:
         read_until(process, moment)
@@ -90,15 +81,30 @@ def test_a_killed_pipeline_leaves_a_whole_set_no_child_and_reruns(
             os.killpg(process.pid, signal.SIGKILL)
     wait_until(lambda: not [pid for pid in children if alive(pid)], 60, "the children exit")
 
-    verified = project.here("verify")
-    assert verified.returncode == 0, verified.stderr
-    one_line_or_success(project.here("validate", "--model", str(paths.validator_model)))
-    assert leftovers(paths) == []
-    manifest = (paths.models_dir / "SHA256SUMS").read_text()
-    assert manifest == old_manifest or moment in MOMENTS[1:], "only train switches the set"
+
+def test_a_killed_pipeline_leaves_a_whole_set_no_child_and_reruns(project: Project) -> None:
+    """One run killed at each moment in turn, each run starting from what the kill before it
+    left (a run is the rerun of the kill before it), and then one run to its end."""
+    params = yaml.safe_load((project.root / "params.yaml").read_text())
+    params["split"]["random_state"] = 7  # the new artifacts differ from the old ones
+    # A small search: the kills are about the artifacts and processes, not the model's quality.
+    params["train"]["candidates"] = ["logistic_regression"]
+    params["train"]["logistic_regression"]["n_iter"] = 2
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params))
+    paths = Paths(project.root)
+    old_manifest = (paths.models_dir / "SHA256SUMS").read_text()
+    for moment in MOMENTS:
+        kill_at(project, moment)
+        verified = project.here("verify")
+        assert verified.returncode == 0, (moment, verified.stderr)
+        one_line_or_success(project.here("validate", "--model", str(paths.validator_model)))
+        assert leftovers(paths) == [], moment
+        manifest = (paths.models_dir / "SHA256SUMS").read_text()
+        assert manifest == old_manifest or moment in MOMENTS[1:], "only train switches the set"
 
     rerun = project.lcp("pipeline")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert project.here("verify").returncode == 0
+    assert (paths.models_dir / "SHA256SUMS").read_text() != old_manifest, "the new set"
     assert leftovers(paths) == []
     assert running_runs(project) == 0

@@ -20,6 +20,7 @@ from tests.support import (
     UpstreamServer,
     copy_project,
     md5_of,
+    one_candidate,
     point_pin_at,
 )
 
@@ -85,6 +86,7 @@ def git_status(root: Path) -> str:
 def online(tmp_path_factory: pytest.TempPathFactory, upstream: UpstreamServer) -> Path:
     """A fresh copy where `make pipeline` ran online, with the upstream stand-in only."""
     root = fresh_copy(tmp_path_factory.mktemp("online"), upstream.url)
+    one_candidate(root)  # the fetch is the matter here, not the model
     upstream.gets.clear()
     result = make(root, "pipeline")
     assert result.returncode == 0, result.stderr[-3000:]
