@@ -104,6 +104,19 @@ def own_artifacts(project: Project) -> Project:
     return project
 
 
+def retrain_small(project: Project) -> None:
+    """New parameters for the next run: another split, so that its artifacts differ from the
+    trained ones, and a small search, since runs here are about artifacts and processes, not
+    the model's quality."""
+    import yaml
+
+    params = yaml.safe_load((project.root / "params.yaml").read_text())
+    params["split"]["random_state"] = 7
+    params["train"]["candidates"] = ["logistic_regression"]
+    params["train"]["logistic_regression"]["n_iter"] = 2
+    (project.root / "params.yaml").write_text(yaml.safe_dump(params))
+
+
 def read_until(process: subprocess.Popen[str], marker: str, seconds: float = 600) -> list[str]:
     """Read the process's log lines until one holds ``marker``; fail if it ends first."""
     assert process.stderr is not None

@@ -13,12 +13,11 @@ import signal
 import subprocess
 
 import pytest
-import yaml
 
 from lead_conversion_prediction.config import Paths
 from lead_conversion_prediction.utils.atomic import TEMP_SUFFIX
 from lead_conversion_prediction.utils.storage import COMMIT_NAME
-from tests.faults.conftest import Project, alive, descendants, read_until
+from tests.faults.conftest import Project, alive, descendants, read_until, retrain_small
 from tests.support import wait_until
 
 pytestmark = pytest.mark.long(seconds=90)
@@ -85,12 +84,7 @@ def kill_at(project: Project, moment: str) -> None:
 def test_a_killed_pipeline_leaves_a_whole_set_no_child_and_reruns(project: Project) -> None:
     """One run killed at each moment in turn, each run starting from what the kill before it
     left (a run is the rerun of the kill before it), and then one run to its end."""
-    params = yaml.safe_load((project.root / "params.yaml").read_text())
-    params["split"]["random_state"] = 7  # the new artifacts differ from the old ones
-    # A small search: the kills are about the artifacts and processes, not the model's quality.
-    params["train"]["candidates"] = ["logistic_regression"]
-    params["train"]["logistic_regression"]["n_iter"] = 2
-    (project.root / "params.yaml").write_text(yaml.safe_dump(params))
+    retrain_small(project)
     paths = Paths(project.root)
     old_manifest = (paths.models_dir / "SHA256SUMS").read_text()
     for moment in MOMENTS:
