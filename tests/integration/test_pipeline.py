@@ -26,7 +26,7 @@ from lead_conversion_prediction.modeling.artifacts import (
 from lead_conversion_prediction.modeling.evaluate import METRIC_NAMES
 from lead_conversion_prediction.schema import features_and_target
 from lead_conversion_prediction.utils.storage import load_artifact, verify_artifact, verify_bundle
-from tests.support import RAW_MD5, REFERENCE_COLUMNS, VALIDATOR_FIRST_FIVE, md5_of
+from tests.support import RAW_MD5, REFERENCE_COLUMNS, VALIDATOR_FIRST_FIVE, lcp_here, md5_of
 from tests.trained import PipelineRun
 
 pytestmark = pytest.mark.long(seconds=105)
@@ -190,9 +190,10 @@ def test_a_new_run_registers_a_challenger_and_leaves_the_champion(
     params = yaml.safe_load((copy.root / "params.yaml").read_text())
     params["train"]["candidates"] = ["logistic_regression"]
     (copy.root / "params.yaml").write_text(yaml.safe_dump(params))
-    for command in ("train", "evaluate", "validate", "register"):
+    env = {"LCP_ROOT": str(copy.root), "MLFLOW_TRACKING_URI": copy.tracking_uri}
+    for command in ("train", "evaluate", "validate", "register"):  # in this process: quicker
         arguments = ["validate", "--model", str(copy.root / "models" / "model.pkl")]
-        result = copy.lcp(*(arguments if command == "validate" else [command]))
+        result = lcp_here(*(arguments if command == "validate" else [command]), env=env)
         assert result.returncode == 0, result.stderr
     second = RegistryRecord.read(copy.root / "reports" / "registry.json")
     assert (second.version, second.promoted, second.champion) == (2, False, 1)
