@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pytest
@@ -97,6 +97,31 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # --no-loadscope-reorder): the workers then finish together, with no long module left
     # for one of them at the end. The sort is stable: a module's tests keep their order.
     items.sort(key=lambda item: -expected_seconds(item))
+
+
+# Lanes whose tests share one service that is slow to start (each pytest-xdist worker starts
+# its own): their modules go to one worker together, as one unit of work of ``--dist loadfile``.
+SHARED_SERVICE_LANES = ("server",)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadfile`` with the modules of each of ``SHARED_SERVICE_LANES`` as one unit:
+    one tracking server (its MLflow start and schema migrations) for the run, not one per
+    worker."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling  # type: ignore[import-untyped]
+
+    class LaneFileScheduling(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            parts = Path(path).parts
+            if len(parts) > 2 and parts[0] == TESTS_DIR.name and parts[1] in SHARED_SERVICE_LANES:
+                return str(Path(*parts[:2]))
+            return path
+
+    return LaneFileScheduling(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
