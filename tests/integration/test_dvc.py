@@ -12,7 +12,7 @@ import pytest
 
 from lead_conversion_prediction.config import PROJ_ROOT
 from lead_conversion_prediction.modeling.artifacts import RegistryRecord
-from tests.support import GIT_IDENTITY, PIN, SHARED_DIR, project_files
+from tests.support import GIT_IDENTITY, PIN, SHARED_DIR, lcp_here, project_files
 
 pytestmark = pytest.mark.long(seconds=155)
 
@@ -137,13 +137,20 @@ def test_a_new_store_gets_the_model_from_lcp_register(
     other = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     assert "Running stage" not in run("dvc repro", root, other), "DVC cannot see the store"
     here = {"LCP_ROOT": str(root)}  # DVC gives its commands DVC_ROOT; a user runs lcp in it
-    run("lcp register", root, {**other, **here})
+
+    def register(store: dict[str, str]) -> None:  # in this process: the store is the matter
+        result = lcp_here(
+            "register", env={**here, "MLFLOW_TRACKING_URI": store["MLFLOW_TRACKING_URI"]}
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+
+    register(other)
     runs = mlflow_runs(other)
     assert runs == 1 + len(record(root).runs), "a pipeline run and one per candidate"
     assert newest_version(other) == champion(other) == 1
-    run("lcp register", root, {**other, **here})
+    register(other)
     assert mlflow_runs(other) == runs, "registered there already: nothing logged again"
-    run("lcp register", root, {**env, **here})  # the record tells of the project's store again
+    register(env)  # the record tells of the project's store again
     assert record(root).tracking_uri == env["MLFLOW_TRACKING_URI"]
 
 
