@@ -142,7 +142,12 @@ def register_version(model_uri: str, name: str, tags: Mapping[str, str], descrip
     """Register ``model_uri`` as a new version of ``name``, its registration in progress."""
     import mlflow
 
-    version = mlflow.register_model(model_uri, name, tags={**tags, REGISTRATION_TAG: IN_PROGRESS})
+    from lead_conversion_prediction.utils.logging import printed_as_debug
+
+    with printed_as_debug("mlflow"):  # "Created version ...": the stage's line says so
+        version = mlflow.register_model(
+            model_uri, name, tags={**tags, REGISTRATION_TAG: IN_PROGRESS}
+        )
     client().update_model_version(name, version.version, description=description)
     return version
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -126,9 +127,31 @@ def test_the_bundle_holds_the_artifacts_with_their_checksums(paths: Paths) -> No
 
 
 def test_each_stage_logs_its_time(pipeline_run: PipelineRun) -> None:
-    summary = next(line for line in pipeline_run.log.splitlines() if "pipeline: done in" in line)
-    for stage in ("data", "features", "train", "evaluate", "register", "package", "validate"):
-        assert f"{stage} " in summary.split("(", 1)[1]
+    lines = pipeline_run.log.splitlines()
+    summary = next(line for line in lines if "pipeline: done in" in line)
+    listed = dict(re.findall(r"([\w.]+) (\d+\.\d\d) s", summary.split("(", 1)[1]))
+    assert {"data", "features", "train", "validate", "evaluate", "register", "package"} <= set(
+        listed
+    )
+    for stage, seconds in listed.items():  # one measurement: the stage's own line
+        assert any(f"| {stage}: done in {seconds} s" in line for line in lines), stage
+
+
+def test_the_train_stage_speaks_as_soon_as_the_features_are_done(
+    pipeline_run: PipelineRun,
+) -> None:
+    # the worker may still be importing the training libraries: the pipeline says so at once
+    lines = [line.split("| ", 2)[-1] for line in pipeline_run.log.splitlines() if " | " in line]
+    after = lines[next(i for i, line in enumerate(lines) if line.startswith("features: done")) + 1]
+    assert after.startswith(("train: waiting for the worker", "train: start")), after
+
+
+def test_the_log_holds_only_lines_of_the_projects_format(pipeline_run: PipelineRun) -> None:
+    # MLflow's and DVC's own lines come through loguru, their chatter only with --debug
+    stray = [line for line in pipeline_run.log.splitlines() if " | " not in line]
+    assert stray == []
+    assert "Creating initial MLflow database tables" not in pipeline_run.log
+    assert "Validating input example" not in pipeline_run.log
 
 
 def test_the_run_shows_no_library_warning(pipeline_run: PipelineRun) -> None:
