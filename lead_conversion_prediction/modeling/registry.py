@@ -273,11 +273,10 @@ def champion_number(name: str) -> int | None:
 
 def evaluation_tags(metrics: MetricsReport) -> dict[str, str]:
     """A version's tags of every holdout metric and interval."""
+    from lead_conversion_prediction.modeling.report import interval_tags
+
     tags = {f"holdout.{key}": f"{value:.6f}" for key, value in metrics.holdout.items()}
-    for key, interval in metrics.holdout_ci.items():
-        tags[f"holdout.{key}.low"] = f"{interval.low:.6f}"
-        tags[f"holdout.{key}.high"] = f"{interval.high:.6f}"
-    return tags
+    return {**tags, **interval_tags(metrics)}
 
 
 def evaluation_summary(candidate: str, metrics: MetricsReport, lineage: Lineage) -> str:

@@ -173,6 +173,25 @@ def headline(metrics: MetricsReport) -> HeadlineMetrics:
     )
 
 
+def tracked_metrics(metrics: MetricsReport) -> dict[str, float]:
+    """The pipeline run's metrics, named as DVC names ``reports/metrics.json``'s (its JSON
+    path: ``holdout.roc_auc``, ``cv.neg_log_loss.mean``), with every holdout metric."""
+    cv = metrics.cv.model_dump(mode="json")
+    return {
+        **{f"holdout.{name}": value for name, value in metrics.holdout.items()},
+        **{f"cv.{metrics.metric}.{name}": value for name, value in cv.items()},
+    }
+
+
+def interval_tags(metrics: MetricsReport) -> dict[str, str]:
+    """The holdout intervals as tags (``holdout.roc_auc.low``, ``.high``), not charted."""
+    return {
+        f"holdout.{key}.{end}": f"{getattr(interval, end):.6f}"
+        for key, interval in metrics.holdout_ci.items()
+        for end in ("low", "high")
+    }
+
+
 def curve_tables(y: np.ndarray, probability: np.ndarray) -> dict[str, pd.DataFrame]:
     """The chosen model's curves as data, by file name: what `dvc plots diff` overlays."""
     from sklearn.calibration import calibration_curve

@@ -174,8 +174,15 @@ def test_each_candidate_has_a_tracked_run_with_its_model(pipeline_run: PipelineR
     assert len(runs) == 4  # the pipeline's run and one nested run per candidate
     for run in by_name.values():
         metrics = run.data.metrics
-        for key in ("cv_mean", "cv_std", "holdout_accuracy", "holdout_roc_auc", "holdout_brier"):
-            assert key in metrics
+        for key in (
+            "cv.neg_log_loss.mean",
+            "cv.neg_log_loss.std",
+            "holdout.neg_log_loss",
+            "holdout.accuracy",
+            "holdout.roc_auc",
+            "holdout.brier",
+        ):
+            assert key in metrics, key
         model = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
         assert model.signature is not None
         assert [c.name for c in model.signature.inputs.inputs] == [
@@ -310,5 +317,21 @@ def test_the_report_is_attached_to_the_pipeline_run(pipeline_run: PipelineRun) -
 
     figures = {item.path for item in client.list_artifacts(record.parent_run_id, "figures")}
     assert figures == {f"figures/{name}" for name in FIGURES}
-    metrics = client.get_run(record.parent_run_id).data.metrics
-    assert {"holdout_roc_auc", "holdout_roc_auc_ci_low", "holdout_roc_auc_ci_high"} <= set(metrics)
+    run = client.get_run(record.parent_run_id)
+    # the run's metrics are named as DVC names reports/metrics.json's, with the same values
+    headline = json.loads((pipeline_run.root / "reports" / "metrics.json").read_text())
+    flat = pd.json_normalize(headline).iloc[0].to_dict()
+    assert flat.keys() <= run.data.metrics.keys()
+    for name, value in flat.items():
+        assert run.data.metrics[name] == pytest.approx(value, abs=1e-6), name
+    # the intervals are tags, not charted metrics
+    assert not any(name.endswith((".low", ".high", "_ci_low")) for name in run.data.metrics)
+    evaluation = MetricsReport.read(pipeline_run.root / "reports" / "evaluation.json")
+    interval = evaluation.holdout_ci["roc_auc"]
+    assert float(run.data.tags["holdout.roc_auc.low"]) == pytest.approx(interval.low)
+    assert float(run.data.tags["holdout.roc_auc.high"]) == pytest.approx(interval.high)
+    # each pipeline run has a name of its own
+    runs = client.search_runs([run.info.experiment_id], "tags.selected != ''")
+    run_names = [each.info.run_name for each in runs]
+    assert len(run_names) == len(set(run_names))
+    assert re.fullmatch(r".+ #\d+", run.info.run_name), run.info.run_name
