@@ -140,7 +140,7 @@ def test_the_gains_legend_covers_no_marked_call_list(
     holdout: tuple[np.ndarray, dict[str, np.ndarray]],
 ) -> None:
     y, probabilities = holdout
-    figure = plot_cumulative_gains(y, probabilities, selected="xgboost_rf")
+    figure = plot_cumulative_gains(y, probabilities["xgboost_rf"], "xgboost_rf")
     figure.draw_without_rendering()  # lays the figure out, as saving it does
     legends = [*figure.legends, *(axes.get_legend() for axes in figure.axes)]
     boxes = [legend.get_window_extent() for legend in legends if legend is not None]
