@@ -1,16 +1,16 @@
-"""Pipeline runs get names of their own in the tracking store."""
+"""Pipeline runs get names of their own, on a SQLite store and on the team's server."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 
-def test_runs_of_one_commit_and_model_are_numbered(tmp_path: Path) -> None:
+def test_runs_of_one_commit_and_model_are_numbered(tracking_store: str, tmp_path: Path) -> None:
     import mlflow
 
     from lead_conversion_prediction.modeling.tracking import configure_tracking, numbered_run_name
 
-    configure_tracking(f"sqlite:///{tmp_path / 'mlflow.db'}", "names")
+    configure_tracking(tracking_store, f"names-{tmp_path.name}")  # an experiment of its own
     names = []
     for _ in range(3):
         name = numbered_run_name("xgboost@62f0c47")
