@@ -182,6 +182,9 @@ def _logged_and_registered(
     verify_artifact(paths.reference_profile)  # logged with the chosen model: checked first
     X_test, _ = read_holdout(paths)
     run_name = numbered_run_name(lineage.dvc_experiment or f"{chosen}@{lineage.git_commit[:7]}")
+    logger.info(
+        "register: logging {} candidates and their models as run '{}'", len(models), run_name
+    )
     with mlflow.start_run(run_name=run_name, tags={**tags, "selected": chosen}) as parent:
         mlflow.log_params(flatten("", params.model_dump(mode="json")))
         log_datasets(read_raw_leads(paths.train_split), read_raw_leads(paths.test_split), paths)
