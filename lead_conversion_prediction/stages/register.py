@@ -92,6 +92,7 @@ def registering(
             workspace_sha256=workspace_digest,
         )
 
+        logger.info("register: the MLflow store is {}", pending.tracking_uri)
         experiment_id = configure_tracking(tracking_uri, params.registry.experiment)
         end_abandoned_runs(experiment_id, lineage.owner)
         existing = registered_model(name, workspace_digest)  # look before logging

@@ -81,6 +81,9 @@ def route_library_logs(level: str) -> None:
         library.handlers = [handler]
         library.propagate = False
         library.setLevel(logging.DEBUG if level == "DEBUG" else logging.INFO)
+    # Alembic narrates each of the store's ~70 schema migrations: its warnings only, as in
+    # MLflow's own set-up.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def silence_pyspark_pandas_warning() -> None:

@@ -68,8 +68,11 @@ def test_library_chatter_is_debug_and_other_info_stays(routed: list[str]) -> Non
     logging.getLogger("mlflow.utils.uv_utils").info("Copied uv.lock to model artifacts")
     logging.getLogger("dvc.dvcfile").info("Updating lock file 'dvc.lock'")
     logging.getLogger("mlflow.tracking._tracking_service.client").info("View run at http://x")
+    logging.getLogger("alembic.runtime.migration").info("update 451aebb31d03 to 90e64c465722")
+    logging.getLogger("alembic.runtime.migration").warning("a stamp is missing")
     assert parsed(routed) == [
-        ("INFO", "mlflow.tracking._tracking_service.client: View run at http://x")
+        ("INFO", "mlflow.tracking._tracking_service.client: View run at http://x"),
+        ("WARNING", "alembic.runtime.migration: a stamp is missing"),
     ]
 
 
