@@ -115,7 +115,7 @@ lock: | $(UV)
 
 ## Make DVC_REMOTE the local default DVC remote (.dvc/config.local), if given
 remote: $(INSTALLED)
-	@if [ -n "$(DVC_REMOTE)" ]; then dvc remote add --local --force --default mirror "$(DVC_REMOTE)"; fi
+	@if [ -n "$(DVC_REMOTE)" ]; then dvc remote add --quiet --local --force --default mirror "$(DVC_REMOTE)"; fi
 
 # The pinned raw file: from the default DVC remote if there is one, else from its upstream URL.
 $(RAW_DATA): data/raw/raw_data.csv.dvc | remote

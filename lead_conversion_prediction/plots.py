@@ -57,22 +57,46 @@ def plot_precision_recall(y: np.ndarray, probabilities: dict[str, np.ndarray]) -
 
 
 def plot_calibration(
-    y: np.ndarray, probabilities: dict[str, np.ndarray], bins: int = 10
+    y: np.ndarray, probabilities: dict[str, np.ndarray], selected: str | None = None
 ) -> Figure:
-    """Observed conversion rate against the predicted probability, per probability bin."""
-    from sklearn.calibration import calibration_curve
+    """Observed conversion rate against the mean predicted probability in each of the ECE's
+    equal-width bins (``modeling/evaluate.py``), every candidate's; below, the ``selected``
+    model's leads per bin (an empty bin has no point)."""
+    from matplotlib.figure import Figure
 
-    figure, axes = _figure()
+    from lead_conversion_prediction.modeling.evaluate import ECE_BINS, calibration_table
+
+    figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
+    curves, counts = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
     for name, probability in probabilities.items():
-        observed, predicted = calibration_curve(y, probability, n_bins=bins, strategy="quantile")
-        axes.plot(predicted, observed, marker="o", label=name)
-    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    axes.set(
-        xlabel="mean predicted probability",
+        table = calibration_table(y, probability).query("rows > 0")
+        chosen = name == selected
+        curves.plot(
+            table["predicted"],
+            table["observed"],
+            marker="o",
+            linewidth=2.2 if chosen else 1.0,
+            alpha=1.0 if chosen else 0.6,
+            label=f"{name} (chosen)" if chosen else name,
+        )
+    curves.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    curves.set(
         ylabel="observed conversion rate",
-        title=f"Calibration ({bins} quantile bins)",
+        title=f"Calibration ({ECE_BINS} equal-width bins, as the ECE)",
     )
-    axes.legend(loc="upper left")
+    curves.legend(loc="upper left", fontsize="small")
+    shown = selected if selected in probabilities else next(iter(probabilities))
+    table = calibration_table(y, probabilities[shown])
+    bars = counts.bar(
+        table["edge"], table["rows"], width=1 / ECE_BINS, align="edge", color="tab:grey"
+    )
+    counts.bar_label(bars, fontsize=7, padding=1)
+    counts.set(
+        xlabel="predicted conversion probability",
+        ylabel=f"leads, {shown}",
+        ylim=(0, table["rows"].max() * 1.35 + 1),
+        xlim=(0, 1),
+    )
     return figure
 
 
@@ -108,53 +132,74 @@ def cumulative_gains(y: np.ndarray, probability: np.ndarray) -> tuple[np.ndarray
 
 def plot_cumulative_gains(
     y: np.ndarray,
-    probabilities: dict[str, np.ndarray],
-    selected: str | None = None,
+    probability: np.ndarray,
+    name: str,
     shares: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5),
 ) -> Figure:
-    """What share of all converters sales finds by calling the top k % of scored leads; the
-    ``selected`` model's call lists of the given ``shares`` are marked with that share."""
+    """What share of all converters sales finds by calling the top k % of the leads the chosen
+    model ``name`` scores best, against a random order and a perfect ranking; its call lists
+    of the given ``shares`` are marked with that share. (The candidates' curves lie on top of
+    each other: the ROC figure compares them.)"""
     import math
 
     figure, axes = _figure()
-    for name, probability in probabilities.items():
-        contacted, found = cumulative_gains(y, probability)
-        top_fifth = found[math.ceil(0.2 * len(probability))]
-        axes.plot(contacted, found, label=f"{name} (top 20 %: {top_fifth:.0%} of converters)")
-        if name == selected:
-            for share in shares:
-                value = found[math.ceil(share * len(probability))]
-                axes.plot([share], [value], marker="o", color="black")
-                axes.annotate(
-                    f"top {share:.0%}: {value:.0%}",
-                    (share, value),
-                    textcoords="offset points",
-                    xytext=(6, -12),
-                    fontsize=8,
-                )
+    contacted, found = cumulative_gains(y, probability)
+    top_fifth = found[math.ceil(0.2 * len(probability))]
+    axes.plot(contacted, found, label=f"{name} (top 20 %: {top_fifth:.0%} of converters)")
+    for share in shares:
+        value = found[math.ceil(share * len(probability))]
+        axes.plot([share], [value], marker="o", color="black")
+        axes.annotate(
+            f"top {share:.0%}: {value:.0%}",
+            (share, value),
+            textcoords="offset points",
+            xytext=(6, -12),
+            fontsize=8,
+        )
     rate = float(np.mean(y))
     axes.plot([0, rate, 1], [0, 1, 1], linestyle=":", color="black", label="perfect ranking")
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="random order")
     axes.set(
         xlabel="share of leads contacted, best scores first",
         ylabel="share of all converters found",
-        title="Cumulative gains",
+        title=f"Cumulative gains of {name}",
     )
-    # below the axes: inside, the long labels would cover the marked call lists
-    figure.legend(loc="outside lower center", ncols=2, fontsize="x-small")
+    axes.legend(loc="lower right", fontsize="small")  # below the diagonal: nothing there
     return figure
+
+
+# One input dominates when its importance is this many times the next one's: a log scale.
+DOMINANCE = 10.0
 
 
 def plot_feature_importance(
     importance: dict[str, tuple[float, float]], title: str, measure: str = "importance"
 ) -> Figure:
-    """Horizontal bars of each feature's importance and its spread, the largest on top."""
+    """Horizontal bars of each feature's importance (and its spread, if any), the largest on
+    top, each labelled with its value. When one input dominates (``DOMINANCE``), the scale is
+    logarithmic, so that the others' bars show too; an input of importance 0 is labelled 0."""
     names = sorted(importance, key=lambda name: abs(importance[name][0]))
-    means = [importance[name][0] for name in names]
+    means = np.array([importance[name][0] for name in names], dtype=np.float64)
     spreads = [importance[name][1] for name in names]
+    positive = np.sort(means[means > 0])
+    logarithmic = bool(
+        len(positive) >= 2 and (means >= 0).all() and positive[-1] > DOMINANCE * positive[-2]
+    )
     figure, axes = _figure()
-    axes.barh(names, means, xerr=spreads, color="tab:blue")
-    axes.axvline(0, color="grey", linewidth=0.8)
+    bars = axes.barh(
+        names, means, xerr=spreads if any(spreads) else None, color="tab:blue", log=logarithmic
+    )
+    axes.bar_label(bars, labels=[f"{value:.3g}" if value else "" for value in means], padding=3)
+    if logarithmic:
+        left = 10 ** np.floor(np.log10(positive[0] / 2))
+        axes.set_xlim(left, positive[-1] * 8)
+        for row, value in enumerate(means):
+            if value == 0:
+                axes.text(left, row, " 0", va="center")
+        measure += " (log scale)"
+    else:
+        axes.axvline(0, color="grey", linewidth=0.8)
+        axes.margins(x=0.15)
     axes.set(xlabel=measure, title=title)
     return figure
 

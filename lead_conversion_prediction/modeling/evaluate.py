@@ -89,16 +89,37 @@ def calibration_bin(probability: np.ndarray, bins: int = ECE_BINS) -> np.ndarray
     return np.minimum((np.asarray(probability) * bins).astype(np.int64), bins - 1)
 
 
+def calibration_table(
+    y: np.ndarray | pd.Series, probability: np.ndarray, bins: int = ECE_BINS
+) -> pd.DataFrame:
+    """Per equal-width probability bin (:func:`calibration_bin`, the bins of the ECE): its
+    lower ``edge``, its ``rows``, their ``predicted`` mean probability and ``observed``
+    conversion rate (NaN in an empty bin)."""
+    truth = np.asarray(y).astype(np.float64)
+    probability = np.asarray(probability, dtype=np.float64)
+    which = calibration_bin(probability, bins)
+    rows = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        predicted = np.bincount(which, weights=probability, minlength=bins) / rows
+        observed = np.bincount(which, weights=truth, minlength=bins) / rows
+    return pd.DataFrame(
+        {
+            "edge": np.arange(bins) / bins,
+            "rows": rows,
+            "predicted": predicted,
+            "observed": observed,
+        }
+    )
+
+
 def expected_calibration_error(
     y: np.ndarray | pd.Series, probability: np.ndarray, bins: int = ECE_BINS
 ) -> float:
     """Expected calibration error: over equal-width probability bins, the share of rows in
     the bin times the gap between its mean predicted probability and its conversion rate."""
-    truth = np.asarray(y).astype(np.float64)
-    gaps = np.bincount(
-        calibration_bin(probability, bins), weights=probability - truth, minlength=bins
-    )
-    return float(np.abs(gaps).sum() / len(truth))
+    table = calibration_table(y, probability, bins).query("rows > 0")
+    gaps = table["rows"] * (table["predicted"] - table["observed"])
+    return float(gaps.abs().sum() / table["rows"].sum())
 
 
 def metrics_on_resamples(

@@ -142,7 +142,12 @@ def register_version(model_uri: str, name: str, tags: Mapping[str, str], descrip
     """Register ``model_uri`` as a new version of ``name``, its registration in progress."""
     import mlflow
 
-    version = mlflow.register_model(model_uri, name, tags={**tags, REGISTRATION_TAG: IN_PROGRESS})
+    from lead_conversion_prediction.utils.logging import printed_as_debug
+
+    with printed_as_debug("mlflow"):  # "Created version ...": the stage's line says so
+        version = mlflow.register_model(
+            model_uri, name, tags={**tags, REGISTRATION_TAG: IN_PROGRESS}
+        )
     client().update_model_version(name, version.version, description=description)
     return version
 
@@ -268,11 +273,10 @@ def champion_number(name: str) -> int | None:
 
 def evaluation_tags(metrics: MetricsReport) -> dict[str, str]:
     """A version's tags of every holdout metric and interval."""
+    from lead_conversion_prediction.modeling.report import interval_tags
+
     tags = {f"holdout.{key}": f"{value:.6f}" for key, value in metrics.holdout.items()}
-    for key, interval in metrics.holdout_ci.items():
-        tags[f"holdout.{key}.low"] = f"{interval.low:.6f}"
-        tags[f"holdout.{key}.high"] = f"{interval.high:.6f}"
-    return tags
+    return {**tags, **interval_tags(metrics)}
 
 
 def evaluation_summary(candidate: str, metrics: MetricsReport, lineage: Lineage) -> str:

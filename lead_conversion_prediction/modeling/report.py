@@ -30,6 +30,7 @@ from lead_conversion_prediction.modeling.evaluate import (
     ECE_BINS,
     SCORER_METRICS,
     bootstrap_draws,
+    calibration_table,
     compute_metrics,
     percentile_interval,
 )
@@ -77,10 +78,11 @@ PREVIOUS_MODEL = {
 FIGURES = {
     "roc.png": "ROC curves of every candidate on the holdout rows",
     "precision_recall.png": "Precision-recall curves of every candidate",
-    "calibration.png": "Calibration: observed conversion rate per predicted-probability bin",
+    "calibration.png": f"Calibration: observed conversion rate per predicted-probability bin "
+    f"({ECE_BINS} equal-width bins, as the ECE), and the chosen model's leads per bin",
     "confusion_matrix.png": "Confusion matrix of the chosen model at the label threshold",
     "cumulative_gains.png": "Cumulative gains: the share of all converters a call list of the "
-    "top k % of the leads finds",
+    "top k % of the leads finds, by the chosen model's scores",
     "feature_importance.png": "Mean absolute contribution of each input to the chosen model's "
     "log-odds (holdout rows)",
     "score_distribution.png": "The chosen model's scores, converters against the others",
@@ -173,21 +175,39 @@ def headline(metrics: MetricsReport) -> HeadlineMetrics:
     )
 
 
+def tracked_metrics(metrics: MetricsReport) -> dict[str, float]:
+    """The pipeline run's metrics, named as DVC names ``reports/metrics.json``'s (its JSON
+    path: ``holdout.roc_auc``, ``cv.neg_log_loss.mean``), with every holdout metric."""
+    cv = metrics.cv.model_dump(mode="json")
+    return {
+        **{f"holdout.{name}": value for name, value in metrics.holdout.items()},
+        **{f"cv.{metrics.metric}.{name}": value for name, value in cv.items()},
+    }
+
+
+def interval_tags(metrics: MetricsReport) -> dict[str, str]:
+    """The holdout intervals as tags (``holdout.roc_auc.low``, ``.high``), not charted."""
+    return {
+        f"holdout.{key}.{end}": f"{getattr(interval, end):.6f}"
+        for key, interval in metrics.holdout_ci.items()
+        for end in ("low", "high")
+    }
+
+
 def curve_tables(y: np.ndarray, probability: np.ndarray) -> dict[str, pd.DataFrame]:
     """The chosen model's curves as data, by file name: what `dvc plots diff` overlays."""
-    from sklearn.calibration import calibration_curve
     from sklearn.metrics import precision_recall_curve, roc_curve
 
     from lead_conversion_prediction.plots import cumulative_gains
 
     fpr, tpr, _ = roc_curve(y, probability)
     precision, recall, _ = precision_recall_curve(y, probability)
-    observed, predicted = calibration_curve(y, probability, n_bins=10, strategy="quantile")
+    calibration = calibration_table(y, probability).query("rows > 0")
     contacted, found = cumulative_gains(y, probability)
     return {
         "roc.csv": pd.DataFrame({"fpr": fpr, "tpr": tpr}),
         "precision_recall.csv": pd.DataFrame({"recall": recall, "precision": precision}),
-        "calibration.csv": pd.DataFrame({"predicted": predicted, "observed": observed}),
+        "calibration.csv": calibration[["predicted", "observed", "rows"]],
         "cumulative_gains.csv": pd.DataFrame({"contacted": contacted, "found": found}),
     }
 
@@ -236,11 +256,9 @@ def draw_figures(
     return {
         "roc.png": plots.plot_roc(y, probabilities),
         "precision_recall.png": plots.plot_precision_recall(y, probabilities),
-        "calibration.png": plots.plot_calibration(y, probabilities),
+        "calibration.png": plots.plot_calibration(y, probabilities, selected),
         "confusion_matrix.png": plots.plot_confusion_matrix(y, chosen, threshold),
-        "cumulative_gains.png": plots.plot_cumulative_gains(
-            y, probabilities, selected, CALL_LIST_SHARES
-        ),
+        "cumulative_gains.png": plots.plot_cumulative_gains(y, chosen, selected, CALL_LIST_SHARES),
         "feature_importance.png": plots.plot_feature_importance(
             importance, f"Feature importance, {selected}", importance_kind
         ),

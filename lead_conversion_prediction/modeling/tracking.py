@@ -148,10 +148,12 @@ def log_candidate(
     input_example: pd.DataFrame,
     tags: dict[str, str],
     profile: Path | None = None,
+    metric: str = "score",
 ) -> LoggedCandidate:
-    """Log one candidate as a nested run: its params, its scores on the selection folds and
-    its model (with the reference ``profile`` monitoring reads, for the chosen one); its
-    holdout metrics follow from the evaluation (:func:`log_candidate_holdout`)."""
+    """Log one candidate as a nested run: its params, its scores in ``metric`` on the
+    selection folds (``cv.<metric>`` by fold, ``cv.<metric>.mean``, ``.std``) and its model
+    (with the reference ``profile`` monitoring reads, for the chosen one); its holdout metrics
+    follow from the evaluation (:func:`log_candidate_holdout`)."""
     import mlflow
 
     with mlflow.start_run(run_name=name, nested=True, tags={**tags, "candidate": name}) as run:
@@ -163,30 +165,31 @@ def log_candidate(
         )
         mlflow.log_params({"n_iter": len(result.settings), "cv_folds": len(result.cv), **searched})
         for fold, score in enumerate(result.cv):
-            mlflow.log_metric("cv_score", score, step=fold)
-        mlflow.log_metrics(
-            {
-                "cv_mean": result.cv_mean,
-                "cv_std": result.cv_std,
-            }
-        )
+            mlflow.log_metric(f"cv.{metric}", score, step=fold)
+        mlflow.log_metrics(flatten("cv", {metric: {"mean": result.cv_mean, "std": result.cv_std}}))
         settings = [setting.model_dump(mode="json") for setting in result.settings]
         mlflow.log_dict({"settings": settings}, "search/settings.json")
         model_uri, digest = log_lead_model(model, input_example, profile)
     return LoggedCandidate(name, run.info.run_id, model_uri, digest)
 
 
-def log_candidate_holdout(run_id: str, audit: CandidateAudit) -> None:
-    """Log a candidate's holdout metrics, as the evaluation measured them, to its run."""
+def log_candidate_holdout(run_id: str, audit: CandidateAudit, metric: str) -> None:
+    """Log a candidate's holdout metrics, as the evaluation measured them, to its run; its
+    score in the selection ``metric`` is ``holdout.<metric>`` (a metric of both keeps the
+    evaluation's value)."""
     import mlflow
 
-    mlflow.log_metrics(
-        {
-            "holdout_score": audit.holdout_score,
-            **{f"holdout_{key}": value for key, value in audit.holdout.items()},
-        },
-        run_id=run_id,
-    )
+    scored = {metric: audit.holdout_score, **audit.holdout}
+    mlflow.log_metrics(flatten("holdout", scored), run_id=run_id)
+
+
+def numbered_run_name(base: str) -> str:
+    """``<base> #<n>``: the active experiment's n-th run of that name (MLflow allows twins)."""
+    import mlflow
+
+    quoted = base.replace("'", "")
+    runs = mlflow.search_runs(filter_string=f"attributes.run_name LIKE '{quoted} #%'")
+    return f"{quoted} #{len(runs) + 1}"
 
 
 def log_lead_model(
@@ -314,16 +317,10 @@ def log_report(metrics: MetricsReport, figures: list[Path], model_card: Path) ->
     """Log the evaluation report (metrics with intervals, figures, model card) to the open run."""
     import mlflow
 
-    mlflow.log_metrics(
-        {
-            **{f"holdout_{key}": value for key, value in metrics.holdout.items()},
-            **{
-                f"holdout_{key}_ci_{end}": getattr(interval, end)
-                for key, interval in metrics.holdout_ci.items()
-                for end in ("low", "high")
-            },
-        }
-    )
+    from lead_conversion_prediction.modeling.report import interval_tags, tracked_metrics
+
+    mlflow.log_metrics(tracked_metrics(metrics))
+    mlflow.set_tags(interval_tags(metrics))
     mlflow.log_dict(metrics.model_dump(mode="json"), "evaluation.json")
     for figure in figures:
         mlflow.log_artifact(str(figure), "figures")

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from loguru import logger
 
 from lead_conversion_prediction.config import ScaleParams, TrainParams
 from lead_conversion_prediction.exceptions import ConfigError
@@ -152,6 +153,13 @@ def search_candidate(
         n_jobs=params.n_jobs,
         error_score="raise",
         refit=not budget.scaled,  # on many rows the chosen setting is fitted on all of them
+    )
+    logger.info(
+        "train: searching {}: {} settings x {} folds on {:,} rows",
+        name,
+        budget.n_iter,
+        budget.cv_folds,
+        budget.search_rows,
     )
     started = time.perf_counter()
     with warnings.catch_warnings():

@@ -368,10 +368,9 @@ def _sink(target: Path | IO[bytes]) -> str | IO[bytes]:
 
 
 def _csv_writer(target: Path | IO[bytes], schema: pa.Schema) -> Any:
-    import pyarrow.csv as pacsv
+    from lead_conversion_prediction.scoring.output import RoundedCsvWriter
 
-    options = pacsv.WriteOptions(quoting_style="needed")
-    return pacsv.CSVWriter(_sink(target), schema, write_options=options)
+    return RoundedCsvWriter(_sink(target), schema)  # numbers to 6 significant digits
 
 
 def _parquet_writer(target: Path | IO[bytes], schema: pa.Schema) -> Any:

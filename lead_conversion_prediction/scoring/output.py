@@ -1,7 +1,9 @@
 """The one output schema of the scores, as Arrow tables and pandas frames, and the formula guard.
 
 Every writer (CSV, Parquet, Spark's) gets its columns from here; text a spreadsheet would
-execute is neutralised before it is written. Heavy libraries are imported by the functions.
+execute is neutralised before it is written. A CSV file gives numbers to
+``CSV_SIGNIFICANT_DIGITS`` significant digits (:class:`RoundedCsvWriter`); Parquet keeps every
+bit. Heavy libraries are imported by the functions.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
 _FORMULA_STARTS = ("=", "+", "-", "@")
 _CONTROL_STARTS = ("\t", "\r")
 _NUMBER = r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*"
+# The significant digits of a decimal number in CSV output: a probability or a contribution to
+# a millionth of its size, not the 17 digits that spell out a double.
+CSV_SIGNIFICANT_DIGITS = 6
 
 
 @dataclass(frozen=True)
@@ -158,3 +163,50 @@ def neutralise_formulas(values: pd.Series) -> pd.Series:
         & ~text.str.fullmatch(_NUMBER)
     )
     return text.where(~risky, "'" + text).where(values.notna())
+
+
+def round_significant(values: Any, digits: int = CSV_SIGNIFICANT_DIGITS) -> Any:
+    """``values`` (a numpy array) rounded to ``digits`` significant digits, each the double
+    nearest its decimal (so written back as that decimal); 0, NaN and infinities kept."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    rounded = values.copy()
+    shown = np.isfinite(values) & (values != 0)
+    places = np.zeros(values.shape, dtype=np.int64)
+    magnitude = np.floor(np.log10(np.abs(values[shown]))).astype(np.int64)
+    places[shown] = digits - 1 - magnitude
+    for count in np.unique(places[shown]):
+        chosen = shown & (places == count)
+        rounded[chosen] = np.round(values[chosen], int(count))
+    return rounded
+
+
+def rounded_floats(table: pa.Table, digits: int = CSV_SIGNIFICANT_DIGITS) -> pa.Table:
+    """``table`` with its decimal columns rounded to ``digits`` significant digits."""
+    import pyarrow as pa
+
+    for position, column in enumerate(table.schema):
+        if pa.types.is_floating(column.type):
+            values = table.column(position).combine_chunks()
+            missing = values.is_null().to_numpy(zero_copy_only=False)
+            numbers = values.to_numpy(zero_copy_only=False)
+            array = pa.array(round_significant(numbers, digits), column.type, mask=missing)
+            table = table.set_column(position, column, array)
+    return table
+
+
+class RoundedCsvWriter:
+    """Arrow's CSV writer (text quoted where needed), numbers to ``CSV_SIGNIFICANT_DIGITS``."""
+
+    def __init__(self, sink: Any, schema: pa.Schema) -> None:
+        import pyarrow.csv as pacsv
+
+        options = pacsv.WriteOptions(quoting_style="needed")
+        self._writer = pacsv.CSVWriter(sink, schema, write_options=options)
+
+    def write_table(self, table: pa.Table) -> None:
+        self._writer.write_table(rounded_floats(table))
+
+    def close(self) -> None:
+        self._writer.close()

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from loguru import logger
 
+from lead_conversion_prediction.utils.logging import log_stage, reroute_dvc_logs
+
 
 def is_dvc_project(root: Path) -> bool:
     """True when ``root`` holds a DVC project with this pipeline."""
@@ -20,8 +22,11 @@ def record_in_dvc_lock(root: Path) -> None:
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
-    try:
-        with Repo(str(root)) as repo:
-            repo.commit(str(root / "dvc.yaml"), force=True, relink=False)
-    except DvcException as error:
-        logger.warning("dvc.lock not updated ({}); run 'dvc commit dvc.yaml'", error)
+    reroute_dvc_logs()
+
+    with log_stage("dvc.lock"):
+        try:
+            with Repo(str(root)) as repo:
+                repo.commit(str(root / "dvc.yaml"), force=True, relink=False)
+        except DvcException as error:
+            logger.warning("dvc.lock not updated ({}); run 'dvc commit dvc.yaml'", error)

@@ -8,6 +8,8 @@ curves as data in ``reports/plots/``, ``reports/figures/*.png`` and ``reports/mo
 
 from __future__ import annotations
 
+from loguru import logger
+
 from lead_conversion_prediction.config import Params, Paths
 from lead_conversion_prediction.csv_io import read_raw_leads
 from lead_conversion_prediction.modeling.artifacts import (
@@ -51,6 +53,12 @@ def run_evaluate(paths: Paths, params: Params) -> MetricsReport:
         scores = {
             name: holdout_score(m, X_test, y_test, summary.metric) for name, m in models.items()
         }
+        logger.info(
+            "evaluate: {} candidates on {} holdout rows, {:,} bootstrap resamples; then figures",
+            len(models),
+            len(y),
+            params.evaluate.resamples,
+        )
         reliance = measure_reliance(
             features_and_target(read_raw_leads(paths.train_split)),
             (X_test, y_test),

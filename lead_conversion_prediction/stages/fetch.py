@@ -35,7 +35,7 @@ from lead_conversion_prediction.exceptions import (
 )
 from lead_conversion_prediction.stages._io import RawDataPin, read_pin
 from lead_conversion_prediction.utils.atomic import atomic_path
-from lead_conversion_prediction.utils.logging import log_stage
+from lead_conversion_prediction.utils.logging import log_stage, reroute_dvc_logs
 from lead_conversion_prediction.utils.storage import file_digest
 
 DOWNLOAD_TIMEOUT_SECONDS = 60.0
@@ -161,6 +161,8 @@ def default_remote(root: Path) -> str | None:
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
+    reroute_dvc_logs()
+
     try:
         with Repo(str(root)) as repo:
             name = repo.config["core"].get("remote")
@@ -173,6 +175,8 @@ def pull(root: Path, pin_file: Path) -> None:
     """``dvc pull`` of one ``.dvc`` file from the default remote."""
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
+
+    reroute_dvc_logs()
 
     try:
         with Repo(str(root)) as repo:
@@ -188,6 +192,8 @@ def add_to_cache(root: Path, pin_file: Path) -> None:
     """
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
+
+    reroute_dvc_logs()
 
     try:
         with Repo(str(root)) as repo:

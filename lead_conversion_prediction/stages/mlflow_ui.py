@@ -17,6 +17,7 @@ import sys
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, default_tracking_uri
+from lead_conversion_prediction.utils.logging import MLFLOW_CONFIGURE_LOGGING
 
 RUNS_VIEW = "workflowType=machine_learning"
 
@@ -57,6 +58,7 @@ def run_mlflow_ui(params: Params, host: str, port: int) -> None:
         **os.environ,
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        MLFLOW_CONFIGURE_LOGGING: "true",  # the server logs as MLflow does, not as lcp
     }
     sys.stderr.flush()
     os.execve(command[0], command, environment)

@@ -92,6 +92,7 @@ def registering(
             workspace_sha256=workspace_digest,
         )
 
+        logger.info("register: the MLflow store is {}", pending.tracking_uri)
         experiment_id = configure_tracking(tracking_uri, params.registry.experiment)
         end_abandoned_runs(experiment_id, lineage.owner)
         existing = registered_model(name, workspace_digest)  # look before logging
@@ -172,6 +173,7 @@ def _logged_and_registered(
         log_candidate,
         log_candidate_holdout,
         log_datasets,
+        numbered_run_name,
     )
     from lead_conversion_prediction.scoring.pyfunc import MODEL_DIGEST_TAG
     from lead_conversion_prediction.utils.storage import verify_artifact
@@ -180,7 +182,10 @@ def _logged_and_registered(
     models = load_candidate_models(paths, summary)
     verify_artifact(paths.reference_profile)  # logged with the chosen model: checked first
     X_test, _ = read_holdout(paths)
-    run_name = lineage.dvc_experiment or f"{chosen}@{lineage.git_commit[:7]}"
+    run_name = numbered_run_name(lineage.dvc_experiment or f"{chosen}@{lineage.git_commit[:7]}")
+    logger.info(
+        "register: logging {} candidates and their models as run '{}'", len(models), run_name
+    )
     with mlflow.start_run(run_name=run_name, tags={**tags, "selected": chosen}) as parent:
         mlflow.log_params(flatten("", params.model_dump(mode="json")))
         log_datasets(read_raw_leads(paths.train_split), read_raw_leads(paths.test_split), paths)
@@ -192,6 +197,7 @@ def _logged_and_registered(
                 X_test.head(5),
                 tags,
                 paths.reference_profile if candidate == chosen else None,
+                summary.metric,
             )
             for candidate, model in models.items()
         }
@@ -199,7 +205,7 @@ def _logged_and_registered(
         evaluated()
         metrics = MetricsReport.read(paths.evaluation)
         for candidate, item in logged.items():
-            log_candidate_holdout(item.run_id, metrics.candidates[candidate])
+            log_candidate_holdout(item.run_id, metrics.candidates[candidate], summary.metric)
         version, new = register_chosen(
             name,
             logged[chosen].model_uri,

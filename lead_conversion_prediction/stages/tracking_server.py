@@ -44,6 +44,7 @@ from loguru import logger
 from lead_conversion_prediction.config import Paths
 from lead_conversion_prediction.exceptions import ConfigError, RegistryError
 from lead_conversion_prediction.server_auth import LOCKOUT_ENV_VAR, MAX_FAILURES_ENV_VAR
+from lead_conversion_prediction.utils.logging import MLFLOW_CONFIGURE_LOGGING
 from lead_conversion_prediction.utils.secrets import redact_uri
 
 REQUIRED = ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY")
@@ -218,6 +219,7 @@ def run_tracking_server(paths: Paths) -> None:
         # MLflow's job runners (GenAI judges, trace roll-ups: three more processes of ~250 MB)
         # serve nothing this project logs; a team that wants them sets the variable to true.
         JOB_EXECUTION: os.environ.get(JOB_EXECUTION) or "false",
+        MLFLOW_CONFIGURE_LOGGING: "true",  # the server logs as MLflow does, not as lcp
     }
     logger.info(
         "tracking-server: {} (store {}, artifacts {}, users in {})",

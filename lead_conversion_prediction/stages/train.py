@@ -56,6 +56,11 @@ def run_train(paths: Paths, params: Params) -> TrainingSummary:
 
         # The choice: every candidate on the same folds of the training rows.
         X_select, y_select = selection_sample(X, y, params.train)
+        logger.info(
+            "train: comparing the candidates on {} folds of {:,} training rows",
+            folds,
+            len(y_select),
+        )
         scores, _ = cross_validated(
             {r.name: r.classifier for r in results}, X_select, y_select, metric, folds, seed
         )

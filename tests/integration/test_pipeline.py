@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -126,9 +127,31 @@ def test_the_bundle_holds_the_artifacts_with_their_checksums(paths: Paths) -> No
 
 
 def test_each_stage_logs_its_time(pipeline_run: PipelineRun) -> None:
-    summary = next(line for line in pipeline_run.log.splitlines() if "pipeline: done in" in line)
-    for stage in ("data", "features", "train", "evaluate", "register", "package", "validate"):
-        assert f"{stage} " in summary.split("(", 1)[1]
+    lines = pipeline_run.log.splitlines()
+    summary = next(line for line in lines if "pipeline: done in" in line)
+    listed = dict(re.findall(r"([\w.]+) (\d+\.\d\d) s", summary.split("(", 1)[1]))
+    assert {"data", "features", "train", "validate", "evaluate", "register", "package"} <= set(
+        listed
+    )
+    for stage, seconds in listed.items():  # one measurement: the stage's own line
+        assert any(f"| {stage}: done in {seconds} s" in line for line in lines), stage
+
+
+def test_the_train_stage_speaks_as_soon_as_the_features_are_done(
+    pipeline_run: PipelineRun,
+) -> None:
+    # the worker may still be importing the training libraries: the pipeline says so at once
+    lines = [line.split("| ", 2)[-1] for line in pipeline_run.log.splitlines() if " | " in line]
+    after = lines[next(i for i, line in enumerate(lines) if line.startswith("features: done")) + 1]
+    assert after.startswith(("train: waiting for the worker", "train: start")), after
+
+
+def test_the_log_holds_only_lines_of_the_projects_format(pipeline_run: PipelineRun) -> None:
+    # MLflow's and DVC's own lines come through loguru, their chatter only with --debug
+    stray = [line for line in pipeline_run.log.splitlines() if " | " not in line]
+    assert stray == []
+    assert "Creating initial MLflow database tables" not in pipeline_run.log
+    assert "Validating input example" not in pipeline_run.log
 
 
 def test_the_run_shows_no_library_warning(pipeline_run: PipelineRun) -> None:
@@ -151,8 +174,15 @@ def test_each_candidate_has_a_tracked_run_with_its_model(pipeline_run: PipelineR
     assert len(runs) == 4  # the pipeline's run and one nested run per candidate
     for run in by_name.values():
         metrics = run.data.metrics
-        for key in ("cv_mean", "cv_std", "holdout_accuracy", "holdout_roc_auc", "holdout_brier"):
-            assert key in metrics
+        for key in (
+            "cv.neg_log_loss.mean",
+            "cv.neg_log_loss.std",
+            "holdout.neg_log_loss",
+            "holdout.accuracy",
+            "holdout.roc_auc",
+            "holdout.brier",
+        ):
+            assert key in metrics, key
         model = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/model")
         assert model.signature is not None
         assert [c.name for c in model.signature.inputs.inputs] == [
@@ -288,5 +318,21 @@ def test_the_report_is_attached_to_the_pipeline_run(pipeline_run: PipelineRun) -
 
     figures = {item.path for item in client.list_artifacts(record.parent_run_id, "figures")}
     assert figures == {f"figures/{name}" for name in FIGURES}
-    metrics = client.get_run(record.parent_run_id).data.metrics
-    assert {"holdout_roc_auc", "holdout_roc_auc_ci_low", "holdout_roc_auc_ci_high"} <= set(metrics)
+    run = client.get_run(record.parent_run_id)
+    # the run's metrics are named as DVC names reports/metrics.json's, with the same values
+    headline = json.loads((pipeline_run.root / "reports" / "metrics.json").read_text())
+    flat = pd.json_normalize(headline).iloc[0].to_dict()
+    assert flat.keys() <= run.data.metrics.keys()
+    for name, value in flat.items():
+        assert run.data.metrics[name] == pytest.approx(value, abs=1e-6), name
+    # the intervals are tags, not charted metrics
+    assert not any(name.endswith((".low", ".high", "_ci_low")) for name in run.data.metrics)
+    evaluation = MetricsReport.read(pipeline_run.root / "reports" / "evaluation.json")
+    interval = evaluation.holdout_ci["roc_auc"]
+    assert float(run.data.tags["holdout.roc_auc.low"]) == pytest.approx(interval.low)
+    assert float(run.data.tags["holdout.roc_auc.high"]) == pytest.approx(interval.high)
+    # each pipeline run has a name of its own
+    runs = client.search_runs([run.info.experiment_id], "tags.selected != ''")
+    run_names = [each.info.run_name for each in runs]
+    assert len(run_names) == len(set(run_names))
+    assert re.fullmatch(r".+ #\d+", run.info.run_name), run.info.run_name

@@ -56,7 +56,7 @@ MODULE_ARGUMENTS = (
 )
 PINNED_IMAGE = re.compile(r"python:3\.11\.\d+-slim-[a-z]+@sha256:[0-9a-f]{64}")
 RAW_DATA_FETCH = ("lcp", "fetch")
-REMOTE_ADD = ("dvc", "remote", "add", "--local", "--force", "--default", "mirror")
+REMOTE_ADD = ("dvc", "remote", "add", "--quiet", "--local", "--force", "--default", "mirror")
 STAGES = ("data", "features", "train", "evaluate", "register", "package", "validate")
 # `make monitor`'s variables for the options of `lcp monitor`: INPUT is required, the others are
 # passed when set (`$(if $(MODEL),--model "$(MODEL)")`).

@@ -141,16 +141,17 @@ def test_explained_scores_add_up_and_leave_weak_reasons_empty(
 ) -> None:
     leads = make_leads(n=60, seed=7)
     source = write_csv(tmp_path / "leads.csv", leads)
-    plain, explained = tmp_path / "plain.csv", tmp_path / "explained.csv"
+    # Parquet: every bit (a CSV file gives 6 significant digits)
+    plain, explained = tmp_path / "plain.parquet", tmp_path / "explained.parquet"
     score_file(model, source, str(plain), ScoringOptions(threshold=0.5))
     floor = 0.1
     options = ScoringOptions(threshold=0.5, explain=5, reason_floor=floor, chunk_rows=25)
     score_file(model, source, str(explained), options)
-    scores = pd.read_csv(explained)
+    scores = pd.read_parquet(explained)
     p = scores["conversion_probability"]
     added = scores["base_log_odds"] + sum(scores[f"reason_{i}_contribution"] for i in range(1, 6))
     np.testing.assert_allclose(added, np.log(p) - np.log1p(-p), rtol=0, atol=1e-6)
-    np.testing.assert_allclose(p, pd.read_csv(plain)["conversion_probability"], atol=1e-9)
+    np.testing.assert_allclose(p, pd.read_parquet(plain)["conversion_probability"], atol=1e-9)
     for i in range(1, 6):
         weak = scores[f"reason_{i}_contribution"].abs() < floor
         assert scores.loc[weak, f"reason_{i}"].isna().all()
@@ -249,9 +250,27 @@ def test_a_file_is_scored_whatever_the_chunk_size(
     assert sorted(scores["rank"]) == list(range(1, 151))
     assert set(scores["model"]) == {"test-model"}
     expected = score_leads(model.model, validate_leads(pd.read_csv(source), "x"), 0.5)
+    # 6 significant digits: within half a unit of the sixth
     np.testing.assert_allclose(
-        scores["conversion_probability"], expected["conversion_probability"]
+        scores["conversion_probability"], expected["conversion_probability"], rtol=5e-6
     )
+
+
+def test_a_csv_file_gives_six_significant_digits_and_parquet_every_bit(
+    model: LoadedModel, tmp_path: Path, make_leads: Callable[..., pd.DataFrame]
+) -> None:
+    source = write_csv(tmp_path / "leads.csv", make_leads(n=60, seed=9))
+    options = ScoringOptions(threshold=0.5, explain=2, reason_floor=0.0)
+    score_file(model, source, str(tmp_path / "s.csv"), options)
+    score_file(model, source, str(tmp_path / "s.parquet"), options)
+    text = pd.read_csv(tmp_path / "s.csv", dtype="str", keep_default_na=False)
+    full = pd.read_parquet(tmp_path / "s.parquet")
+    for column in ("conversion_probability", "base_log_odds", "reason_1_contribution"):
+        digits = text[column].str.replace(r"^-?0?\.?0*|e.*$|\.", "", regex=True)
+        assert digits.str.len().max() <= 6, (column, text[column].head())
+        assert digits.str.len().max() >= 5, (column, text[column].head())  # not fewer
+        np.testing.assert_allclose(text[column].astype(float), full[column], rtol=5e-6)
+        assert (full[column] != full[column].round(6)).any(), column  # Parquet: every bit
 
 
 def test_sorted_output_puts_the_likeliest_leads_first(

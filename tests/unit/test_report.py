@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lead_conversion_prediction.config import EvaluateParams
@@ -139,7 +140,7 @@ def test_the_gains_legend_covers_no_marked_call_list(
     holdout: tuple[np.ndarray, dict[str, np.ndarray]],
 ) -> None:
     y, probabilities = holdout
-    figure = plot_cumulative_gains(y, probabilities, selected="xgboost_rf")
+    figure = plot_cumulative_gains(y, probabilities["xgboost_rf"], "xgboost_rf")
     figure.draw_without_rendering()  # lays the figure out, as saving it does
     legends = [*figure.legends, *(axes.get_legend() for axes in figure.axes)]
     boxes = [legend.get_window_extent() for legend in legends if legend is not None]
@@ -147,3 +148,24 @@ def test_the_gains_legend_covers_no_marked_call_list(
     assert len(labels) == 4 and boxes
     for label in labels:
         assert not any(label.get_window_extent().overlaps(box) for box in boxes), label
+
+
+def test_the_runs_metrics_are_named_as_dvcs_and_intervals_are_tags(
+    metrics: MetricsReport,
+) -> None:
+    from lead_conversion_prediction.modeling.report import headline, interval_tags, tracked_metrics
+
+    logged = tracked_metrics(metrics)
+    # DVC names a metric by its JSON path in reports/metrics.json
+    flat = pd.json_normalize(headline(metrics).model_dump(mode="json")).iloc[0]
+    dvc = {str(name): float(value) for name, value in flat.items()}
+    assert "holdout.roc_auc" in dvc and "cv.f1_weighted.mean" in dvc
+    assert {name: logged[name] for name in dvc} == dvc
+    assert set(logged) == {f"holdout.{name}" for name in metrics.holdout} | {
+        "cv.f1_weighted.mean",
+        "cv.f1_weighted.std",
+    }
+    tags = interval_tags(metrics)
+    assert len(tags) == 2 * len(metrics.holdout_ci)
+    assert float(tags["holdout.roc_auc.low"]) == metrics.holdout_ci["roc_auc"].low
+    assert float(tags["holdout.roc_auc.high"]) == metrics.holdout_ci["roc_auc"].high
