@@ -38,6 +38,7 @@ OUTCOMES ?=
 BY ?=
 MODEL ?=
 VERSION ?=
+TO ?=
 BASELINE ?=
 SIZES ?=
 PORT ?= 5001
@@ -165,9 +166,9 @@ release: $(RAW_DATA)
 promote: $(INSTALLED)
 	lcp promote $(if $(VERSION),--version "$(VERSION)")
 
-## Give the champion alias back to the previous champion
+## Give the champion alias to the champion before it (again: one more step back; TO=<n>)
 rollback: $(INSTALLED)
-	lcp rollback
+	lcp rollback $(if $(TO),--to "$(TO)")
 
 ## Show the champion: metrics, data md5, git commit, when it was promoted
 champion: $(INSTALLED)

@@ -43,6 +43,9 @@ def test_predict_refuses_its_output_before_loading_the_model(
     ("arguments", "option"),
     [
         (["predict", "--input", "leads.csv", "--output", "s.csv", "--explain", "6"], "--explain"),
+        (["serve", "--port", "70000"], "--port"),
+        (["mlflow-ui", "--port", "0"], "--port"),
+        (["rollback", "--to", "0"], "--to"),
     ],
 )
 def test_an_option_out_of_range_is_a_usage_error(
