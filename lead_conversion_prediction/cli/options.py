@@ -120,7 +120,7 @@ PROMOTION_REFUSED_EXIT_CODE = 0
 
 def exit_on_refusal(reason: str) -> None:
     """Tell why a promotion was refused on stderr, one line, and exit with the refusal's code."""
-    typer.echo(f"promotion refused: {reason.removeprefix('refused: ')}", err=True)
+    typer.echo(f"not promoted: {reason.removeprefix('refused: ')}", err=True)
     raise typer.Exit(PROMOTION_REFUSED_EXIT_CODE)
 
 

@@ -212,12 +212,12 @@ def test_a_refused_promote_is_one_line_with_the_refusals_code(store: Path) -> No
     done = lcp_here("promote", "--version", "2")
     assert (done.returncode, done.stderr.splitlines()) == (
         PROMOTION_REFUSED_EXIT_CODE,
-        ["promotion refused: version 2's registration is in progress, not complete"],
+        ["not promoted: version 2's registration is in progress, not complete"],
     )
     again = lcp_here("promote", "--version", "1")
     assert (again.returncode, again.stderr.splitlines()) == (
         PROMOTION_REFUSED_EXIT_CODE,
-        ["promotion refused: version 1 is the champion already"],
+        ["not promoted: version 1 is the champion already"],
     )
     assert champion_now() == 1
 
@@ -246,7 +246,7 @@ def test_a_refused_release_is_told_as_lcp_promote_tells_it(
         exit_on_refused_release(paths)
     assert stop.value.exit_code == PROMOTION_REFUSED_EXIT_CODE
     assert capsys.readouterr().err.splitlines() == [
-        "promotion refused: version 2 is worse than version 1 on roc_auc"
+        "not promoted: version 2 is worse than version 1 on roc_auc"
     ]
     record["promoted"] = True
     RegistryRecord.model_validate(record).write(paths.registry_record)
