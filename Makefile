@@ -38,6 +38,7 @@ OUTCOMES ?=
 BY ?=
 MODEL ?=
 VERSION ?=
+TO ?=
 BASELINE ?=
 SIZES ?=
 PORT ?= 5001
@@ -60,7 +61,7 @@ unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install dagger-env spark lock remote fetch data features train evaluate register \
 	package validate pipeline release promote rollback champion predict monitor backtest serve mlflow-ui tracking-server \
-	unlock postgres test test-fast test-lane lint format bench bench-train bench-score bench-serve notebook clean
+	plots-offline exp-show unlock postgres test test-fast test-lane lint format bench bench-train bench-score bench-serve notebook clean
 
 ## Show this help
 help:
@@ -165,9 +166,9 @@ release: $(RAW_DATA)
 promote: $(INSTALLED)
 	lcp promote $(if $(VERSION),--version "$(VERSION)")
 
-## Give the champion alias back to the previous champion
+## Give the champion alias to the champion before it (again: one more step back; TO=<n>)
 rollback: $(INSTALLED)
-	lcp rollback
+	lcp rollback $(if $(TO),--to "$(TO)")
 
 ## Show the champion: metrics, data md5, git commit, when it was promoted
 champion: $(INSTALLED)
@@ -203,6 +204,18 @@ tracking-server: $(INSTALLED)
 ## Break the registry lock left by a promotion whose process died on another machine
 unlock: $(INSTALLED)
 	lcp unlock
+
+# The headline metrics: the promotion metric and the scoring rule (params.yaml's promotion).
+EXP_SHOW_METRICS := holdout\.(roc_auc|log_loss)$$
+## The DVC experiments in 120 columns: the params they change and the headline holdout metrics
+exp-show: $(INSTALLED)
+	COLUMNS=120 dvc exp show --no-pager --only-changed \
+		--drop 'Created|.*/|lead_conversion_prediction$$|cv\.|holdout\.' --keep '$(EXP_SHOW_METRICS)'
+
+## Let `dvc plots diff` render offline: Vega's libraries (pinned, from npm) inline in its page
+plots-offline: $(INSTALLED)
+	python scripts/offline_plots.py .dvc/plots-offline.html
+	dvc config --local plots.html_template plots-offline.html
 
 ## Start this machine's PostgreSQL cluster if it is installed and not running (the tests use it)
 postgres:

@@ -9,11 +9,14 @@ The CLI reports each as one line and exits with code 2; ``--debug`` shows the tr
   version, or cannot be fetched.
 - ``ArtifactError``: a model or stage artifact is corrupt or not what it should be.
 - ``ModelValidationError``: the model's predictions fail the validation contract.
-- ``RegistryError``: the MLflow store or registry refused or failed.
+- ``RegistryError``: the MLflow store or registry refused or failed; ``NoChampionError``: no
+  version is champion yet (a fresh clone, an empty store).
 - ``LockedError`` / ``RegistryLockedError``: another process held the checkout's lock, or the
   registry's, for longer than this one would wait.
 - ``VerificationError``: artifacts do not match their manifest (one line each).
-- ``PromotionRefusedError``: the promotion rule refused to move the champion alias.
+- ``PromotionRefusedError``: the promotion rule refused to move the champion alias. An
+  expected outcome, not an error: the CLI tells it with its own exit code
+  (``cli/options.py``: ``PROMOTION_REFUSED_EXIT_CODE``).
 - ``WriteError``: a file cannot be written where it goes (read-only, full, not allowed); what
   was there before stays as it was. Such an ``OSError`` anywhere else is told in one line too
   (``ENVIRONMENT_ERRNOS``).
@@ -115,6 +118,14 @@ class ModelValidationError(LeadConversionError):
 
 class RegistryError(LeadConversionError):
     """The MLflow tracking store or model registry refused or failed an operation."""
+
+
+class NoChampionError(RegistryError):
+    """No version holds the champion alias yet: a fresh clone, or an empty tracking store."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"{name}: no champion yet; run 'make pipeline' first")
 
 
 class VerificationError(ArtifactError):

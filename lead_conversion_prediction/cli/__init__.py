@@ -60,11 +60,15 @@ def main(
     ] = False,
 ) -> None:
     """Lead conversion prediction: prepare data, train, evaluate, register and score."""
+    import logging
+
     from lead_conversion_prediction.utils.logging import configure_logging
 
     chosen = settings(ctx)
     chosen.debug, chosen.wait = debug, wait
     configure_logging("DEBUG" if debug else "WARNING" if quiet else "INFO")
+    # MLflow's notes on creating a SQLite store's tables are its own business.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 
 def run() -> None:

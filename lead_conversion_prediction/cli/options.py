@@ -96,6 +96,14 @@ def use_tracking_store(option: str | None, check: bool = True) -> str:
     return uri
 
 
+def require_model_store(model: str | None, uri: str, name: str) -> None:
+    """Tell a registry model (by default the champion) of a store not created yet at once, on
+    one line: before the command checks its files or starts, and without creating the store."""
+    from lead_conversion_prediction.modeling.registry import champion_uri, require_store
+
+    require_store(model or champion_uri(name), uri)
+
+
 def uses_registry(model: str | None) -> bool:
     """Whether a --model option names a registry or run URI (the default does)."""
     from lead_conversion_prediction.scoring.model import ModelRef
@@ -104,6 +112,26 @@ def uses_registry(model: str | None) -> bool:
 
 
 ALERT_EXIT_CODE = 3  # monitoring found an alert: schedulers fail the job on it
+# A refused promotion is an expected outcome, not an error: `lcp promote` and the release path
+# (`lcp pipeline --promote`, `make release`) tell it on one line and exit with this code; the
+# champion stays as it was.
+PROMOTION_REFUSED_EXIT_CODE = 0
+
+
+def exit_on_refusal(reason: str) -> None:
+    """Tell why a promotion was refused on stderr, one line, and exit with the refusal's code."""
+    typer.echo(f"not promoted: {reason.removeprefix('refused: ')}", err=True)
+    raise typer.Exit(PROMOTION_REFUSED_EXIT_CODE)
+
+
+def exit_on_refused_release(paths: Paths) -> None:
+    """After the release path's register stage: tell a refused promotion, as `lcp promote`
+    does (the stage's record, reports/registry.json, holds the decision)."""
+    from lead_conversion_prediction.modeling.artifacts import RegistryRecord
+
+    record = RegistryRecord.read(paths.registry_record)
+    if not record.promoted:
+        exit_on_refusal(record.decision)
 
 
 def exit_on_alerts(alerts: list[str]) -> None:

@@ -6,7 +6,12 @@ from typing import Annotated
 
 import typer
 
-from lead_conversion_prediction.cli.options import TrackingOption, project, use_tracking_store
+from lead_conversion_prediction.cli.options import (
+    TrackingOption,
+    exit_on_refusal,
+    project,
+    use_tracking_store,
+)
 
 app = typer.Typer()
 
@@ -20,20 +25,37 @@ def promote(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Make a version champion if it is better, and no worse."""
+    from lead_conversion_prediction.exceptions import PromotionRefusedError
     from lead_conversion_prediction.stages.promote import run_promote
 
     paths, params = project()  # a rule that cannot be met is refused before the store is asked
     use_tracking_store(tracking_uri)
-    run_promote(paths, params, version=version)
+    try:
+        run_promote(paths, params, version=version)
+    except PromotionRefusedError as refusal:
+        exit_on_refusal(str(refusal))
 
 
 @app.command()
-def rollback(tracking_uri: TrackingOption = None) -> None:
-    """Give the champion alias back to the previous champion."""
+def rollback(
+    to: Annotated[
+        int | None,
+        typer.Option(
+            "--to",
+            min=1,
+            metavar="N",
+            help="An earlier champion to go back to.",
+            show_default="the champion before the current one",
+        ),
+    ] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Give the champion alias back to the champion before it; again: one more step back."""
     from lead_conversion_prediction.stages.promote import run_rollback
 
+    params = project()[1]
     use_tracking_store(tracking_uri)
-    run_rollback(project()[1])
+    run_rollback(params, to)
 
 
 @app.command()

@@ -12,6 +12,7 @@ from lead_conversion_prediction.cli.options import (
     TrackingOption,
     exit_on_alerts,
     project,
+    require_model_store,
     use_tracking_store,
     uses_registry,
     writing,
@@ -158,8 +159,10 @@ def predict(
     """Score raw leads: probability, label, rank, reasons."""
     from lead_conversion_prediction.stages.predict import run_predict
 
-    use_tracking_store(tracking_uri, check=monitor or uses_registry(model))
+    uri = use_tracking_store(tracking_uri, check=monitor or uses_registry(model))
     paths, params = project()
+    if uses_registry(model):
+        require_model_store(model, uri, params.registry.model_name)
     report = run_predict(
         paths,
         params,
@@ -237,8 +240,10 @@ def validate(
     """Check a classifier as the course validator does."""
     from lead_conversion_prediction.stages.validate import run_validate
 
-    use_tracking_store(tracking_uri, check=uses_registry(model))
+    uri = use_tracking_store(tracking_uri, check=uses_registry(model))
     paths, params = project()
+    if uses_registry(model):
+        require_model_store(model, uri, params.registry.model_name)
     with writing(ctx, paths, "validate"):
         run_validate(
             paths,

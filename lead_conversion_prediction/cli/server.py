@@ -6,7 +6,12 @@ from typing import Annotated
 
 import typer
 
-from lead_conversion_prediction.cli.options import TrackingOption, project, use_tracking_store
+from lead_conversion_prediction.cli.options import (
+    TrackingOption,
+    project,
+    require_model_store,
+    use_tracking_store,
+)
 
 app = typer.Typer()
 
@@ -22,7 +27,7 @@ def serve(
         ),
     ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5001,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 5001,
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Worker processes, each with the model loaded.")
     ] = 1,
@@ -33,18 +38,20 @@ def serve(
     The model is the whole Pipeline, so requests hold raw lead records; its files are checked
     against the digest recorded when it was logged before it is loaded.
     """
+    from lead_conversion_prediction.modeling.registry import champion_uri
     from lead_conversion_prediction.stages.serve import run_serve
 
-    use_tracking_store(tracking_uri)
+    store = use_tracking_store(tracking_uri)
     params = project()[1]
-    uri = model or f"models:/{params.registry.model_name}@champion"
+    uri = model or champion_uri(params.registry.model_name)
+    require_model_store(uri, store, params.registry.model_name)
     run_serve(uri, host, port, params.serve, workers)
 
 
 @app.command("mlflow-ui")
 def mlflow_ui(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 5000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 5000,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """MLflow's UI, opened on the project's runs.

@@ -11,6 +11,7 @@ from lead_conversion_prediction.cli.options import (
     PromoteOption,
     RawOption,
     TrackingOption,
+    exit_on_refused_release,
     project,
     use_tracking_store,
     writing,
@@ -86,6 +87,8 @@ def register(
     paths, params = project()
     with writing(ctx, paths, "register"):
         run_register(paths, params, tracking_uri=uri, promote=promote)
+    if promote:
+        exit_on_refused_release(paths)
 
 
 @app.command()
@@ -132,3 +135,5 @@ def pipeline(
             record=record,
             promote=promote,
         )
+    if promote:
+        exit_on_refused_release(paths)

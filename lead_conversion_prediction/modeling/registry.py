@@ -2,7 +2,8 @@
 
 Every registered version gets the alias ``challenger``; the alias ``champion`` moves only
 through :func:`move_champion`, which also appends the move to the registered model's history
-(one tag per move: ``champion.history.<n>``), so that a rollback knows where to go back to.
+(one tag per move: ``champion.history.<n>``), so that a rollback knows where to go back to:
+the champions' line (:func:`champion_line`) is the history with each rollback's steps undone.
 The callers that read the champion, compare and move it hold the registry lock
 (``registry_lock.py``), so that read-compare-set is atomic across processes and machines.
 
@@ -10,6 +11,9 @@ A version is registered in two steps: created with its lineage tags and the tag
 ``lcp.registration`` = ``in progress``, then, once its report and metrics are attached, marked
 ``complete`` and given the challenger alias. A registration that fails is deleted (or, when
 even that fails, marked ``failed``); only complete versions are ever promoted.
+
+The readers (:func:`alias_version`, :func:`get_version`, :func:`history`) find nothing in a
+SQLite store whose file does not exist yet, and leave it uncreated.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from lead_conversion_prediction.exceptions import RegistryError
+from lead_conversion_prediction.exceptions import NoChampionError, RegistryError
 
 if TYPE_CHECKING:
     from lead_conversion_prediction.modeling.artifacts import MetricsReport
@@ -49,6 +53,27 @@ class ChampionMove:
     at: str
     reason: str
     by: str
+    rollback: bool = False  # a step back along the champions' line, not a promotion
+
+    @property
+    def is_rollback(self) -> bool:
+        """Whether the move went back along the line (older records say so in the reason)."""
+        return self.rollback or self.reason.startswith(ROLLBACK_REASON)
+
+
+ROLLBACK_REASON = "rollback from version"
+
+
+def champion_line(moves: list[ChampionMove]) -> list[int]:
+    """The champions' line, oldest first, the current champion last: each promotion adds its
+    version; each rollback returns to an earlier one, and what followed it leaves the line."""
+    line: list[int] = []
+    for move in moves:
+        if move.is_rollback and move.version in line:
+            del line[len(line) - line[::-1].index(move.version) :]
+        else:
+            line.append(move.version)
+    return line
 
 
 def client() -> Any:
@@ -58,19 +83,50 @@ def client() -> Any:
     return MlflowClient()
 
 
+def champion_uri(name: str) -> str:
+    """The URI of the version holding the champion alias: what the commands score with."""
+    return f"models:/{name}@{CHAMPION}"
+
+
+def store_is_new(uri: str | None = None) -> bool:
+    """Whether the tracking store (``uri``, by default MLflow's) is a SQLite file not created
+    yet: it holds nothing, and reading it must not create it (MLflow's client does)."""
+    from lead_conversion_prediction.modeling.tracking_check import store_exists
+
+    if uri is None:
+        import mlflow
+
+        uri = mlflow.get_tracking_uri()
+    return not store_exists(uri)
+
+
+def require_store(model_uri: str, uri: str | None = None) -> None:
+    """Refuse a model URI of a store not created yet on one line, without creating it: the
+    champion alias with ``lcp champion``'s own line."""
+    if not model_uri.startswith(("models:/", "runs:/")) or not store_is_new(uri):
+        return
+    name, _, alias = model_uri.removeprefix("models:/").partition("@")
+    if alias == CHAMPION:
+        raise NoChampionError(name)
+    raise RegistryError(f"{model_uri}: the tracking store is empty; run 'make pipeline' first")
+
+
 def champion_version(name: str) -> Any | None:
     """The version holding the champion alias, or None."""
-    return _alias(name, CHAMPION)
+    return alias_version(name, CHAMPION)
 
 
 def challenger_version(name: str) -> Any | None:
     """The version holding the challenger alias, or None."""
-    return _alias(name, CHALLENGER)
+    return alias_version(name, CHALLENGER)
 
 
-def _alias(name: str, alias: str) -> Any | None:
+def alias_version(name: str, alias: str) -> Any | None:
+    """The version of ``name`` holding ``alias``, or None."""
     from mlflow.exceptions import MlflowException
 
+    if store_is_new():
+        return None
     try:
         return client().get_model_version_by_alias(name, alias)
     except MlflowException as error:
@@ -83,6 +139,8 @@ def get_version(name: str, version: int) -> Any:
     """A registered version; a missing one is a one-line error."""
     from mlflow.exceptions import MlflowException
 
+    if store_is_new():
+        raise RegistryError(f"models:/{name}/{version}: no such version")
     try:
         return client().get_model_version(name, str(version))
     except MlflowException as error:
@@ -181,6 +239,8 @@ def history(name: str) -> list[ChampionMove]:
     """Every move of the champion alias, oldest first."""
     from mlflow.exceptions import MlflowException
 
+    if store_is_new():
+        return []
     try:
         tags = client().get_registered_model(name).tags
     except MlflowException as error:
@@ -195,8 +255,9 @@ def history(name: str) -> list[ChampionMove]:
     return sorted(moves, key=lambda move: move.number)
 
 
-def move_champion(name: str, version: int, reason: str) -> ChampionMove:
-    """Give ``version`` the champion alias and record the move in the history.
+def move_champion(name: str, version: int, reason: str, rollback: bool = False) -> ChampionMove:
+    """Give ``version`` the champion alias and record the move (a promotion, or a
+    ``rollback``) in the history.
 
     The caller holds the registry lock (``registry_lock.registry_lock``) across its reading of
     the champion, its comparison and this move.
@@ -214,6 +275,7 @@ def move_champion(name: str, version: int, reason: str) -> ChampionMove:
         at=datetime.now(UTC).isoformat(timespec="seconds"),
         reason=reason,
         by=f"{getpass.getuser()}@{socket.gethostname()}",
+        rollback=rollback,
     )
     registry.set_registered_model_alias(name, CHAMPION, str(version))
     registry.set_registered_model_tag(

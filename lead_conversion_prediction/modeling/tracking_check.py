@@ -2,12 +2,15 @@
 
 A tracking server that is unreachable, that refuses the credentials, or a database that is
 missing would otherwise surface deep inside MLflow, after minutes of retries or of training.
-Each message names the URI without its password.
+Each message names the URI without its password. A SQLite store whose file does not exist yet
+holds nothing: the commands that only read it say so without opening it, since MLflow would
+create the file (and its tables) on first use.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from lead_conversion_prediction.exceptions import RegistryError
 from lead_conversion_prediction.utils.secrets import redact_text, redact_uri
@@ -23,6 +26,20 @@ def check_tracking_store(uri: str) -> None:
         check_server(uri)
     elif uri.startswith(DATABASE_SCHEMES):
         check_database(uri)
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI; None for any other store."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    name = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(name) if name not in ("", ":memory:") else None
+
+
+def store_exists(uri: str) -> bool:
+    """False only for a SQLite store whose file is not there yet: it holds nothing."""
+    path = sqlite_file(uri)
+    return path is None or path.exists()
 
 
 def check_server(uri: str) -> None:

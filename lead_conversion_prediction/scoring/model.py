@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lead_conversion_prediction.exceptions import ArtifactError, RegistryError
+from lead_conversion_prediction.exceptions import ArtifactError, NoChampionError, RegistryError
 
 if TYPE_CHECKING:
     from lead_conversion_prediction.monitoring.profile import ReferenceProfile
@@ -287,6 +287,14 @@ def recorded_tags(uri: str) -> tuple[dict[str, str], str]:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    from lead_conversion_prediction.modeling.registry import (
+        CHAMPION,
+        alias_version,
+        get_version,
+        require_store,
+    )
+
+    require_store(uri)  # before the client, which would create the store
     client = MlflowClient()
     try:
         if uri.startswith("models:/m-") and "/" not in uri.removeprefix("models:/"):
@@ -295,10 +303,16 @@ def recorded_tags(uri: str) -> tuple[dict[str, str], str]:
         elif uri.startswith("models:/"):
             name, _, reference = uri.removeprefix("models:/").partition("@")
             if reference:
-                version = client.get_model_version_by_alias(name, reference)
+                version = alias_version(name, reference)
+                if version is None and reference == CHAMPION:
+                    raise NoChampionError(name)
+                if version is None:
+                    raise RegistryError(f"{uri}: no version of {name} holds that alias")
             else:
                 name, _, number = name.partition("/")
-                version = client.get_model_version(name, number)
+                if not number.isdigit():
+                    raise RegistryError(f"{uri}: name a version (models:/{name}/<n>) or alias")
+                version = get_version(name, int(number))
             provenance = f"models:/{version.name}/{version.version}"
             tags = {**client.get_run(version.run_id or "").data.tags, **version.tags}
         elif uri.startswith("runs:/"):

@@ -101,6 +101,11 @@ def run_predict(
             check_spark_options(input_path, output_path, rejects, output_format)
         if engine == Engine.local or is_local_master(spark_master):
             check_input_present(input_path)
+        if engine == Engine.local:  # the options and files, checked before the model loads
+            if rejects is None and output_path != STDIO:
+                rejects = Path(f"{output_path}.rejects.csv")
+            output_format = output_format or OutputFormat.of(output_path)
+            check_locations(input_path, output_path, rejects)
         ref = ModelRef.parse(model or f"models:/{params.registry.model_name}@champion")
         drift = None
         if monitor is not None:  # its worker imports what the report needs meanwhile
@@ -136,8 +141,6 @@ def run_predict(
                 )
             rejected_to = f"{output_path.rstrip('/')}/{REJECTS_FOLDER}/"
         else:
-            if rejects is None and output_path != STDIO:
-                rejects = Path(f"{output_path}.rejects.csv")
             with progress_bar("scoring") as advance:
                 report = score_file(
                     loaded,

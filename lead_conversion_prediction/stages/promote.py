@@ -4,8 +4,9 @@
 moves the alias only when the challenger is better, and no worse (``modeling/promotion.py``);
 both versions must have been evaluated on that very set, with the same promotion metric. With
 no champion yet, the version must beat the base-rate model and keep the course contract.
-``lcp rollback`` gives the alias back to the version that held it before. Every move is kept
-in the registry's history.
+``lcp rollback`` walks back along the champions' line: the alias goes to the champion before
+the current one (``--to N``: to an earlier champion N), and a second rollback goes one step
+further back. Every move is kept in the registry's history.
 
 Both hold the registry lock (``modeling/registry_lock.py``) from their reading of the
 champion to its move, so that a concurrent promotion elsewhere can never slip in between.
@@ -18,7 +19,11 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from lead_conversion_prediction.config import Params, Paths
-from lead_conversion_prediction.exceptions import PromotionRefusedError, RegistryError
+from lead_conversion_prediction.exceptions import (
+    NoChampionError,
+    PromotionRefusedError,
+    RegistryError,
+)
 from lead_conversion_prediction.modeling.registry import ChampionMove
 
 if TYPE_CHECKING:
@@ -116,9 +121,12 @@ def run_promote(paths: Paths, params: Params, version: int | None = None) -> Cha
     """Compare a challenger (by default the latest) with the champion; promote it if it is
     better, and no worse (with no champion: if it beats the base rate and keeps the course
     contract)."""
+    from lead_conversion_prediction.modeling.registry import store_is_new
     from lead_conversion_prediction.modeling.registry_lock import registry_lock
 
     name = params.registry.model_name
+    if store_is_new():  # nothing to promote: the lock would create the store
+        raise no_challenger(name)
     with registry_lock(name, "lcp promote"):
         return _promote(paths, params, name, version)
 
@@ -133,11 +141,11 @@ def _promote(paths: Paths, params: Params, name: str, version: int | None) -> Ch
     if version is None:
         latest = challenger_version(name)
         if latest is None:
-            raise RegistryError(f"{name}: no challenger to promote; run the pipeline first")
+            raise no_challenger(name)
         version = int(latest.version)
     champion = champion_version(name)
     if champion is not None and int(champion.version) == version:
-        raise PromotionRefusedError(f"models:/{name}/{version} is the champion already")
+        raise PromotionRefusedError(f"version {version} is the champion already")
     promoted, why = promotion_decision(paths, params, version, champion)
     if not promoted:
         raise PromotionRefusedError(why)
@@ -146,57 +154,97 @@ def _promote(paths: Paths, params: Params, name: str, version: int | None) -> Ch
     return move
 
 
-def run_rollback(params: Params) -> ChampionMove:
-    """Give the champion alias back to the version that held it before the current one."""
+def no_challenger(name: str) -> RegistryError:
+    """The error of ``lcp promote`` with nothing registered to promote."""
+    return RegistryError(f"{name}: no challenger to promote; run 'make pipeline' first")
+
+
+def run_rollback(params: Params, to: int | None = None) -> ChampionMove:
+    """Give the champion alias to the champion before the current one, or to the earlier
+    champion ``to``."""
+    from lead_conversion_prediction.modeling.registry import store_is_new
     from lead_conversion_prediction.modeling.registry_lock import registry_lock
 
     name = params.registry.model_name
+    if store_is_new():  # no champion: the lock would create the store
+        raise NoChampionError(name)
     with registry_lock(name, "lcp rollback"):
-        return _rollback(name)
+        return _rollback(name, to)
 
 
-def _rollback(name: str) -> ChampionMove:
+def _rollback(name: str, to: int | None) -> ChampionMove:
     from lead_conversion_prediction.modeling.registry import (
+        ROLLBACK_REASON,
+        champion_line,
         champion_version,
         history,
         move_champion,
     )
 
     champion = champion_version(name)
+    if champion is None:
+        raise NoChampionError(name)
     moves = history(name)
-    if champion is None or not moves or moves[-1].version != int(champion.version):
+    if not moves or moves[-1].version != int(champion.version):
         raise RegistryError(f"{name}: the champion's history is unknown; nothing to roll back")
-    previous = moves[-1].previous
-    if previous is None:
-        raise RegistryError(f"{name}: version {champion.version} was the first champion")
-    move = move_champion(name, previous, f"rollback from version {champion.version}")
-    logger.info("rollback: version {} is the champion again (was {})", previous, champion.version)
+    target = rollback_target(name, champion_line(moves), to)
+    move = move_champion(name, target, f"{ROLLBACK_REASON} {champion.version}", rollback=True)
+    logger.info("rollback: version {} is the champion again (was {})", target, champion.version)
     return move
 
 
+def rollback_target(name: str, line: list[int], to: int | None) -> int:
+    """The version a rollback along the champions' ``line`` gives the alias to: the one before
+    the current champion, or ``to`` when it is an earlier champion of the line."""
+    current, earlier = line[-1], line[:-1]
+    if not earlier:
+        raise RegistryError(
+            f"{name}: version {current} is the first champion: there is no earlier champion "
+            "to roll back to"
+        )
+    if to is None:
+        return earlier[-1]
+    if to == current:
+        raise RegistryError(f"{name}: version {to} is the champion already")
+    if to not in earlier:
+        named = ", ".join(str(v) for v in dict.fromkeys(reversed(earlier)))
+        raise RegistryError(
+            f"{name}: version {to} is not an earlier champion; roll back to one of: {named}"
+        )
+    return to
+
+
 def champion_report(params: Params) -> list[str]:
-    """What ``lcp champion`` prints: the champion, its evidence and lineage, its history."""
+    """What ``lcp champion`` prints, each fact once: the champion, its evidence and lineage,
+    then the history of the alias, whose last move made it champion."""
     from lead_conversion_prediction.modeling.registry import champion_version, history
 
     name = params.registry.model_name
     champion = champion_version(name)
     if champion is None:
-        raise RegistryError(f"{name}: no champion yet; run 'make pipeline' first")
+        raise NoChampionError(name)
     tags = champion.tags
     metric = tags.get("promotion_metric", params.promotion.metric)
+    holdout = [tags.get(f"holdout.{metric}{end}", "?") for end in ("", ".low", ".high")]
     moves = history(name)
-    current = next((m for m in reversed(moves) if m.version == int(champion.version)), None)
     lines = [
         f"champion: models:/{name}/{champion.version} ({tags.get('candidate', '?')})",
-        f"  {champion.description or ''}".rstrip(),
-        f"  holdout {metric}: {tags.get(f'holdout.{metric}', '?')} "
-        f"({tags.get(f'holdout.{metric}.low', '?')} to {tags.get(f'holdout.{metric}.high', '?')})",
-        f"  evaluation set md5 {tags.get('evaluation_set_md5', '?')}, "
-        f"data md5 {tags.get('raw_md5', '?')}",
+        f"  holdout {metric} {holdout[0]} ({holdout[1]} to {holdout[2]})",
+        f"  evaluation set md5 {tags.get('evaluation_set_md5', '?')}",
+        f"  data md5 {tags.get('raw_md5', '?')}",
         f"  git commit {tags.get('git_commit', '?')} (dirty: {tags.get('git_dirty', '?')})",
+        "history (oldest first):",
+        *(f"  {move.at}  {move.by}  {describe_move(move)}" for move in moves),
     ]
-    if current is not None:
-        lines.append(f"  promoted {current.at} by {current.by}: {current.reason}")
-    lines.append("history (oldest first):")
-    lines += [f"  {m.at}  version {m.version} (was {m.previous})  {m.reason}" for m in moves]
-    return [line for line in lines if line.strip()]
+    if not moves or moves[-1].version != int(champion.version):
+        lines.append(f"  (version {champion.version} was made champion outside lcp)")
+    return lines
+
+
+def describe_move(move: ChampionMove) -> str:
+    """A move of the champion alias in a few words: where it went, and why."""
+    if move.is_rollback:
+        return f"version {move.version} again ({move.reason})"
+    if f"version {move.version}" in move.reason:
+        return move.reason
+    return f"version {move.version}: {move.reason}"

@@ -118,7 +118,8 @@ def registering(
         )
         record.write(paths.registry_record)
         facts.update(version=record.version, champion=record.champion, promoted=decision.promoted)
-    logger.info("register: {}", decision.reason)
+    if decision.promoted or not promote:  # a refused release: the command tells it
+        logger.info("register: {}", decision.reason)
 
 
 @contextmanager

@@ -48,8 +48,8 @@ def run_validate(
     if report is None and ref.is_file(paths.validator_model):
         report = paths.validation_report
     with log_stage("validate") as facts:
-        estimator = load_classifier(ref)
         X_frame, y_series = read_validation_pair(X or paths.X_test, y or paths.y_test)
+        estimator = load_classifier(ref)  # once the data is known good: loading takes seconds
         threshold = params.validation.min_accuracy if min_accuracy is None else min_accuracy
         outcome = check_predictions(estimator, X_frame, y_series, threshold, expected_first)
         if not outcome.passed:

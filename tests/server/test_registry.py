@@ -2,8 +2,8 @@
 
 Registration never moves the champion but for the first version that beats the base rate
 and keeps the course contract; promotion compares on the same evaluation set and needs a
-model better, and no worse; a rollback goes back one move; an identical model is not
-registered twice; every version carries its lineage.
+model better, and no worse; a rollback goes back one step along the champions' line; an
+identical model is not registered twice; every version carries its lineage.
 
 Each rule runs against a SQLite file (``tracking_store``), and, where the server's own path
 differs, against the team's tracking server on PostgreSQL with basic-auth too: a version's
@@ -232,7 +232,7 @@ def test_promotion_needs_a_real_lead_and_a_rollback_goes_back(registry: Registry
     assert [move.version for move in history(NAME)] == [1, weak, 1, weak]
     report = champion_report(registry.params())
     assert report[0].startswith(f"champion: models:/{NAME}/{weak} (")
-    assert any(line.endswith("rollback from version 1") for line in report)
+    assert report[-1].endswith(f"version {weak} again (rollback from version 1)")
 
 
 @ONE_STORE
@@ -288,5 +288,5 @@ def test_the_release_path_promotes_only_a_better_model(registry: Registry) -> No
 @ONE_STORE
 def test_a_rollback_without_history_is_refused(registry: Registry) -> None:
     registry.register()
-    with pytest.raises(RegistryError, match="was the first champion"):
+    with pytest.raises(RegistryError, match="is the first champion: there is no earlier"):
         run_rollback(registry.params())

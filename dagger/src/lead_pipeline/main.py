@@ -64,6 +64,7 @@ SOURCE_IGNORE = [
     ".dvc/cache",
     ".dvc/tmp",
     ".dvc/config.local",
+    ".dvc/plots-offline.html",
     # dagger/.gitignore (its .venv and __pycache__ are covered above)
     "dagger/sdk",
     # The pipeline's outputs (data/, models/ and reports/ .gitignore files)
