@@ -104,7 +104,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 SHARED_SERVICE_LANES = ("server",)
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # the Dagger SDK's environment has no xdist
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``--dist loadfile`` with the modules of each of ``SHARED_SERVICE_LANES`` as one unit:
     one tracking server (its MLflow start and schema migrations) for the run, not one per
