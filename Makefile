@@ -43,6 +43,7 @@ SIZES ?=
 PORT ?= 5001
 SERVE_WORKERS ?= 1
 MLFLOW_UI_PORT ?= 5000
+DOCS_PORT ?= 8000
 LANE ?= unit
 # pytest-xdist: one worker more than the cores, since much of the suite waits on the commands,
 # servers and JVMs it starts (WORKERS=0 runs the tests in pytest's own process); the tests of a
@@ -52,6 +53,8 @@ XDIST := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 export PATH := $(BIN):$(PATH)
 # No usage data from MLflow (it would also keep an id under ~/.config/mlflow).
 export MLFLOW_DISABLE_TELEMETRY := true
+# Material for MkDocs prints a notice of its end of life (May 2027) at every build and serve.
+export NO_MKDOCS_2_WARNING := 1
 # Spark's Python workers run this environment's interpreter, which has the project.
 export PYSPARK_PYTHON := $(BIN)/python
 # uv installs without compiling bytecode (compiling everything up front costs a minute here):
@@ -59,7 +62,7 @@ export PYSPARK_PYTHON := $(BIN)/python
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install dagger-env spark lock remote fetch data features train evaluate register \
-	package validate pipeline release promote rollback champion predict monitor backtest serve mlflow-ui tracking-server \
+	package validate pipeline release promote rollback champion predict monitor backtest serve mlflow-ui tracking-server docs \
 	unlock postgres test test-fast test-lane lint format bench bench-train bench-score bench-serve notebook clean
 
 ## Show this help
@@ -196,7 +199,7 @@ serve: $(INSTALLED)
 mlflow-ui: $(INSTALLED)
 	lcp mlflow-ui --port $(MLFLOW_UI_PORT)
 
-## The team's MLflow server: PostgreSQL store, basic-auth (settings: README, "The team's registry")
+## The team's MLflow server: PostgreSQL store, basic-auth (settings: docs/team-registry.md)
 tracking-server: $(INSTALLED)
 	lcp tracking-server
 
@@ -220,13 +223,18 @@ test: $(RAW_DATA) $(DAGGER_INSTALLED) $(SPARK_INSTALLED) postgres
 test-lane: $(RAW_DATA) $(DAGGER_INSTALLED) $(SPARK_INSTALLED) postgres
 	pytest -m "$(LANE)" $(XDIST)
 
-## Check style, types (ruff, mypy --strict, Dagger module incl.), notebooks, the CI workflow
+## Check style, types (ruff, mypy --strict, Dagger module incl.), notebooks, the CI workflow, docs
 lint: $(INSTALLED) $(DAGGER_INSTALLED) $(SPARK_INSTALLED)
 	pre-commit run --all-files
+	mkdocs build --strict --quiet --site-dir site
 	$(DAGGER_PYTHON) -m mypy --follow-imports silent --cache-dir .mypy_cache/dagger \
 		$(DAGGER_TYPED)
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	zizmor --offline .github/workflows/ci.yml
+
+## Serve the docs site on 127.0.0.1:8000 (DOCS_PORT=...), rebuilt as its pages change
+docs: $(INSTALLED)
+	mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 ## Format the code, apply safe lint fixes, strip notebook outputs
 format: $(INSTALLED)
@@ -254,9 +262,10 @@ bench-serve: $(INSTALLED)
 notebook: $(INSTALLED)
 	jupyter lab notebooks/01-exploration.ipynb $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-## Delete generated data, models and reports (keeps the raw data and the MLflow store)
+## Delete generated data, models, reports and the built docs (keeps the raw data and MLflow store)
 clean:
 	git clean -fdXq data/interim data/processed models reports
+	rm -rf site
 	find . \( -path ./$(VENV) -o -path ./$(DAGGER_VENV) \) -prune -o -type d -name __pycache__ \
 		-exec rm -rf {} +
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

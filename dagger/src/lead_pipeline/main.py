@@ -60,6 +60,7 @@ SOURCE_IGNORE = [
     "**/*.lcp-tmp",
     "**/.lcp-commit",
     "tracking-server",
+    "site",
     # .dvc/.gitignore
     ".dvc/cache",
     ".dvc/tmp",
