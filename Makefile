@@ -30,6 +30,8 @@ PIP_QUIET := --quiet --quiet --disable-pip-version-check
 # unpinned (transitive) package to its newest release.
 LOCK_ARGS ?=
 RAW_DATA := data/raw/raw_data.csv
+# What the docs site is built from: its pages, and the modules its API pages are read from.
+DOCS_SOURCES = $(shell find docs -type f) $(shell find lead_conversion_prediction -name '*.py')
 DVC_REMOTE ?=
 INPUT ?=
 OUTPUT ?=
@@ -62,7 +64,7 @@ export PYSPARK_PYTHON := $(BIN)/python
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install dagger-env spark lock remote fetch data features train evaluate register \
-	package validate pipeline release promote rollback champion predict monitor backtest serve mlflow-ui tracking-server docs \
+	package validate pipeline release promote rollback champion predict monitor backtest serve mlflow-ui tracking-server docs site \
 	unlock postgres test test-fast test-lane lint format bench bench-train bench-score bench-serve notebook clean
 
 ## Show this help
@@ -224,9 +226,8 @@ test-lane: $(RAW_DATA) $(DAGGER_INSTALLED) $(SPARK_INSTALLED) postgres
 	pytest -m "$(LANE)" $(XDIST)
 
 ## Check style, types (ruff, mypy --strict, Dagger module incl.), notebooks, the CI workflow, docs
-lint: $(INSTALLED) $(DAGGER_INSTALLED) $(SPARK_INSTALLED)
+lint: $(INSTALLED) $(DAGGER_INSTALLED) $(SPARK_INSTALLED) site/index.html
 	pre-commit run --all-files
-	mkdocs build --strict --quiet --site-dir site
 	$(DAGGER_PYTHON) -m mypy --follow-imports silent --cache-dir .mypy_cache/dagger \
 		$(DAGGER_TYPED)
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
@@ -235,6 +236,15 @@ lint: $(INSTALLED) $(DAGGER_INSTALLED) $(SPARK_INSTALLED)
 ## Serve the docs site on 127.0.0.1:8000 (DOCS_PORT=...), rebuilt as its pages change
 docs: $(INSTALLED)
 	mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+# A strict build: a warning (a broken link or anchor, a page left out of the navigation, a
+# module the API pages no longer find) fails it, and a failed build leaves no site/ that looks
+# up to date. Not --quiet: it hides from strict mode the warnings it counts.
+site/index.html: mkdocs.yml $(DOCS_SOURCES) $(INSTALLED)
+	mkdocs build --strict --site-dir site || { rm -rf site; exit 1; }
+
+## Build the docs site into site/ with `mkdocs build --strict` (make lint builds it too)
+site: site/index.html
 
 ## Format the code, apply safe lint fixes, strip notebook outputs
 format: $(INSTALLED)

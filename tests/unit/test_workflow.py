@@ -101,15 +101,21 @@ def test_the_test_job_lints_and_tests_with_the_shared_data_laid_out(
     assert test_step["env"]["LCP_SHARED_DIR"] == "${{ runner.temp }}/shared"
 
 
-def test_the_test_job_uploads_the_docs_site_that_make_lint_builds_strictly(
+def test_the_test_job_builds_the_docs_site_strictly_and_uploads_it(
     workflow: dict[Any, Any],
 ) -> None:
     (upload,) = using(workflow, "test", "actions/upload-artifact")
     assert upload["with"] == {"name": "docs-site", "path": "site", "if-no-files-found": "error"}
-    assert position(workflow, "test", "make lint") < steps(workflow, "test").index(upload)
-    lint = (PROJ_ROOT / "Makefile").read_text(encoding="utf-8").split("\nlint:")[1]
-    recipe = lint.split("\n\n")[0]
-    assert "\tmkdocs build --strict --quiet --site-dir site\n" in recipe + "\n"
+    build = position(workflow, "test", "make site")
+    assert (
+        position(workflow, "test", "make install") < build < steps(workflow, "test").index(upload)
+    )
+    makefile = (PROJ_ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\nsite/index.html:")[1].split("\n\n")[0]
+    assert "\tmkdocs build --strict --site-dir site " in recipe
+    assert "--quiet" not in recipe, "strict mode counts no warning that --quiet hides"
+    assert re.search(r"^lint: .*\bsite/index\.html\b", makefile, flags=re.MULTILINE)
+    assert re.search(r"^site: site/index\.html$", makefile, flags=re.MULTILINE)
     config = yaml.safe_load((PROJ_ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
     assert config["site_dir"] == "site" and config["theme"]["font"] is False
 
