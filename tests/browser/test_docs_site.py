@@ -25,6 +25,8 @@ import pytest
 from lead_conversion_prediction.config import PROJ_ROOT
 from tests.support import browser_page, free_port
 
+pytestmark = pytest.mark.long(seconds=15)
+
 BUILD_SECONDS = 600  # an idle machine needs about 5 s
 PAGE_MILLISECONDS = 60_000
 # (path under the site, the page's title, a heading of its sections)
