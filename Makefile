@@ -30,6 +30,8 @@ PIP_QUIET := --quiet --quiet --disable-pip-version-check
 # unpinned (transitive) package to its newest release.
 LOCK_ARGS ?=
 RAW_DATA := data/raw/raw_data.csv
+# What the docs site is built from: its pages, and the modules its API pages are read from.
+DOCS_SOURCES = $(shell find docs -type f) $(shell find lead_conversion_prediction -name '*.py')
 DVC_REMOTE ?=
 INPUT ?=
 OUTPUT ?=
@@ -44,6 +46,7 @@ SIZES ?=
 PORT ?= 5001
 SERVE_WORKERS ?= 1
 MLFLOW_UI_PORT ?= 5000
+DOCS_PORT ?= 8000
 LANE ?= unit
 # pytest-xdist: one worker more than the cores, since much of the suite waits on the commands,
 # servers and JVMs it starts (WORKERS=0 runs the tests in pytest's own process); the tests of a
@@ -53,6 +56,8 @@ XDIST := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 export PATH := $(BIN):$(PATH)
 # No usage data from MLflow (it would also keep an id under ~/.config/mlflow).
 export MLFLOW_DISABLE_TELEMETRY := true
+# Material for MkDocs prints a notice of its end of life (May 2027) at every build and serve.
+export NO_MKDOCS_2_WARNING := 1
 # Spark's Python workers run this environment's interpreter, which has the project.
 export PYSPARK_PYTHON := $(BIN)/python
 # uv installs without compiling bytecode (compiling everything up front costs a minute here):
@@ -60,7 +65,7 @@ export PYSPARK_PYTHON := $(BIN)/python
 unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install dagger-env spark lock remote fetch data features train evaluate register \
-	package validate pipeline release promote rollback champion predict monitor backtest serve mlflow-ui tracking-server \
+	package validate pipeline release promote rollback champion predict monitor backtest serve mlflow-ui tracking-server docs site \
 	plots-offline exp-show unlock postgres test test-fast test-lane lint format bench bench-train bench-score bench-serve notebook clean
 
 ## Show this help
@@ -197,7 +202,7 @@ serve: $(INSTALLED)
 mlflow-ui: $(INSTALLED)
 	lcp mlflow-ui --port $(MLFLOW_UI_PORT)
 
-## The team's MLflow server: PostgreSQL store, basic-auth (settings: README, "The team's registry")
+## The team's MLflow server: PostgreSQL store, basic-auth (settings: docs/team-registry.md)
 tracking-server: $(INSTALLED)
 	lcp tracking-server
 
@@ -233,13 +238,26 @@ test: $(RAW_DATA) $(DAGGER_INSTALLED) $(SPARK_INSTALLED) postgres
 test-lane: $(RAW_DATA) $(DAGGER_INSTALLED) $(SPARK_INSTALLED) postgres
 	pytest -m "$(LANE)" $(XDIST)
 
-## Check style, types (ruff, mypy --strict, Dagger module incl.), notebooks, the CI workflow
-lint: $(INSTALLED) $(DAGGER_INSTALLED) $(SPARK_INSTALLED)
+## Check style, types (ruff, mypy --strict, Dagger module incl.), notebooks, the CI workflow, docs
+lint: $(INSTALLED) $(DAGGER_INSTALLED) $(SPARK_INSTALLED) site/index.html
 	pre-commit run --all-files
 	$(DAGGER_PYTHON) -m mypy --follow-imports silent --cache-dir .mypy_cache/dagger \
 		$(DAGGER_TYPED)
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	zizmor --offline .github/workflows/ci.yml
+
+## Serve the docs site on 127.0.0.1:8000 (DOCS_PORT=...), rebuilt as its pages change
+docs: $(INSTALLED)
+	mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+# A strict build: a warning (a broken link or anchor, a page left out of the navigation, a
+# module the API pages no longer find) fails it, and a failed build leaves no site/ that looks
+# up to date. Not --quiet: it hides from strict mode the warnings it counts.
+site/index.html: mkdocs.yml $(DOCS_SOURCES) $(INSTALLED)
+	mkdocs build --strict --site-dir site || { rm -rf site; exit 1; }
+
+## Build the docs site into site/ with `mkdocs build --strict` (make lint builds it too)
+site: site/index.html
 
 ## Format the code, apply safe lint fixes, strip notebook outputs
 format: $(INSTALLED)
@@ -267,9 +285,10 @@ bench-serve: $(INSTALLED)
 notebook: $(INSTALLED)
 	jupyter lab notebooks/01-exploration.ipynb $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-## Delete generated data, models and reports (keeps the raw data and the MLflow store)
+## Delete generated data, models, reports and the built docs (keeps the raw data and MLflow store)
 clean:
 	git clean -fdXq data/interim data/processed models reports
+	rm -rf site
 	find . \( -path ./$(VENV) -o -path ./$(DAGGER_VENV) \) -prune -o -type d -name __pycache__ \
 		-exec rm -rf {} +
 	rm -rf .pytest_cache .mypy_cache .ruff_cache

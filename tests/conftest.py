@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 pytest_plugins = ("tests.dagger_sdk",)
 
 TESTS_DIR = Path(__file__).resolve().parent
-# The lanes, each a folder of tests/ (README: "Tests"). A test is in the lane of its folder,
-# unless it uses a fixture that needs a lane's service: then it is in that lane.
+# The lanes, each a folder of tests/ (CONTRIBUTING.md: "Tests"). A test is in the lane of its
+# folder, unless it uses a fixture that needs a lane's service: then it is in that lane.
 LANES = {
     "unit": "in-process, small frames: no pipeline run, JVM, database or browser",
     "integration": "the real commands on the real data",

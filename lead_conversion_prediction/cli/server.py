@@ -69,7 +69,7 @@ def mlflow_ui(
 def tracking_server() -> None:
     """Run the team's MLflow server: PostgreSQL, basic-auth.
 
-    Settings come from the environment (see the README): MLFLOW_AUTH_ADMIN_PASSWORD and
+    Settings come from the environment (docs/team-registry.md): MLFLOW_AUTH_ADMIN_PASSWORD and
     MLFLOW_FLASK_SERVER_SECRET_KEY are required; MLFLOW_BACKEND_STORE_URI names the database.
     The command becomes `mlflow server`: Ctrl-C or SIGTERM stops it.
     """

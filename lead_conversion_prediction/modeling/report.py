@@ -43,7 +43,7 @@ from lead_conversion_prediction.modeling.reliance import (
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-# The reference notebook's published test figures (computed with leakage, see README).
+# The reference notebook's published test figures (computed with leakage: docs/model.md).
 REFERENCE = {
     "xgboost_rf": {"accuracy": 0.803, "f1_weighted": 0.80},
     "logistic_regression": {"accuracy": 0.785, "f1_weighted": 0.78},

@@ -609,7 +609,9 @@ def test_the_workflow_runs_job_by_job_on_a_fresh_clone(
         print(f"{time.monotonic() - started:7.1f} s {len(upstream.gets):3d} GET  in all")
 
     artifacts = run.artifacts
-    assert sorted(path.name for path in artifacts.iterdir()) == ["model", "model-bundle", "report"]
+    names = ["docs-site", "model", "model-bundle", "report"]
+    assert sorted(path.name for path in artifacts.iterdir()) == names
+    assert (artifacts / "docs-site" / "index.html").is_file()
     assert [path.name for path in (artifacts / "model").iterdir()] == ["model.pkl"]
     assert (artifacts / "model-bundle" / "models.tar").is_file()
     report = artifacts / "report"

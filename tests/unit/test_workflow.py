@@ -101,6 +101,25 @@ def test_the_test_job_lints_and_tests_with_the_shared_data_laid_out(
     assert test_step["env"]["LCP_SHARED_DIR"] == "${{ runner.temp }}/shared"
 
 
+def test_the_test_job_builds_the_docs_site_strictly_and_uploads_it(
+    workflow: dict[Any, Any],
+) -> None:
+    (upload,) = using(workflow, "test", "actions/upload-artifact")
+    assert upload["with"] == {"name": "docs-site", "path": "site", "if-no-files-found": "error"}
+    build = position(workflow, "test", "make site")
+    assert (
+        position(workflow, "test", "make install") < build < steps(workflow, "test").index(upload)
+    )
+    makefile = (PROJ_ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\nsite/index.html:")[1].split("\n\n")[0]
+    assert "\tmkdocs build --strict --site-dir site " in recipe
+    assert "--quiet" not in recipe, "strict mode counts no warning that --quiet hides"
+    assert re.search(r"^lint: .*\bsite/index\.html\b", makefile, flags=re.MULTILINE)
+    assert re.search(r"^site: site/index\.html$", makefile, flags=re.MULTILINE)
+    config = yaml.safe_load((PROJ_ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    assert config["site_dir"] == "site" and config["theme"]["font"] is False
+
+
 def test_the_raw_data_comes_through_lcp_fetch_with_no_remote_and_no_secret(
     workflow: dict[Any, Any],
 ) -> None:
@@ -208,22 +227,25 @@ def test_the_validate_job_verifies_the_bundle_then_installs_xgboost_and_runs_the
     )
 
 
-def readme_block(language: str, containing: str) -> str:
-    """The README's first ``language`` code block that holds ``containing``."""
-    text = (PROJ_ROOT / "README.md").read_text(encoding="utf-8")
+MONITORING_PAGE = PROJ_ROOT / "docs" / "monitoring.md"
+
+
+def docs_block(language: str, containing: str) -> str:
+    """The monitoring page's first ``language`` code block that holds ``containing``."""
+    text = MONITORING_PAGE.read_text(encoding="utf-8")
     blocks: list[str] = re.findall(rf"```{language}\n(.*?)```", text, flags=re.DOTALL)
     found = [block for block in blocks if containing in block]
-    assert found, f"no {language} block of README.md holds {containing!r}"
+    assert found, f"no {language} block of {MONITORING_PAGE.name} holds {containing!r}"
     return found[0]
 
 
-def test_the_readmes_scheduled_monitoring_job_is_a_valid_workflow_that_fails_on_an_alert(
+def test_the_docs_scheduled_monitoring_job_is_a_valid_workflow_that_fails_on_an_alert(
     tmp_path: Path,
 ) -> None:
     import subprocess
     import sys
 
-    text = readme_block("yaml", "schedule:")
+    text = docs_block("yaml", "schedule:")
     job = yaml.safe_load(text)
     assert job[True]["schedule"][0]["cron"]  # PyYAML reads the key `on` as True
     (run,) = [
@@ -240,5 +262,5 @@ def test_the_readmes_scheduled_monitoring_job_is_a_valid_workflow_that_fails_on_
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    cron = readme_block("cron", "lcp monitor")
+    cron = docs_block("cron", "lcp monitor")
     assert cron.split()[:5] == ["0", "7", "*", "*", "1"] and "||" in cron  # mails on exit != 0

@@ -61,6 +61,7 @@ SOURCE_IGNORE = [
     "**/.lcp-commit",
     "tracking-server",
     "**/.cache",
+    "site",
     # .dvc/.gitignore
     ".dvc/cache",
     ".dvc/tmp",
