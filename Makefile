@@ -273,7 +273,7 @@ bench: $(RAW_DATA)
 bench-train: $(RAW_DATA)
 	python scripts/bench_train.py $(if $(SIZES),--sizes "$(SIZES)")
 
-## Score 1k and 1M synthetic leads (artifact, @champion, Spark, MLflow), whole process, vs pyarrow
+## Score 1k and 1M leads every way, whole process; BASELINE=REV
 bench-score: $(RAW_DATA) $(SPARK_INSTALLED)
 	python scripts/bench_score.py $(if $(BASELINE),--baseline "$(BASELINE)")
 
