@@ -71,7 +71,19 @@ unexport PYTHONDONTWRITEBYTECODE
 ## Show this help
 help:
 	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=; off=; fi; \
-	awk -v on="$$on" -v off="$$off" '/^## /{doc=substr($$0, 4); next} /^[a-z-]+:/{if (doc) printf "  %s%-16s%s %s\n", on, substr($$1, 1, length($$1)-1), off, doc; doc=""}' $(MAKEFILE_LIST)
+	awk -v on="$$on" -v off="$$off" -v width=80 ' \
+	function wrap(text, words, n, i, line, out) { \
+		n = split(text, words, " "); line = ""; out = ""; \
+		for (i = 1; i <= n; i++) { \
+			if (line != "" && 19 + length(line) + 1 + length(words[i]) > width) { \
+				out = out line "\n" sprintf("%19s", ""); line = words[i] \
+			} else { line = line == "" ? words[i] : line " " words[i] } \
+		} \
+		return out line \
+	} \
+	/^## /{doc=substr($$0, 4); next} \
+	/^[a-z-]+:/{if (doc) printf "  %s%-16s%s %s\n", on, substr($$1, 1, length($$1)-1), off, wrap(doc); doc=""}' \
+	$(MAKEFILE_LIST)
 
 # The base interpreter's pip puts uv into a venv without pip (ensurepip would cost seconds);
 # where it cannot, the venv gets its own pip first. `uv sync` then adds the locked pip to .venv.

@@ -228,9 +228,18 @@ def test_make_help_lists_every_documented_target_aligned_and_plain_in_a_pipe() -
         check=True,
     ).stdout
     assert "\x1b" not in shown, "no colour codes when the output is not a terminal"
-    lines = shown.splitlines()
+    assert max(len(line) for line in shown.splitlines()) <= 80, "within 80 columns"
+    targets = [line for line in shown.splitlines() if line[2:3] != " "]
     makefile = (PROJ_ROOT / "Makefile").read_text()
     documented = re.findall(r"^## .*\n([a-z-]+):", makefile, flags=re.MULTILINE)
-    assert [line.split()[0] for line in lines] == documented
-    starts = {len(line) - len(line[2:].split(" ", 1)[1].lstrip()) for line in lines}
-    assert len(starts) == 1, "every description starts in the same column"
+    assert [line.split()[0] for line in targets] == documented
+    starts = {len(line) - len(line[2:].split(" ", 1)[1].lstrip()) for line in targets}
+    continued = {len(line) - len(line.lstrip()) for line in shown.splitlines()} - {2}
+    assert len(starts) == 1 and continued <= starts, "descriptions start in one column"
+    # A long description goes on below itself, word by word: no word is lost.
+    docs = re.findall(r"^## (.*)\n[a-z-]+:", makefile, flags=re.MULTILINE)
+    assert " ".join(shown.split()) == " ".join(
+        word
+        for target, doc in zip(documented, docs, strict=True)
+        for word in [target, *doc.split()]
+    )
