@@ -45,7 +45,8 @@ def test_a_signal_stops_the_server_and_frees_its_port(
     serving: tuple[subprocess.Popen[str], int],
 ) -> None:
     """SIGTERM to the command alone, as a service manager sends it. SIGINT to the command
-    alone is the next test's (with workers), Ctrl-C to the group the one after."""
+    alone is checked with workers (``test_several_workers_stop_together_on_a_signal``), and
+    Ctrl-C to the group by ``test_make_serve_exits_cleanly_on_ctrl_c``."""
     process, port = serving
     children = descendants(process.pid)
     os.kill(process.pid, signal.SIGTERM)
