@@ -197,21 +197,16 @@ def rollback_target(name: str, line: list[int], to: int | None) -> int:
     """The version a rollback along the champions' ``line`` gives the alias to: the one before
     the current champion, or ``to`` when it is an earlier champion of the line."""
     current, earlier = line[-1], line[:-1]
-    if not earlier:
-        raise RegistryError(
-            f"{name}: version {current} is the first champion: there is no earlier champion "
-            "to roll back to"
-        )
-    if to is None:
-        return earlier[-1]
-    if to == current:
+    first = f"version {current} is the first champion: there is no earlier champion"
+    if to is not None and to == current:
         raise RegistryError(f"{name}: version {to} is the champion already")
-    if to not in earlier:
+    if to is not None and to not in earlier:
         named = ", ".join(str(v) for v in dict.fromkeys(reversed(earlier)))
-        raise RegistryError(
-            f"{name}: version {to} is not an earlier champion; roll back to one of: {named}"
-        )
-    return to
+        where = f"roll back to one of: {named}" if earlier else first
+        raise RegistryError(f"{name}: version {to} is not an earlier champion; {where}")
+    if not earlier:
+        raise RegistryError(f"{name}: {first} to roll back to")
+    return to if to is not None else earlier[-1]
 
 
 def champion_report(params: Params) -> list[str]:

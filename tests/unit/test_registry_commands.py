@@ -164,6 +164,14 @@ def test_each_rollback_goes_one_step_further_back(store: Path) -> None:
         ],
     )
     assert champion_now() == 1
+    never = lcp_here("rollback", "--to", "2")
+    assert (never.returncode, never.stderr.splitlines()) == (
+        2,
+        [
+            f"error: {NAME}: version 2 is not an earlier champion; version 1 is the first "
+            "champion: there is no earlier champion"
+        ],
+    )
 
 
 def test_rollback_to_picks_an_earlier_champion_and_refuses_any_other(store: Path) -> None:
