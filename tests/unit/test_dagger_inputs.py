@@ -4,7 +4,6 @@ line when a container could not use them, and the facts the module repeats from 
 from __future__ import annotations
 
 import json
-import re
 import tomllib
 from typing import Any
 
@@ -49,7 +48,7 @@ def test_the_module_repeats_the_projects_facts_exactly() -> None:
     assert uv["version"] == UV_VERSION
     config = json.loads((PROJ_ROOT / "dagger.json").read_text(encoding="utf-8"))
     assert config["engineVersion"] == f"v{DAGGER_SDK_VERSION}"
-    assert LANES == tuple(SUITE_LANES)
+    assert tuple(SUITE_LANES) == LANES
     assert COMMIT_VARIABLE == COMMIT_ENV_VAR
 
 
