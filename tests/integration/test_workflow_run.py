@@ -20,10 +20,12 @@ in the workflow                 here
                                 ``GITHUB_ENV``; the workflow's, job's and step's ``env:``.
                                 ``GITHUB_PATH`` entries go first on ``PATH``, newest first;
                                 ``GITHUB_OUTPUT`` feeds ``steps.ID.outputs``.
-``run: make lint``              ``make --dry-run lint``: the target and its prerequisites
-                                resolve, and their commands are printed, not run. ``.ci/run``
-                                runs ``make lint`` on a fresh clone of the same files, and the
-                                suite does not run a check twice.
+``run: make lint``,             ``make --dry-run ...``: the target and its prerequisites
+``run: make test-lane ...``     resolve, and their commands are printed, not run. ``.ci/run``
+                                runs ``make lint`` on a fresh clone of the same files, this
+                                suite is the lanes, and it does not run a check twice.
+``strategy: matrix:``           one list: the job runs once per value, one after another,
+                                each in its own folder, ``${{ matrix.KEY }}`` substituted.
 ``${{ }}``                      ``runner.temp``, ``runner.os``, ``github.workspace``,
                                 ``github.sha``, ``github.ref``, ``github.repository``,
                                 ``github.workflow``, ``github.event_name``, ``secrets.NAME``
@@ -35,6 +37,10 @@ in the workflow                 here
                                 its repository, with ``test/dataset/X_test.csv`` and
                                 ``y_test.csv`` from ``../shared/validator``. Any other
                                 repository fails the test.
+``astral-sh/setup-uv``           this machine's uv (on PATH: the project's .venv has it) first on
+                                ``PATH``, when it is the version of ``version-file:``'s uv.lock
+                                (relative to ``working-directory:``); ``enable-cache:`` must be
+                                true, and uv's cache is this machine's.
 ``actions/setup-python``        a venv (with pip) of the interpreter running this test, its
                                 ``bin`` first on ``PATH``: Python 3.11, which also stands in
                                 for ``python-version: "3.12"`` (the validator's; the tests do
@@ -53,7 +59,8 @@ in the workflow                 here
 the course validator            its composite action's steps: its repository laid out in the
                                 workspace, the artifact ``model`` downloaded to ``model/``,
                                 Python 3.12 (the job's, as above), ``pip install scikit-learn
-                                pandas joblib`` (unpinned, as the action does), then its check:
+                                pandas joblib`` (unpinned, as the action does; the job's
+                                ``PIP_CONSTRAINT`` applies), then its check:
                                 ``model/model.pkl`` loaded with joblib must predict
                                 ``[0, 1, 0, 1, 0]`` for the first five rows of ``X_test.csv``.
 the raw data's upstream URL     a loopback HTTP server (``tests.support.UpstreamServer``)
@@ -63,12 +70,12 @@ the raw data's upstream URL     a loopback HTTP server (``tests.support.Upstream
                                 configured unless a step configures one.
 ==============================  ===============================================================
 
-The test job's ``make test`` runs, inside the run, the test that reads both parts of the
-laid-out shared folder (the pinned raw file and the course validator's pair, in
-``test_shared_data.py``): ``PYTEST_ADDOPTS`` selects it, since the whole suite there would
-run this module again and double the suite's time; the suite itself runs every other test
-here, and the Dagger job of the same run trains on the real data. A failing step fails
-the test with the job, the step, its exit code and the last lines of its output.
+Each test job installs, fetches the data and lays out the shared folder its lanes read, which
+the test then checks; its ``make test-lane`` is a dry run (running it would run the suite again,
+which runs here). The Dagger job of the same run trains on the real data, and the version it
+registers must record the run's commit. A failing step fails the test with the job, the step,
+its exit code and the last lines of its output; each job's time here is printed beside its
+timeout.
 """
 
 from __future__ import annotations
@@ -110,10 +117,6 @@ pytestmark = pytest.mark.long(seconds=130)
 WORKFLOW = PROJ_ROOT / ".github" / "workflows" / "ci.yml"
 VALIDATOR = "lasselundstenjensen/itu-sdse-project-model-validator"
 REPOSITORY = "lead-conversion/lead-conversion-prediction"
-# What each test job's `make test-lane` runs here: pytest collects the job's lanes, in the job's
-# environment, with the shared folder it laid out; the suite itself runs every test here, and
-# the Dagger job of the same run trains on the real data.
-INNER_PYTEST = "--collect-only -q"
 # The validator's packages, pinned to the lock's versions before its own install.
 VALIDATOR_PACKAGES = ("scikit-learn", "pandas", "numpy", "joblib", "xgboost-cpu")
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
@@ -387,8 +390,9 @@ class WorkflowRun:
         shell = step.get("shell", defaults.get("shell"))
         folder = step.get("working-directory", defaults.get("working-directory", "."))
         script = str(step["run"])
-        if script.strip() == "make lint":
-            script = "make --dry-run lint"  # .ci/run lints the same files (the table above)
+        if re.fullmatch(r"make (lint|test-lane) ?.*", script.strip()):
+            # .ci/run lints the same files, and this suite runs the lanes (the table above).
+            script = script.strip().replace("make ", "make --dry-run ", 1)
         self.shell(job, label, step, script, shell, job.workspace / folder)
 
     def shell(
@@ -579,7 +583,7 @@ class WorkflowRun:
         shown = subprocess.run([found, "--version"], capture_output=True, text=True, check=True)
         if shown.stdout.split()[1] != pinned[0]:
             raise StepError(job.name, label, f"{found} is not uv {pinned[0]}: {shown.stdout}")
-        if inputs.get("enable-cache") != "true":
+        if inputs.get("enable-cache", "").lower() != "true":
             raise StepError(job.name, label, "the workflow caches uv's cache (enable-cache)")
         tools = job.temp / "setup-uv"
         tools.mkdir(exist_ok=True)
@@ -673,7 +677,7 @@ def test_the_workflow_runs_job_by_job_on_a_fresh_clone(
     tmp_path: Path, upstream: UpstreamServer
 ) -> None:
     origin = clone_with_changes(tmp_path / "origin", upstream.url)
-    env = {**machine_env(), "PYTEST_ADDOPTS": INNER_PYTEST}
+    env = machine_env()
     workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     run = WorkflowRun(workflow, tmp_path, origin, env, upstream)
     started = time.monotonic()
