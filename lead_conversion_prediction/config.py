@@ -22,8 +22,6 @@ from lead_conversion_prediction.exceptions import ConfigError, InputNotFoundErro
 PROJ_ROOT = Path(__file__).resolve().parents[1]
 ROOT_ENV_VAR = "LCP_ROOT"
 TRACKING_URI_ENV_VAR = "MLFLOW_TRACKING_URI"
-# The commit of a checkout copied without .git (a Dagger container's): what lineage records.
-COMMIT_ENV_VAR = "LCP_GIT_COMMIT"
 
 
 def run_root() -> Path:

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from lead_conversion_prediction.config import COMMIT_ENV_VAR, Params
+from lead_conversion_prediction.config import Params
 
+# The commit of a checkout copied without .git (a Dagger container's): what lineage records.
+COMMIT_ENV_VAR = "LCP_GIT_COMMIT"
 # The tags naming the process that logs a run: its host, pid and checkout.
 OWNER_TAGS = ("lcp.host", "lcp.pid", "lcp.root")
 

@@ -11,7 +11,8 @@ import dagger
 import pytest
 from dagger import dag
 
-from lead_conversion_prediction.config import COMMIT_ENV_VAR, PROJ_ROOT
+from lead_conversion_prediction.config import PROJ_ROOT
+from lead_conversion_prediction.modeling.lineage import COMMIT_ENV_VAR
 from lead_pipeline.environments import (
     APT_INSTALL,
     DAGGER_SDK_VERSION,

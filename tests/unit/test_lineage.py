@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lead_conversion_prediction.config import COMMIT_ENV_VAR
-from lead_conversion_prediction.modeling.lineage import git_state
+from lead_conversion_prediction.modeling.lineage import COMMIT_ENV_VAR, git_state
 
 
 def test_a_copy_without_git_records_the_commit_it_is_told_else_unknown(

@@ -11,7 +11,7 @@ TRACKING_HOST = "tracking"
 TRACKING_SERVICE_URI = f"http://{TRACKING_HOST}:5000"
 # Names a container cannot reach a server of the caller's machine by: they are its own.
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
-# The commit lineage records for a checkout copied without .git (config.COMMIT_ENV_VAR).
+# The commit lineage records for a copy without .git (the package's modeling/lineage.py).
 COMMIT_VARIABLE = "LCP_GIT_COMMIT"
 COMMIT = re.compile(r"[0-9a-f]{7,40}")
 
