@@ -17,8 +17,9 @@ DAGGER_VENV := dagger/.venv
 DAGGER_PYTHON := $(CURDIR)/$(DAGGER_VENV)/bin/python
 DAGGER_INSTALLED := $(DAGGER_VENV)/.installed
 # What imports the SDK, type-checked in dagger/.venv (the rest is checked by `mypy` in .venv).
-DAGGER_TYPED := dagger/src tests/unit/test_dagger_module.py tests/unit/test_workflow.py \
-	tests/integration/test_dagger_replay.py tests/integration/test_workflow_run.py
+DAGGER_TYPED := dagger/src tests/unit/test_dagger_module.py tests/unit/test_dagger_inputs.py \
+	tests/unit/test_workflow.py tests/integration/test_dagger_replay.py \
+	tests/integration/test_container_environments.py tests/integration/test_workflow_run.py
 # uv installs from uv.lock; pip only bootstraps it, at the version the lock pins (dev group).
 UV := $(BIN)/uv
 UV_VERSION := $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' uv.lock)

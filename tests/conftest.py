@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +49,11 @@ LANES = {
     "faults": "kills, tampering and concurrent runs on a trained project",
 }
 FIXTURE_LANES = {"spark": "spark", "tracking_server": "server"}
+# The replay of the GitHub workflow: on GitHub (GITHUB_ACTIONS=true) the suite runs inside that
+# workflow, whose jobs run for real, so it leaves the replay out (deselected, never skipped).
+WORKFLOW_REPLAY = (
+    "tests/integration/test_workflow_run.py::test_the_workflow_runs_job_by_job_on_a_fresh_clone"
+)
 
 OWN_BASETEMP = pytest.StashKey[Path]()
 PASSED = pytest.StashKey[bool]()
@@ -90,7 +95,17 @@ def expected_seconds(item: pytest.Item) -> float:
     return float(marker.kwargs["seconds"]) if marker is not None else 0.0
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def inside_the_workflow(items: list[pytest.Item], env: Mapping[str, str]) -> list[pytest.Item]:
+    """The items that replay the workflow this run is part of: none outside GitHub Actions."""
+    if env.get("GITHUB_ACTIONS") != "true":
+        return []
+    return [item for item in items if item.nodeid == WORKFLOW_REPLAY]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if deselected := inside_the_workflow(items, os.environ):
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
     for item in items:
         item.add_marker(getattr(pytest.mark, lane_of(item)))
     # Longest modules first (pytest-xdist hands out whole modules in this order, with

@@ -9,7 +9,9 @@ are never skipped.
 
 The administrative statements (CREATE/DROP ROLE and DATABASE) run with ``psql``: through the
 superuser URI in ``$LCP_TEST_POSTGRES_ADMIN_URI`` when it is set, else as the ``postgres``
-user (``runuser`` as root, ``sudo -n`` otherwise, as on GitHub's runners).
+user (``runuser`` as root, ``sudo -n`` otherwise, as on GitHub's runners). That URI also names
+the server (its host and port; the Dagger module's test container reaches a service so), which
+is then the caller's to start.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
@@ -28,13 +31,17 @@ import pytest
 from lead_conversion_prediction.config import PROJ_ROOT
 from tests.support import die_with_parent, free_port, stop_group, wait_until
 
-PG_HOST, PG_PORT = "127.0.0.1", 5432
 ADMIN_URI_VAR = "LCP_TEST_POSTGRES_ADMIN_URI"
+_ADMIN = urlsplit(os.environ.get(ADMIN_URI_VAR, ""))
+PG_HOST, PG_PORT = _ADMIN.hostname or "127.0.0.1", _ADMIN.port or 5432
 STARTUP_SECONDS = 900.0  # a cold start migrates the schema and imports MLflow in each worker
 
 
 def ensure_postgres() -> None:
-    """Start this machine's PostgreSQL cluster when needed; fail the test run if it cannot."""
+    """Start this machine's PostgreSQL cluster when needed; fail the test run if it cannot.
+    A server named by the admin URI is the caller's: psql tells when it does not answer."""
+    if os.environ.get(ADMIN_URI_VAR):
+        return
     script = PROJ_ROOT / "scripts" / "postgres.sh"
     try:
         result = subprocess.run(

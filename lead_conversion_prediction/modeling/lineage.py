@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict
 
 from lead_conversion_prediction.config import Params
 
+# The commit of a checkout copied without .git (a Dagger container's): what lineage records.
+COMMIT_ENV_VAR = "LCP_GIT_COMMIT"
 # The tags naming the process that logs a run: its host, pid and checkout.
 OWNER_TAGS = ("lcp.host", "lcp.pid", "lcp.root")
 
@@ -68,7 +70,10 @@ class Lineage(BaseModel):
 
 
 def git_state(root: Path) -> tuple[str, str]:
-    """The checkout's commit and whether it has uncommitted changes ('unknown' without git)."""
+    """The checkout's commit and whether it has uncommitted changes ('unknown' without git).
+
+    ``$LCP_GIT_COMMIT`` names the commit of a copy without .git (a container's), and wins."""
+    import os
     import subprocess
 
     def git(*args: str) -> str | None:
@@ -80,7 +85,7 @@ def git_state(root: Path) -> tuple[str, str]:
             return None
         return result.stdout if result.returncode == 0 else None
 
-    commit = (git("rev-parse", "HEAD") or "unknown").strip()
+    commit = os.environ.get(COMMIT_ENV_VAR) or (git("rev-parse", "HEAD") or "unknown").strip()
     status = git("status", "--porcelain", "--untracked-files=no")
     dirty = "unknown" if status is None else ("true" if status.strip() else "false")
     return commit, dirty

@@ -13,9 +13,12 @@ gets it from the commands it needs, run then:
   mounted so;
 - a command fails the call when its exit code is not one its ``expect`` allows (by default,
   anything but 0), and so does an exception of the function, as the CLI reports it;
-- pip and apt only build the image: the interpreter running these tests has the pinned
-  requirements, and ``PYTHONPATH`` makes its ``lcp`` run the copy's code, as the image's
-  editable install of the source would;
+- the image is this machine's: apt and pip only build it (they are not run), and its
+  ``/usr/local/bin`` is a folder of this machine's Python 3.11 and uv (the lock's version, which
+  pip installs there in the image); every other command runs as the container runs it, with
+  its environment, its ``PATH`` mapped entry by entry: the ``uv sync`` commands install the
+  environment from uv.lock into the copy's ``.venv`` (hard links from this machine's uv cache),
+  and ``lcp`` is that environment's, with the copy installed editable, as in the container;
 - nothing else of the host reaches the commands: no ``LCP_ROOT``, no tracking URI (the copy's
   own ``mlflow.db`` is the container's throw-away store), no DVC remote unless one is given.
 
@@ -34,7 +37,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,12 +50,15 @@ from dagger.client._core import Field
 from dagger.mod import default_module
 
 from lead_conversion_prediction.config import PROJ_ROOT
-from lead_pipeline.main import SOURCE_IGNORE, WORKDIR, LeadPipeline
+from lead_pipeline.arguments import SOURCE_IGNORE
+from lead_pipeline.environments import UV_VERSION, WORKDIR
+from lead_pipeline.main import LeadPipeline
 from tests.support import SHARED_DIR, shared_file
 from tests.unit.test_dagger_module import (
     NESTED,
     Exec,
     answered,
+    builds_image,
     execs,
     git_paths,
     ignored,
@@ -243,6 +249,31 @@ def digest(root: Path) -> str:
     return hashed.hexdigest()
 
 
+# The image's folder of Python and uv, and what stands in for each of its commands here.
+IMAGE_BIN = "/usr/local/bin"
+IMAGE_PYTHONS = ("python", "python3", "python3.11")
+
+
+def image_bin(folder: Path) -> Path:
+    """A stand-in for the image's /usr/local/bin: this machine's base Python 3.11 and the uv on
+    PATH (the project's .venv has it), which must be the version the image bootstraps."""
+    if sys.version_info[:2] != (3, 11):
+        raise ReplayError("the replay stands in for the image's Python 3.11 with its own")
+    found = shutil.which("uv")
+    if found is None:
+        raise ReplayError("no uv on PATH: `make install` puts uv.lock's into .venv/bin")
+    uv = Path(found)
+    version = subprocess.run([str(uv), "--version"], capture_output=True, text=True, check=True)
+    if version.stdout.split()[1] != UV_VERSION:
+        raise ReplayError(f"{uv} is not uv {UV_VERSION}, the image's: {version.stdout.strip()}")
+    folder.mkdir(parents=True, exist_ok=True)
+    base = Path(getattr(sys, "_base_executable", sys.executable)).resolve()
+    for name, target in [*((name, base) for name in IMAGE_PYTHONS), ("uv", uv)]:
+        (folder / name).unlink(missing_ok=True)
+        (folder / name).symlink_to(target)
+    return folder
+
+
 def mapped(value: str, mounts: Mapping[str, Path]) -> str:
     """A container path as the matching path on this machine; anything else unchanged."""
     for inside, outside in mounts.items():
@@ -421,21 +452,28 @@ class Replay:
             self.read_only += [path for path in inside_out if path.is_dir()]
         return folder
 
-    def _evaluate(self, node: Any) -> None:
-        """Run the node's commands that have not run yet, in order: the engine runs a step once."""
+    def install(self, node: Any) -> Path:
+        """Build the environment of the node's containers alone: run their installation commands
+        (the image's aside), none of the project's; return the workdir they installed in."""
+        self.log.touch()
+        self._evaluate(node, only=is_installation)
+        return self.mounts[WORKDIR]
+
+    def _evaluate(self, node: Any, only: Callable[[tuple[str, ...]], bool] | None = None) -> None:
+        """Run the node's commands that have not run yet, in order: the engine runs a step once
+        (``only``: those it selects)."""
         self._mount(node)
-        env = {
-            **self.env,
-            "PATH": os.pathsep.join([str(Path(sys.executable).parent), self.env["PATH"]]),
-            "PYTHONPATH": str(self.mounts.get(WORKDIR) or ""),
-        }
+        if IMAGE_BIN not in self.mounts:
+            self.mounts[IMAGE_BIN] = image_bin(self.scratch / "image-bin")
+        # The container's PATH (every command's environment sets it) replaces this machine's.
+        env = {name: value for name, value in self.env.items() if name != "PATH"}
         with self.log.open("a", encoding="utf-8") as log:
             for command in execs(node):
                 assert command.step is not None
-                if id(command.step) in self.ran:
+                if id(command.step) in self.ran or (only and not only(command.args)):
                     continue
                 self.commands.append(command)
-                if is_installation(command.args):
+                if builds_image(command.args):
                     self.ran[id(command.step)] = Ran(command.step, 0, "")
                 else:
                     self.ran[id(command.step)] = self._exec(command, env, log)
@@ -444,6 +482,11 @@ class Replay:
         mounts = self.mounts
         args = [mapped(arg, mounts) for arg in command.args]
         variables = {name: mapped(value, mounts) for name, value in command.env.items()}
+        if "PATH" not in variables:
+            raise ReplayError(f"`{shlex.join(command.args)}` runs with no PATH of the container's")
+        variables["PATH"] = os.pathsep.join(
+            mapped(entry, mounts) for entry in command.env["PATH"].split(":")
+        )
         secrets = {name: _plaintext(secret) for name, secret in command.secrets.items()}
         log.write(f"$ {shlex.join(command.args)}\n")
         log.flush()
@@ -490,12 +533,16 @@ class Replay:
         if chain[0].name == "container" and last.name in ("file", "directory"):
             return Path(mapped(last.args["path"], mounts))
         if [step.name for step in chain[:1]] == ["directory"] and all(
-            step.name == "withDirectory" for step in chain[1:]
+            step.name in ("withDirectory", "withFile") for step in chain[1:]
         ):
             scratch.mkdir(parents=True, exist_ok=True)
             for index, step in enumerate(chain[1:]):
                 part = self._materialise(step.args["source"], mounts, scratch / f"part{index}")
-                shutil.copytree(part, scratch / step.args["path"], dirs_exist_ok=True)
+                if step.name == "withFile":
+                    (scratch / step.args["path"]).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(part, scratch / step.args["path"])
+                else:
+                    shutil.copytree(part, scratch / step.args["path"], dirs_exist_ok=True)
             return scratch
         raise ReplayError(f"the replay cannot export {[step.name for step in chain]}")
 
@@ -510,7 +557,10 @@ def replay(
 def container_env() -> dict[str, str]:
     """This machine's environment less what the project reads: a container sets none of it."""
     env = dict(os.environ)
-    for name in ("LCP_ROOT", "DVC_ROOT", "MLFLOW_TRACKING_URI", "LCP_SHARED_DIR", "PYTHONPATH"):
+    project = ("LCP_ROOT", "DVC_ROOT", "MLFLOW_TRACKING_URI", "LCP_SHARED_DIR", "LCP_GIT_COMMIT")
+    python = ["PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"]
+    python += ["PYSPARK_PYTHON"]
+    for name in (*project, *python):
         env.pop(name, None)
     return env
 

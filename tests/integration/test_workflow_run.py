@@ -20,10 +20,12 @@ in the workflow                 here
                                 ``GITHUB_ENV``; the workflow's, job's and step's ``env:``.
                                 ``GITHUB_PATH`` entries go first on ``PATH``, newest first;
                                 ``GITHUB_OUTPUT`` feeds ``steps.ID.outputs``.
-``run: make lint``              ``make --dry-run lint``: the target and its prerequisites
-                                resolve, and their commands are printed, not run. ``.ci/run``
-                                runs ``make lint`` on a fresh clone of the same files, and the
-                                suite does not run a check twice.
+``run: make lint``,             ``make --dry-run ...``: the target and its prerequisites
+``run: make test-lane ...``     resolve, and their commands are printed, not run. ``.ci/run``
+                                runs ``make lint`` on a fresh clone of the same files, this
+                                suite is the lanes, and it does not run a check twice.
+``strategy: matrix:``           one list: the job runs once per value, one after another,
+                                each in its own folder, ``${{ matrix.KEY }}`` substituted.
 ``${{ }}``                      ``runner.temp``, ``runner.os``, ``github.workspace``,
                                 ``github.sha``, ``github.ref``, ``github.repository``,
                                 ``github.workflow``, ``github.event_name``, ``secrets.NAME``
@@ -35,6 +37,10 @@ in the workflow                 here
                                 its repository, with ``test/dataset/X_test.csv`` and
                                 ``y_test.csv`` from ``../shared/validator``. Any other
                                 repository fails the test.
+``astral-sh/setup-uv``           this machine's uv (on PATH: the project's .venv has it) first on
+                                ``PATH``, when it is the version of ``version-file:``'s uv.lock
+                                (relative to ``working-directory:``); ``enable-cache:`` must be
+                                true, and uv's cache is this machine's.
 ``actions/setup-python``        a venv (with pip) of the interpreter running this test, its
                                 ``bin`` first on ``PATH``: Python 3.11, which also stands in
                                 for ``python-version: "3.12"`` (the validator's; the tests do
@@ -53,7 +59,8 @@ in the workflow                 here
 the course validator            its composite action's steps: its repository laid out in the
                                 workspace, the artifact ``model`` downloaded to ``model/``,
                                 Python 3.12 (the job's, as above), ``pip install scikit-learn
-                                pandas joblib`` (unpinned, as the action does), then its check:
+                                pandas joblib`` (unpinned, as the action does; the job's
+                                ``PIP_CONSTRAINT`` applies), then its check:
                                 ``model/model.pkl`` loaded with joblib must predict
                                 ``[0, 1, 0, 1, 0]`` for the first five rows of ``X_test.csv``.
 the raw data's upstream URL     a loopback HTTP server (``tests.support.UpstreamServer``)
@@ -63,23 +70,27 @@ the raw data's upstream URL     a loopback HTTP server (``tests.support.Upstream
                                 configured unless a step configures one.
 ==============================  ===============================================================
 
-The test job's ``make test`` runs, inside the run, the test that reads both parts of the
-laid-out shared folder (the pinned raw file and the course validator's pair, in
-``test_shared_data.py``): ``PYTEST_ADDOPTS`` selects it, since the whole suite there would
-run this module again and double the suite's time; the suite itself runs every other test
-here, and the Dagger job of the same run trains on the real data. A failing step fails
-the test with the job, the step, its exit code and the last lines of its output.
+Each test job installs, fetches the data and lays out the shared folder its lanes read, which
+the test then checks; its ``make test-lane`` is a dry run (running it would run the suite again,
+which runs here). The Dagger job of the same run trains on the real data, and the version it
+registers must record the run's commit. A failing step fails the test with the job, the step,
+its exit code and the last lines of its output; each job's time here is printed beside its
+timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
+import filecmp
 import os
 import re
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -92,16 +103,22 @@ import yaml
 
 from lead_conversion_prediction.config import PROJ_ROOT
 from tests.integration.test_dagger_replay import DaggerCall, Done, Replay, ReplayError, build
-from tests.support import GIT_IDENTITY, UpstreamServer, point_pin_at, shared_file
+from tests.support import (
+    GIT_IDENTITY,
+    RAW_MD5,
+    UpstreamServer,
+    md5_of,
+    point_pin_at,
+    shared_file,
+)
 
 pytestmark = pytest.mark.long(seconds=130)
 
 WORKFLOW = PROJ_ROOT / ".github" / "workflows" / "ci.yml"
 VALIDATOR = "lasselundstenjensen/itu-sdse-project-model-validator"
 REPOSITORY = "lead-conversion/lead-conversion-prediction"
-# What the run's `make test` runs: the test that reads both parts of the laid-out shared folder.
-# The real pipeline runs in the Dagger job of the same run.
-INNER_TESTS = "tests/integration/test_shared_data.py"
+# The validator's packages, pinned to the lock's versions before its own install.
+VALIDATOR_PACKAGES = ("scikit-learn", "pandas", "numpy", "joblib", "xgboost-cpu")
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 # What this machine's environment must not pass to the jobs: the project's own settings, the
 # environment running this test (its venv, its make, its pytest), and GitHub's variables.
@@ -217,6 +234,8 @@ class Job:
     pythons: dict[str, Path] = field(default_factory=dict)
     dagger_cache: list[Done] = field(default_factory=list)
     steps_run: int = 0
+    matrix: dict[str, str] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def workspace(self) -> Path:
@@ -228,7 +247,10 @@ class Job:
 
     @property
     def name(self) -> str:
-        return str(self.spec.get("name", self.id))
+        name = str(self.spec.get("name", self.id))
+        for key, value in self.matrix.items():
+            name = re.sub(rf"\$\{{\{{\s*matrix\.{key}\s*\}}\}}", value, name)
+        return name
 
 
 @dataclass
@@ -242,6 +264,10 @@ class WorkflowRun:
     upstream: UpstreamServer | None = None
     variables: dict[str, str] = field(default_factory=dict)  # the repository's `vars`
     steps_done: list[StepDone] = field(default_factory=list)
+    # Each job run's name, wall time here and timeout, in the order they ran.
+    job_times: list[tuple[str, float, float]] = field(default_factory=list)
+    # What the validator's Python held once its check ran, by lower-case name.
+    validator_packages: dict[str, str] = field(default_factory=dict)
 
     @property
     def artifacts(self) -> Path:
@@ -255,15 +281,31 @@ class WorkflowRun:
         jobs: dict[str, dict[str, Any]] = self.workflow["jobs"]
         graph = {job_id: set(self._list(spec.get("needs", []))) for job_id, spec in jobs.items()}
         for job_id in TopologicalSorter(graph).static_order():
-            self.run_job(job_id, jobs[job_id])
+            for index, matrix in enumerate(self.matrix(job_id, jobs[job_id])):
+                self.run_job(job_id, jobs[job_id], matrix, index)
 
-    def run_job(self, job_id: str, spec: dict[str, Any]) -> None:
+    @staticmethod
+    def matrix(job_id: str, spec: dict[str, Any]) -> list[dict[str, str]]:
+        """The job's matrix, one combination per run of it (one key's list, as GitHub expands
+        it); a job without one runs once."""
+        strategy = spec.get("strategy") or {}
+        if not strategy:
+            return [{}]
+        if set(strategy) - {"matrix", "fail-fast"} or len(strategy["matrix"]) != 1:
+            raise StepError(job_id, "(job)", "the stand-in expands a matrix of one list only")
+        ((key, values),) = strategy["matrix"].items()
+        return [{key: str(value)} for value in values]
+
+    def run_job(
+        self, job_id: str, spec: dict[str, Any], matrix: dict[str, str], index: int = 0
+    ) -> None:
         unknown = set(spec) - {"name", "runs-on", "needs", "timeout-minutes", "steps", "env"}
-        unknown -= {"defaults", "permissions"}
+        unknown -= {"defaults", "permissions", "strategy"}
         if unknown:
             raise StepError(job_id, "(job)", f"the stand-in runner cannot run {sorted(unknown)}")
         minutes = float(spec.get("timeout-minutes", 360))
-        job = Job(job_id, spec, self.base / "jobs" / job_id, time.monotonic() + minutes * 60)
+        folder = self.base / "jobs" / (f"{job_id}-{index}" if matrix else job_id)
+        job = Job(job_id, spec, folder, time.monotonic() + minutes * 60, matrix=matrix)
         job.workspace.mkdir(parents=True)
         job.temp.mkdir()
         for index, step in enumerate(spec["steps"]):
@@ -278,6 +320,7 @@ class WorkflowRun:
             done = StepDone(job.id, label, step, time.monotonic() - started)
             self.steps_done.append(done)
             done.upstream_gets = self.requests() - requests
+        self.job_times.append((job.name, time.monotonic() - job.started, minutes))
 
     def requests(self) -> int:
         return len(self.upstream.gets) if self.upstream else 0
@@ -303,6 +346,8 @@ class WorkflowRun:
                 return known[expression]
             if re.fullmatch(r"secrets\.\w+", expression):
                 return ""
+            if (found := re.fullmatch(r"matrix\.([\w-]+)", expression)) and found[1] in job.matrix:
+                return job.matrix[found[1]]
             if found := re.fullmatch(r"vars\.(\w+)", expression):
                 return self.variables.get(found[1], "")
             if found := re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expression):
@@ -345,8 +390,9 @@ class WorkflowRun:
         shell = step.get("shell", defaults.get("shell"))
         folder = step.get("working-directory", defaults.get("working-directory", "."))
         script = str(step["run"])
-        if script.strip() == "make lint":
-            script = "make --dry-run lint"  # .ci/run lints the same files (the table above)
+        if re.fullmatch(r"make (lint|test-lane) ?.*", script.strip()):
+            # .ci/run lints the same files, and this suite runs the lanes (the table above).
+            script = script.strip().replace("make ", "make --dry-run ", 1)
         self.shell(job, label, step, script, shell, job.workspace / folder)
 
     def shell(
@@ -455,6 +501,7 @@ class WorkflowRun:
         stand_ins = {
             "actions/checkout": self.checkout,
             "actions/setup-python": self.setup_python,
+            "astral-sh/setup-uv": self.setup_uv,
             "actions/upload-artifact": self.upload_artifact,
             "actions/download-artifact": self.download_artifact,
             "dagger/dagger-for-github": self.dagger,
@@ -515,6 +562,34 @@ class WorkflowRun:
         home = job.pythons[version]
         job.path.insert(0, str(home / "bin"))
         job.env["pythonLocation"] = str(home)
+
+    def setup_uv(
+        self, job: Job, label: str, step: Mapping[str, Any], inputs: dict[str, str], log: Path
+    ) -> None:
+        """The uv on this machine's PATH (the project's .venv has it), first on the job's PATH,
+        when it is the version ``version-file`` (a uv.lock) pins; uv's cache is this machine's."""
+        folder = job.workspace / inputs.get("working-directory", ".")
+        lock = folder / inputs.get("version-file", "")
+        if lock.name != "uv.lock" or not lock.is_file():
+            raise StepError(job.name, label, "the stand-in reads uv's version from a uv.lock")
+        pinned = [
+            package["version"]
+            for package in tomllib.loads(lock.read_text(encoding="utf-8"))["package"]
+            if package["name"] == "uv"
+        ]
+        found = shutil.which("uv")
+        if found is None or not pinned:
+            raise StepError(job.name, label, "no uv on this machine's PATH, or none in the lock")
+        shown = subprocess.run([found, "--version"], capture_output=True, text=True, check=True)
+        if shown.stdout.split()[1] != pinned[0]:
+            raise StepError(job.name, label, f"{found} is not uv {pinned[0]}: {shown.stdout}")
+        if inputs.get("enable-cache", "").lower() != "true":
+            raise StepError(job.name, label, "the workflow caches uv's cache (enable-cache)")
+        tools = job.temp / "setup-uv"
+        tools.mkdir(exist_ok=True)
+        (tools / "uv").unlink(missing_ok=True)
+        (tools / "uv").symlink_to(found)
+        job.path.insert(0, str(tools))
 
     def upload_artifact(
         self, job: Job, label: str, step: Mapping[str, Any], inputs: dict[str, str], log: Path
@@ -577,6 +652,13 @@ class WorkflowRun:
             job.workspace,
         )
         self.shell(job, f"{label}: check", {}, VALIDATOR_CHECK, "python", job.workspace)
+        python = job.pythons["3.12"] / "bin" / "python"
+        frozen = subprocess.run(
+            [str(python), "-m", "pip", "freeze"], capture_output=True, text=True, check=True
+        )
+        self.validator_packages = dict(
+            line.lower().split("==", 1) for line in frozen.stdout.splitlines() if "==" in line
+        )
 
     @staticmethod
     def _list(value: str | list[str]) -> list[str]:
@@ -595,7 +677,7 @@ def test_the_workflow_runs_job_by_job_on_a_fresh_clone(
     tmp_path: Path, upstream: UpstreamServer
 ) -> None:
     origin = clone_with_changes(tmp_path / "origin", upstream.url)
-    env = {**machine_env(), "PYTEST_ADDOPTS": INNER_TESTS}
+    env = machine_env()
     workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     run = WorkflowRun(workflow, tmp_path, origin, env, upstream)
     started = time.monotonic()
@@ -606,6 +688,8 @@ def test_the_workflow_runs_job_by_job_on_a_fresh_clone(
     finally:
         for done in run.steps_done:
             print(f"{done.seconds:7.1f} s {done.upstream_gets:3d} GET  {done.job}: {done.name}")
+        for name, seconds, minutes in run.job_times:
+            print(f"{seconds:7.1f} s of {minutes * 60:6.0f} s (timeout)  job {name}")
         print(f"{time.monotonic() - started:7.1f} s {len(upstream.gets):3d} GET  in all")
 
     artifacts = run.artifacts
@@ -621,14 +705,33 @@ def test_the_workflow_runs_job_by_job_on_a_fresh_clone(
     verified = [done.job for done in run.steps_done if "lcp verify" in done.spec.get("run", "")]
     assert verified == ["validate"], "the validate job checks the bundle against its manifest"
 
-    # The raw data comes from the upstream URL once on the runner and once in the containers,
-    # shared by both calls of the train job as its engine's cache shares them.
+    # Each test job laid out the shared folder its lanes read, and collected them there.
+    lanes = workflow["jobs"]["test"]["strategy"]["matrix"]["lanes"]
+    for index in range(len(lanes)):
+        shared = tmp_path / "jobs" / f"test-{index}" / "temp" / "shared"
+        assert md5_of(shared / "data" / "raw_data.csv") == RAW_MD5
+        for name in ("X_test.csv", "y_test.csv"):
+            assert filecmp.cmp(shared / "validator" / name, shared_file("validator", name))
+    # The raw data comes from the upstream URL once per test job and once in the containers.
     fetches = [
         done for done in run.steps_done if "make data/raw/raw_data.csv" in done.spec.get("run", "")
     ]
     dagger = [done for done in run.steps_done if "dagger" in done.spec.get("uses", "")]
-    assert [done.upstream_gets for done in fetches] == [1]
-    assert [done.upstream_gets for done in dagger] == [1, 0]
+    assert [done.upstream_gets for done in fetches] == [1] * len(lanes)
+    assert [done.upstream_gets for done in dagger] == [1]
+    # The version the one call registered records the commit the workflow ran on.
+    store = tmp_path / "jobs" / "train" / "temp" / "dagger-0" / "app" / "mlflow.db"
+    with contextlib.closing(sqlite3.connect(store)) as database:
+        tags = database.execute(
+            "SELECT value FROM model_version_tags WHERE key = 'git_commit'"
+        ).fetchall()
+    assert tags == [(run.sha,)]
+    # The validator's own unpinned install took the lock's versions of its packages.
+    lock = tomllib.loads((PROJ_ROOT / "uv.lock").read_text(encoding="utf-8"))
+    locked = {package["name"]: package["version"] for package in lock["package"]}
+    assert {name: run.validator_packages.get(name) for name in VALIDATOR_PACKAGES} == {
+        name: locked[name] for name in VALIDATOR_PACKAGES
+    }
 
 
 def probe_run(tmp_path: Path, jobs: dict[str, Any]) -> WorkflowRun:
@@ -725,9 +828,10 @@ def test_an_expression_the_runner_cannot_evaluate_fails_loudly(tmp_path: Path) -
         run.run()
 
 
-def registry_calls(tmp_path: Path, variables: dict[str, str]) -> list[DaggerCall]:
-    """The train job's two Dagger calls as the workflow's registry step makes them with the
-    repository's ``variables``: that step, then the calls' ``args:`` as GitHub expands them."""
+def registry_calls(tmp_path: Path, variables: dict[str, str]) -> tuple[list[DaggerCall], str]:
+    """The train job's Dagger calls as the workflow's registry step makes them with the
+    repository's ``variables``: that step, then the calls' ``args:`` as GitHub expands them; and
+    the commit the run is on."""
     workflow = yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
     train = workflow["jobs"]["train"]["steps"]
     (choose,) = [step for step in train if step.get("id") == "registry"]
@@ -741,35 +845,42 @@ def registry_calls(tmp_path: Path, variables: dict[str, str]) -> list[DaggerCall
     except StepError as error:
         pytest.fail(str(error), pytrace=False)
     lines = shown.read_text(encoding="utf-8").splitlines()
-    return [DaggerCall.parse(shlex.split(line)) for line in lines]
+    return [DaggerCall.parse(shlex.split(line)) for line in lines], run.sha
 
 
-def test_without_the_repositorys_registry_the_calls_keep_their_own_store(tmp_path: Path) -> None:
-    calls = registry_calls(tmp_path, {})
+def test_without_the_repositorys_registry_the_call_keeps_its_own_store(tmp_path: Path) -> None:
+    calls, sha = registry_calls(tmp_path, {})
     assert [(call.function, call.arguments) for call in calls] == [
-        ("pipeline", {"source": "."}),
-        ("report", {"source": "."}),
+        ("release", {"source": ".", "commit": sha}),
     ]
 
 
-def test_the_repositorys_registry_reaches_both_calls_with_the_password_as_a_secret(
+def test_the_repositorys_registry_reaches_the_call_with_the_password_as_a_secret(
     tmp_path: Path,
 ) -> None:
     uri = "https://mlflow.example.internal:5000"
     variables = {"MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_USERNAME": "ci-bot"}
-    calls = registry_calls(tmp_path, variables)
-    assert [call.function for call in calls] == ["pipeline", "report"]
+    calls, sha = registry_calls(tmp_path, variables)
+    assert [call.function for call in calls] == ["release"]
     for call in calls:
         assert call.arguments == {
             "tracking-uri": uri,
             "tracking-username": "ci-bot",
             "tracking-password": "env:MLFLOW_TRACKING_PASSWORD",
             "source": ".",
+            "commit": sha,
         }
         # The module takes these flags, with the password read from the step's environment
         # (the repository secret there) as the Dagger CLI reads it.
         exported, _ = build(call, PROJ_ROOT, {"MLFLOW_TRACKING_PASSWORD": "not-logged"})
         assert exported is not None
+
+
+def test_a_registry_without_its_user_fails_the_call_in_one_line(tmp_path: Path) -> None:
+    calls, _ = registry_calls(tmp_path, {"MLFLOW_TRACKING_URI": "https://mlflow.example.org"})
+    (call,) = calls
+    with pytest.raises(ReplayError, match=r"^release: --tracking-uri .*cannot log in [^\n]*$"):
+        build(call, PROJ_ROOT, {})
 
 
 def test_a_registry_variable_with_other_than_url_characters_stops_the_job(

@@ -34,18 +34,29 @@ from dagger.mod import default_module
 from dagger.mod._converter import to_typedef
 
 from lead_conversion_prediction.config import PROJ_ROOT
+from lead_pipeline.arguments import SOURCE_IGNORE
+from lead_pipeline.environments import (
+    CACHES,
+    DEVELOPMENT,
+    LOCK_FILES,
+    PYTHON_IMAGE,
+    RUNTIME,
+    WORKDIR,
+    dependencies,
+    project,
+)
 from lead_pipeline.main import (
     BATCH_MOUNT,
     DVC_REMOTE_MOUNT,
-    PYTHON_IMAGE,
+    LINT,
     SHARED_MOUNT,
-    SOURCE_IGNORE,
-    WORKDIR,
     LeadPipeline,
     MonitoringError,
 )
 
-FUNCTIONS = ("pipeline", "report", "prepare_data", "train", "predict", "monitor", "test", "lint")
+FUNCTIONS = ("pipeline", "release", "prepare_data", "train", "predict", "monitor", "test", "lint")
+# The functions that register a model: the engine runs them on every call.
+UNCACHED = ("pipeline", "release")
 # The arguments every function shares belong to the module (its constructor).
 MODULE_ARGUMENTS = (
     "source",
@@ -131,9 +142,14 @@ def execs(node: Any) -> list[Exec]:
     return found
 
 
-def is_installation(args: tuple[str, ...]) -> bool:
-    """Whether a command installs packages (pip or apt) rather than running the project."""
+def builds_image(args: tuple[str, ...]) -> bool:
+    """Whether a command installs into the image itself (apt, or pip bootstrapping uv)."""
     return args[0] == "apt-get" or args[:3] == ("python", "-m", "pip")
+
+
+def is_installation(args: tuple[str, ...]) -> bool:
+    """Whether a command installs packages (apt, pip or uv) rather than running the project."""
+    return builds_image(args) or args[0] == "uv"
 
 
 def project_commands(node: Any) -> list[tuple[str, ...]]:
@@ -358,7 +374,7 @@ def results(module: LeadPipeline, source: dagger.Directory) -> dict[str, Node]:
     shared = dag.host().directory("../shared")
     return {
         "pipeline": module.pipeline(),
-        "report": module.report(),
+        "release": module.release(),
         "prepare_data": module.prepare_data(),
         "train": module.train(),
         "predict": module.predict(),
@@ -439,7 +455,7 @@ def test_a_functions_own_source_wins_over_the_modules(
     module: LeadPipeline, source: dagger.Directory
 ) -> None:
     other = dag.host().directory("elsewhere")
-    for function in ("pipeline", "report", "prepare_data", "train", "predict", "monitor", "lint"):
+    for function in ("pipeline", "release", "prepare_data", "train", "predict", "monitor", "lint"):
         added = [
             step.args["source"]
             for step in steps(called(module, function, source=other))
@@ -573,12 +589,14 @@ def test_every_container_starts_from_the_pinned_python_image(
         assert addresses and set(addresses) == {PYTHON_IMAGE}, name
 
 
-def test_requirements_are_installed_before_the_source_is_added(
+def test_the_locked_environment_is_installed_before_the_source_is_added(
     module: LeadPipeline, source: dagger.Directory
 ) -> None:
+    """uv and its cache volume first, then the locked dependencies from pyproject.toml and
+    uv.lock alone, then the source and the project: a change to the code reuses the layer."""
     for name, result in results(module, source).items():
+        options = DEVELOPMENT if name in ("lint", "test") else RUNTIME
         for chain in chains(result):
-            names = [step.name for step in chain]
             adds = [
                 index
                 for index, step in enumerate(chain)
@@ -586,19 +604,29 @@ def test_requirements_are_installed_before_the_source_is_added(
             ]
             if not adds:
                 continue
-            requirements, project = adds
-            assert chain[requirements].args["include"][0] == "requirements.txt", name
-            installs = [
-                index
+            locked, whole = adds
+            assert chain[locked].args["include"] == LOCK_FILES, name
+            assert chain[whole].args.get("include") is None, name
+            mounted = {
+                step.args["path"]: step.args["cache"]
+                for step in chain
+                if step.name == "withMountedCache"
+            }
+            assert set(mounted) == set(CACHES), name
+            runs = [
+                (index, tuple(step.args["args"]))
                 for index, step in enumerate(chain)
-                if step.name == "withExec" and is_installation(tuple(step.args["args"]))
+                if step.name == "withExec"
             ]
-            cache = names.index("withMountedCache")
-            assert chain[cache].args["path"] == "/root/.cache/pip"
-            assert cache < requirements < installs[-2] < project < installs[-1], name
-            copied = chain[requirements].args["include"]
-            assert chain[installs[-2]].args["args"][-2:] == ["-r", copied[-1]]
-            assert chain[installs[-1]].args["args"][-3:] == ["--no-deps", "-e", "."]
+            at = {args: index for index, args in runs}
+            caches = [index for index, step in enumerate(chain) if step.name == "withMountedCache"]
+            assert max(caches) < locked < at[dependencies(options)] < whole, name
+            assert whole < at[project(options)], name
+            assert [args for index, args in runs if index < locked][-1][:3] == (
+                "python",
+                "-m",
+                "pip",
+            )
 
 
 def test_each_function_runs_the_makefiles_commands_in_order(
@@ -607,13 +635,13 @@ def test_each_function_runs_the_makefiles_commands_in_order(
     everything = (RAW_DATA_FETCH, *(stage(name) for name in STAGES))
     expected = {
         "pipeline": list(everything),
-        "report": list(everything),
+        "release": list(everything),
         "prepare_data": [RAW_DATA_FETCH, stage("data"), stage("features")],
         "train": [RAW_DATA_FETCH, stage("data"), stage("features"), stage("train")],
         "predict": [RAW_DATA_FETCH, *map(stage, ("data", "features", "train", "validate"))],
         "monitor": [RAW_DATA_FETCH, *map(stage, ("data", "features", "train", "monitor"))],
-        "test": [("pytest", "-m", "unit")],
-        "lint": [("ruff", "check", "."), ("ruff", "format", "--check", "."), ("mypy",)],
+        "test": [(*REMOTE_ADD, DVC_REMOTE_MOUNT), RAW_DATA_FETCH, ("pytest", "-m", "unit")],
+        "lint": list(LINT),
     }
     recipes = makefile_commands()
     for name, result in results(module, source).items():
@@ -671,12 +699,12 @@ def test_a_tracking_server_reaches_the_register_step_alone_its_password_as_a_sec
     module: LeadPipeline,
 ) -> None:
     password = dag.set_secret("tracking-password", "not-a-real-password")
-    server = {
+    server: dict[str, Any] = {
         "tracking_uri": "https://mlflow.example.internal",
         "tracking_username": "ci",
         "tracking_password": password,
     }
-    for result in (module.pipeline(**server), module.report(**server)):
+    for result in (module.pipeline(**server), module.release(**server)):
         runs = execs(result)
         told = [step for step in runs if "MLFLOW_TRACKING_URI" in step.env or step.secrets]
         assert [step.args for step in told] == [stage("register")]
@@ -689,7 +717,7 @@ def test_a_tracking_server_reaches_the_register_step_alone_its_password_as_a_sec
         assert "not-a-real-password" not in repr(built)
     # Without a server, no step is told of one: each run has a store of its own.
     assert not [step for step in execs(module.pipeline()) if "MLFLOW_TRACKING_URI" in step.env]
-    with pytest.raises(ValueError, match="need --tracking-uri"):
+    with pytest.raises(ValueError, match="need a server"):
         module.pipeline(tracking_password=password)
 
 
@@ -726,7 +754,7 @@ def test_the_steps_chain_through_the_directories_each_function_returns(
     assert project_commands(monitored)[-2:] == [stage("train"), stage("monitor")]
 
 
-def test_the_pipeline_returns_the_model_bundle_and_report_the_reports_folder(
+def test_the_pipeline_returns_the_bundle_and_release_the_bundle_and_reports_of_one_run(
     module: LeadPipeline,
 ) -> None:
     bundle = module.pipeline()
@@ -734,12 +762,25 @@ def test_the_pipeline_returns_the_model_bundle_and_report_the_reports_folder(
     assert selections(bundle)[-1].name == "file"
     assert selections(bundle)[-1].args == {"path": f"{WORKDIR}/models/models.tar"}
 
-    reports = module.report()
-    assert isinstance(reports, dagger.Directory)
-    assert selections(reports)[-1].name == "directory"
-    assert selections(reports)[-1].args == {"path": f"{WORKDIR}/reports"}
-    # Both read the same finished project: the engine runs its steps once for both.
-    assert [step.args for step in execs(bundle)] == [step.args for step in execs(reports)]
+    released = module.release()
+    assert isinstance(released, dagger.Directory)
+    first, model, reports = selections(released)
+    assert (first.name, model.name, reports.name) == ("directory", "withFile", "withDirectory")
+    assert model.args["path"] == "models.tar" and reports.args["path"] == "reports"
+    assert selections(model.args["source"])[-1].args == {"path": f"{WORKDIR}/models/models.tar"}
+    assert selections(reports.args["source"])[-1].args == {"path": f"{WORKDIR}/reports"}
+    # Both are read from one finished container: one run, one registration, one model.
+    (finished,) = {id(selections(step.args["source"])[-2]) for step in (model, reports)}
+    assert finished
+    assert [step.args for step in execs(released)] == [step.args for step in execs(bundle)]
+    assert [args[:2] for args in project_commands(released)].count(("lcp", "register")) == 1
+
+
+def test_the_functions_that_register_are_never_cached_and_the_others_are() -> None:
+    functions = default_module().get_object(LeadPipeline.__name__).functions
+    policies = {name: function.cache_policy for name, function in functions.items() if name}
+    assert {name for name, policy in policies.items() if policy == "never"} == set(UNCACHED)
+    assert {policies[name] for name in FUNCTIONS if name not in UNCACHED} == {None}
 
 
 def test_the_tests_read_the_shared_folder_mounted_read_only(

@@ -18,6 +18,7 @@ import yaml
 
 from lead_conversion_prediction.config import PROJ_ROOT
 from lead_pipeline.main import LeadPipeline
+from tests.conftest import LANES
 
 WORKFLOW = PROJ_ROOT / ".github" / "workflows" / "ci.yml"
 VALIDATOR = "lasselundstenjensen/itu-sdse-project-model-validator"
@@ -74,19 +75,35 @@ def test_every_checkout_drops_its_credentials(workflow: dict[Any, Any]) -> None:
     checkouts = [
         step for job in workflow["jobs"] for step in using(workflow, job, "actions/checkout")
     ]
-    assert len(checkouts) == 4
+    assert len(checkouts) == 5
     assert all(step["with"]["persist-credentials"] is False for step in checkouts)
 
 
-def test_the_test_job_lints_and_tests_with_the_shared_data_laid_out(
-    workflow: dict[Any, Any],
-) -> None:
+def test_the_lanes_run_in_parallel_jobs_each_lane_once(workflow: dict[Any, Any]) -> None:
+    """Lint and every lane of the suite (tests/conftest.py's LANES) run side by side: the test
+    job's matrix gives each job a marker expression of its lanes for `make test-lane`."""
+    assert "needs" not in workflow["jobs"]["lint"] and "needs" not in workflow["jobs"]["test"]
+    assert [step.get("run") for step in steps(workflow, "lint")][-1] == "make lint"
+    matrix = workflow["jobs"]["test"]["strategy"]
+    assert matrix["fail-fast"] is False
+    lanes = [lane for group in matrix["matrix"]["lanes"] for lane in group.split(" or ")]
+    assert sorted(lanes) == sorted(LANES)
+    test_step = steps(workflow, "test")[position(workflow, "test", "make test-lane")]
+    assert test_step["run"] == 'make test-lane LANE="$LANES"'
+    assert test_step["env"] == {
+        "LCP_SHARED_DIR": "${{ runner.temp }}/shared",
+        "LANES": "${{ matrix.lanes }}",
+    }
+    assert set(workflow["jobs"]["train"]["needs"]) == {"lint", "test"}
+
+
+def test_the_test_jobs_test_with_the_shared_data_laid_out(workflow: dict[Any, Any]) -> None:
     (python,) = using(workflow, "test", "actions/setup-python")
-    assert python["with"] == {"python-version": "3.11"}, "uv installs from the locks, uncached"
-    texts = ("make install", "make lint", "make data/raw/raw_data.csv", VALIDATOR)
+    assert python["with"] == {"python-version": "3.11"}
+    texts = ("make install spark", "make data/raw/raw_data.csv", VALIDATOR)
     order = [position(workflow, "test", text) for text in texts]
     layout = position(workflow, "test", 'shared="$RUNNER_TEMP/shared"')
-    order += [layout, position(workflow, "test", "make test")]
+    order += [layout, position(workflow, "test", "make test-lane")]
     assert order == sorted(order)
 
     (validator,) = using(workflow, "test", "actions/checkout")[1:]
@@ -97,8 +114,24 @@ def test_the_test_job_lints_and_tests_with_the_shared_data_laid_out(
     for laid_out in ("$shared/data/raw_data.csv", "$shared/dvc-remote", "$shared/validator/"):
         assert laid_out in script
     assert "cp -R .dvc/cache" in script, "the fetched file's DVC cache is the tests' mirror"
-    test_step = steps(workflow, "test")[position(workflow, "test", "make test")]
-    assert test_step["env"]["LCP_SHARED_DIR"] == "${{ runner.temp }}/shared"
+
+
+def test_every_job_that_installs_sets_up_the_locks_uv_with_its_cache(
+    workflow: dict[Any, Any],
+) -> None:
+    for job in ("lint", "test", "validate"):
+        (setup,) = using(workflow, job, "astral-sh/setup-uv")
+        assert setup["with"]["version-file"] == "uv.lock", job
+        assert setup["with"]["enable-cache"] is True, job
+        installs = [
+            index
+            for index, step in enumerate(steps(workflow, job))
+            if re.search(r"\bmake (lint|install)|uv sync", step.get("run", ""))
+        ]
+        assert installs and steps(workflow, job).index(setup) < installs[0], job
+    assert using(workflow, "validate", "astral-sh/setup-uv")[0]["with"]["working-directory"] == (
+        "project"
+    )
 
 
 def test_the_test_job_builds_the_docs_site_strictly_and_uploads_it(
@@ -135,6 +168,8 @@ def test_the_raw_data_comes_through_lcp_fetch_with_no_remote_and_no_secret(
 
 
 REGISTRY_FLAGS = "${{ steps.registry.outputs.flags }}"
+# The commit the run is on, given to the call (one word in the calls read below: COMMIT).
+COMMIT = "${{ github.sha }}"
 
 
 def dagger_call(step: dict[str, Any]) -> tuple[str, dict[str, str], list[str]]:
@@ -143,30 +178,28 @@ def dagger_call(step: dict[str, Any]) -> tuple[str, dict[str, str], list[str]]:
     assert f"v{step['with']['version']}" == config["engineVersion"]
     assert step["with"]["verb"] == "call" and "module" not in step["with"]
     # The registry's flags: none without the repository's variables (see the registry test).
-    args = step["with"]["args"].replace(REGISTRY_FLAGS, "")
+    args = step["with"]["args"].replace(REGISTRY_FLAGS, "").replace(COMMIT, "COMMIT")
     function, *rest = args.split()
     export = rest.index("export")
     flags = dict(zip(rest[:export:2], rest[1:export:2], strict=True))
     return function, flags, rest[export:]
 
 
-def test_the_train_job_runs_the_modules_pipeline_and_report_and_uploads_them(
+def test_the_train_job_makes_one_call_for_the_model_and_its_reports_and_uploads_them(
     workflow: dict[Any, Any],
 ) -> None:
-    pipeline, report = using(workflow, "train", DAGGER)
-    assert dagger_call(pipeline) == (
-        "pipeline",
-        {"--source": "."},
-        ["export", "--path", "./models.tar"],
+    (release,) = using(workflow, "train", DAGGER)
+    assert dagger_call(release) == (
+        "release",
+        {"--source": ".", "--commit": "COMMIT"},
+        ["export", "--path", "./release"],
     )
-    assert dagger_call(report) == ("report", {"--source": "."}, ["export", "--path", "./report"])
-    for step, returned in ((pipeline, dagger.File), (report, dagger.Directory)):
-        function, flags, _ = dagger_call(step)
-        called = getattr(LeadPipeline, function.replace("-", "_"))
-        parameters = inspect.signature(called).parameters
-        assert {flag[2:].replace("-", "_") for flag in flags} <= set(parameters)
-        annotation = inspect.signature(called).return_annotation
-        assert annotation in (returned, f"dagger.{returned.__name__}")
+    _, flags, _ = dagger_call(release)
+    called = LeadPipeline.release
+    parameters = inspect.signature(called).parameters
+    assert {flag[2:].replace("-", "_") for flag in flags} <= set(parameters)
+    annotation = inspect.signature(called).return_annotation
+    assert annotation in (dagger.Directory, "dagger.Directory")
 
     order = [position(workflow, "train", text) for text in (DAGGER, "tar -xf")]
     assert order == sorted(order)
@@ -175,11 +208,11 @@ def test_the_train_job_runs_the_modules_pipeline_and_report_and_uploads_them(
     assert all(upload["with"]["if-no-files-found"] == "error" for upload in uploads)
     model, bundle, folder = (upload["with"]["path"] for upload in uploads)
     assert Path(model).name == "model.pkl" and "*" not in model  # one file: the artifact's root
-    assert bundle == "models.tar" and folder == "report"
-    assert "model.pkl" in steps(workflow, "train")[order[-1]]["run"]
+    assert bundle == "release/models.tar" and folder == "release/reports"
+    assert "release/models.tar" in steps(workflow, "train")[order[-1]]["run"]
 
 
-def test_both_dagger_calls_get_the_registry_flags_and_only_the_password_secret(
+def test_the_dagger_call_gets_the_registry_flags_and_only_the_password_secret(
     workflow: dict[Any, Any],
 ) -> None:
     choose = position(workflow, "train", "--tracking-uri $TRACKING_URI")
@@ -206,7 +239,7 @@ def test_both_dagger_calls_get_the_registry_flags_and_only_the_password_secret(
     assert others == []
 
 
-def test_the_validate_job_verifies_the_bundle_then_installs_xgboost_and_runs_the_validator(
+def test_the_validate_job_installs_the_runtime_verifies_then_pins_the_validators_packages(
     workflow: dict[Any, Any],
 ) -> None:
     (project,) = using(workflow, "validate", "actions/checkout")
@@ -214,17 +247,22 @@ def test_the_validate_job_verifies_the_bundle_then_installs_xgboost_and_runs_the
     (download,) = using(workflow, "validate", "actions/download-artifact")
     assert download["with"] == {"name": "model-bundle", "path": "bundle"}
     verify = position(workflow, "validate", "lcp verify bundle/models.tar")
-    assert position(workflow, "validate", "make -C project install") < verify
-    assert verify > steps(workflow, "validate").index(download)
+    install = position(workflow, "validate", "uv sync --locked --no-dev")
+    assert steps(workflow, "validate")[install]["working-directory"] == "project"
+    assert install < verify and verify > steps(workflow, "validate").index(download)
     ours, python = using(workflow, "validate", "actions/setup-python")
     assert ours["with"]["python-version"] == "3.11" and python["with"]["python-version"] == "3.12"
     assert verify < steps(workflow, "validate").index(python)
-    runtime = (PROJ_ROOT / "requirements.txt").read_text(encoding="utf-8").split()
-    xgboost = next(pin for pin in runtime if pin.startswith("xgboost"))
-    install = position(workflow, "validate", f"pip install {xgboost}")
-    assert (
-        install < position(workflow, "validate", VALIDATOR) == len(steps(workflow, "validate")) - 1
-    )
+    pin = position(workflow, "validate", "PIP_CONSTRAINT")
+    script = steps(workflow, "validate")[pin]["run"]
+    assert "uv export --frozen --no-dev" in script and '>> "$GITHUB_ENV"' in script
+    for name in ("scikit-learn", "pandas", "numpy", "joblib", "xgboost-cpu"):
+        assert name in script
+    xgboost = position(workflow, "validate", "pip install xgboost-cpu")
+    assert "==" not in steps(workflow, "validate")[xgboost]["run"], "the lock's version"
+    last = len(steps(workflow, "validate")) - 1
+    assert pin < steps(workflow, "validate").index(python) < xgboost
+    assert xgboost < position(workflow, "validate", VALIDATOR) == last
 
 
 MONITORING_PAGE = PROJ_ROOT / "docs" / "monitoring.md"

@@ -1,8 +1,9 @@
 """The lead conversion pipeline in containers: the Makefile's `lcp` and `dvc` commands, chained.
 
 Each function builds containers around the project's own command line and returns what it
-writes; no step of the pipeline is implemented here. Requirements are installed before the
-source is added, so a change to the code reuses the installed dependencies. `monitor` alone
+writes; no step of the pipeline is implemented here. Every container installs the project's
+environment from uv.lock (environments.py) before the source is added, so a change to the code
+reuses the installed dependencies. `monitor` alone
 waits for a command: it reads `lcp monitor`'s exit code, since an alert (3) still returns its
 report while an error fails the call.
 
@@ -11,18 +12,57 @@ the module itself: `dagger call --source . --dvc-remote ../mirror pipeline ...`.
 also takes `--source` (`dagger call pipeline --source . ...`), which wins over the module's.
 """
 
-from dataclasses import dataclass
-from typing import Annotated
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import dagger
-from dagger import DefaultPath, Doc, Ignore, dag, function, object_type
+from dagger import dag, function, object_type
 
-PYTHON_IMAGE = (
-    "python:3.11.15-slim-bookworm"
-    "@sha256:b18992999dbe963a45a8a4da40ac2b1975be1a776d939d098c647482bcad5cba"
+from lead_pipeline.arguments import (
+    Batch,
+    Commit,
+    DvcRemote,
+    Lane,
+    Models,
+    PreparedData,
+    RemoteSecret,
+    RemoteSecretVariable,
+    RemoteUrl,
+    SharedData,
+    Source,
+    SourceOverride,
+    SourceWithGit,
+    TrackingPassword,
+    TrackingService,
+    TrackingUri,
+    TrackingUsername,
 )
-WORKDIR = "/app"
-PIP_CACHE = "/root/.cache/pip"
+from lead_pipeline.environments import (
+    APT_INSTALL,
+    APT_UPDATE,
+    BOOTSTRAP_UV,
+    CACHES,
+    DAGGER_DEPENDENCIES,
+    DAGGER_SDK,
+    DAGGER_VENV,
+    DEVELOPMENT,
+    ENV,
+    LANES,
+    LOCK_FILES,
+    POSTGRES_ADMIN_URI,
+    POSTGRES_HBA,
+    POSTGRES_HOST,
+    POSTGRES_PORT,
+    POSTGRES_SERVER,
+    PYTHON_IMAGE,
+    RUNTIME,
+    TEST_PACKAGES,
+    WORKDIR,
+    dependencies,
+    project,
+)
+from lead_pipeline.inputs import COMMIT_VARIABLE, TRACKING_HOST, RawDataRemote, TrackingServer
+
 DVC_REMOTE_MOUNT = "/dvc-remote"
 SHARED_MOUNT = "/shared"
 # `make validate`: the course validator's check of the pipeline's own models/model.pkl.
@@ -34,161 +74,26 @@ MONITORING = "reports/monitoring"
 BATCH_MOUNT = "/batch"
 # `lcp monitor`'s exit codes with a report: 0 without an alert, 3 with one (2 is an error).
 MONITOR_REPORTED = (0, 3)
-RUNTIME_REQUIREMENTS = "requirements.txt"
-DEV_REQUIREMENTS = "requirements-dev.txt"
-
-# What `--source` leaves out: what the repository's .gitignore files ignore, so that only the
-# project's own files reach the containers (Dagger does not read .gitignore here). Unlike a
-# .gitignore line, an Ignore pattern is anchored at the root: `**/` makes it match at any
-# depth, as the .gitignore lines without a leading slash do.
-SOURCE_IGNORE = [
-    ".git",
-    # .gitignore
-    "**/.venv",
-    "**/__pycache__",
-    "**/*.egg-info",
-    "**/.pytest_cache",
-    "**/.mypy_cache",
-    "**/.ruff_cache",
-    "**/.hypothesis",
-    "**/.ipynb_checkpoints",
-    "**/mlflow.db",
-    "**/mlruns",
-    "models.tar",
-    "**/dvc_plots",
-    "**/.lcp.lock",
-    "**/*.lcp-tmp",
-    "**/.lcp-commit",
-    "tracking-server",
-    "**/.cache",
-    "site",
-    # .dvc/.gitignore
-    ".dvc/cache",
-    ".dvc/tmp",
-    ".dvc/config.local",
-    ".dvc/plots-offline.html",
-    # dagger/.gitignore (its .venv and __pycache__ are covered above)
-    "dagger/sdk",
-    # The pipeline's outputs (data/, models/ and reports/ .gitignore files)
-    "data/raw/raw_data.csv",
-    "data/interim/*",
-    "!data/interim/.gitignore",
-    "data/processed/*",
-    "!data/processed/.gitignore",
-    "models/*.joblib",
-    "models/*.pkl",
-    "models/*.json",
-    "models/*.tar",
-    "models/candidates",
-    "models/SHA256SUMS",
-    "reports/registry.json",
-    "reports/figures",
-    "reports/model_card.md",
-    "reports/evaluation.json",
-    "reports/plots",
-    "reports/monitoring",
-]
-
-Source = Annotated[
-    dagger.Directory,
-    Doc("The project checkout (defaults to the repository root)"),
-    DefaultPath("/"),
-    Ignore(SOURCE_IGNORE),
-]
-SourceOverride = Annotated[
-    dagger.Directory | None,
-    Doc("The project checkout, instead of the module's --source"),
-    Ignore(SOURCE_IGNORE),
-]
-# The test suite compares the checkout with git (`git ls-files`), so its source keeps .git.
-SourceWithGit = Annotated[
-    dagger.Directory,
-    Doc("The project checkout with its .git folder (defaults to the repository root)"),
-    DefaultPath("/"),
-    Ignore([pattern for pattern in SOURCE_IGNORE if pattern != ".git"]),
-]
-DvcRemote = Annotated[
-    dagger.Directory | None,
-    Doc(
-        "A local DVC remote or DVC cache folder holding the raw data's object, mounted "
-        "read-only; takes precedence over --remote-url"
-    ),
-]
-RemoteUrl = Annotated[
-    str,
-    Doc(
-        "URL of the DVC remote to pull the raw data from; with neither this nor --dvc-remote, "
-        "`lcp fetch` downloads the raw data from the URL it was imported from"
-    ),
-]
-RemoteSecret = Annotated[
-    dagger.Secret | None,
-    Doc("Credential of the DVC remote, given to `lcp fetch` as --remote-secret-variable"),
-]
-RemoteSecretVariable = Annotated[
-    str,
-    Doc(
-        "Environment variable DVC reads the credential from, e.g. AZURE_STORAGE_CONNECTION_STRING"
-    ),
-]
-TrackingUri = Annotated[
-    str,
-    Doc(
-        "The team's MLflow tracking server to register on (MLFLOW_TRACKING_URI); without it, "
-        "the run registers in a store of its own, new for each run"
-    ),
-]
-TrackingUsername = Annotated[
-    str, Doc("The tracking server's user (MLFLOW_TRACKING_USERNAME); needs --tracking-uri")
-]
-TrackingPassword = Annotated[
-    dagger.Secret | None,
-    Doc(
-        "The user's password (MLFLOW_TRACKING_PASSWORD), e.g. env:MLFLOW_TRACKING_PASSWORD; "
-        "given to the register step alone"
-    ),
-]
-PreparedData = Annotated[
-    dagger.Directory | None,
-    Doc("The output of prepare-data (data/interim and data/processed); prepared when omitted"),
-]
-Models = Annotated[
-    dagger.Directory | None,
-    Doc("The output of train (the models/ folder); trained when omitted"),
-]
-Batch = Annotated[
-    dagger.File,
-    Doc(
-        "The batch to monitor: raw leads, or the scores lcp predict wrote for them (.csv, "
-        ".csv.gz or .parquet: the format is read from the name)"
-    ),
-]
-SharedData = Annotated[
-    dagger.Directory,
-    Doc(
-        "The shared data folder the tests read: data/raw_data.csv, validator/X_test.csv, "
-        "validator/y_test.csv and the DVC mirror dvc-remote/"
-    ),
-]
+# `make lint`'s checks of the project (pre-commit's hooks, the workflow's schema and zizmor);
+# mypy checks the Spark modules against PySpark. The Dagger module's own mypy run needs the SDK's
+# environment and stays with `make lint`.
+WORKFLOW = ".github/workflows/ci.yml"
+LINT = (
+    ("ruff", "check", "."),
+    ("ruff", "format", "--check", "."),
+    ("mypy",),
+    ("check-jsonschema", "--builtin-schema", "vendor.github-workflows", WORKFLOW),
+    ("zizmor", "--offline", WORKFLOW),
+)
+Function = TypeVar("Function", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True)
-class RawDataRemote:
-    """Where `lcp fetch` pulls the raw data from, and the credential it needs there."""
-
-    directory: dagger.Directory | None = None
-    url: str = ""
-    secret: dagger.Secret | None = None
-    secret_variable: str = ""
-
-
-@dataclass(frozen=True)
-class TrackingServer:
-    """The MLflow tracking server the register step uses, and its credentials."""
-
-    uri: str = ""
-    username: str = ""
-    password: dagger.Secret | None = None
+def uncached(func: Function) -> Function:
+    """``@function(cache="never")``: a function that registers a model runs on every call. (The
+    SDK takes ``cache`` and registers it as the function's cache policy; its typed overloads of
+    ``function`` leave it out.)"""
+    register: Any = function
+    return cast(Function, register(cache="never")(func))
 
 
 class MonitoringError(RuntimeError):
@@ -205,29 +110,42 @@ class LeadPipeline:
     remote_secret: RemoteSecret = None
     remote_secret_variable: RemoteSecretVariable = ""
 
-    @function
+    @uncached
     def pipeline(
         self,
         source: SourceOverride = None,
+        commit: Commit = "",
         tracking_uri: TrackingUri = "",
         tracking_username: TrackingUsername = "",
         tracking_password: TrackingPassword = None,
+        tracking_service: TrackingService = None,
     ) -> dagger.File:
-        """Run every stage, chaining prepare-data and train, and return models/models.tar."""
-        tracking = TrackingServer(tracking_uri, tracking_username, tracking_password)
+        """Run every stage once and return models/models.tar (registers: never cached)."""
+        tracking = TrackingServer(
+            tracking_uri, tracking_username, tracking_password, tracking_service, commit
+        )
         return self._finished(self._source(source), tracking).file(f"{WORKDIR}/models/models.tar")
 
-    @function
-    def report(
+    @uncached
+    def release(
         self,
         source: SourceOverride = None,
+        commit: Commit = "",
         tracking_uri: TrackingUri = "",
         tracking_username: TrackingUsername = "",
         tracking_password: TrackingPassword = None,
+        tracking_service: TrackingService = None,
     ) -> dagger.Directory:
-        """Run every stage and return reports/: metrics, figures, model card, validation."""
-        tracking = TrackingServer(tracking_uri, tracking_username, tracking_password)
-        return self._finished(self._source(source), tracking).directory(f"{WORKDIR}/reports")
+        """Run every stage once; return models.tar and reports/ of that one model (uncached)."""
+        tracking = TrackingServer(
+            tracking_uri, tracking_username, tracking_password, tracking_service, commit
+        )
+        finished = self._finished(self._source(source), tracking)
+        return (
+            dag.directory()
+            .with_file("models.tar", finished.file(f"{WORKDIR}/models/models.tar"))
+            .with_directory("reports", finished.directory(f"{WORKDIR}/reports"))
+        )
 
     @function
     def prepare_data(self, source: SourceOverride = None) -> dagger.Directory:
@@ -284,24 +202,36 @@ class LeadPipeline:
         return monitored.directory(f"{WORKDIR}/{MONITORING}")
 
     @function
-    def test(self, shared: SharedData, source: SourceWithGit) -> dagger.Container:
-        """Run the unit lane of the test suite (make test-fast) against the shared data folder."""
+    def test(
+        self, shared: SharedData, source: SourceWithGit, lane: Lane = "unit"
+    ) -> dagger.Container:
+        """Run one lane of the suite (make test-lane) with PostgreSQL, Java 17 and Chromium."""
+        if lane not in LANES:
+            raise ValueError(f"--lane {lane!r}: one of {', '.join(LANES)}")
+        container = self._project(source, DEVELOPMENT, TEST_PACKAGES)
+        container = (
+            container.with_env_variable("UV_PROJECT_ENVIRONMENT", DAGGER_VENV)
+            .with_exec(list(DAGGER_DEPENDENCIES))
+            .without_env_variable("UV_PROJECT_ENVIRONMENT")
+            .with_exec(list(DAGGER_SDK))
+        )
+        mirror = RawDataRemote(shared.directory("dvc-remote"))
         return (
-            self._project(source, dev=True)
+            self._with_raw_data(container, mirror, has_git=True)
             .with_mounted_directory(SHARED_MOUNT, shared, read_only=True)
             .with_env_variable("LCP_SHARED_DIR", SHARED_MOUNT)
-            .with_exec(["pytest", "-m", "unit"])
+            .with_service_binding(POSTGRES_HOST, self._postgres())
+            .with_env_variable("LCP_TEST_POSTGRES_ADMIN_URI", POSTGRES_ADMIN_URI)
+            .with_exec(["pytest", "-m", lane])
         )
 
     @function
     def lint(self, source: SourceOverride = None) -> dagger.Container:
-        """Check style, formatting and types (ruff, mypy)."""
-        return (
-            self._project(self._source(source), dev=True)
-            .with_exec(["ruff", "check", "."])
-            .with_exec(["ruff", "format", "--check", "."])
-            .with_exec(["mypy"])
-        )
+        """Check style, types (the Spark modules' too) and the CI workflow, as make lint does."""
+        container = self._project(self._source(source), DEVELOPMENT)
+        for command in LINT:
+            container = container.with_exec(list(command))
+        return container
 
     def _source(self, override: dagger.Directory | None) -> dagger.Directory:
         """The function's own --source if given, else the module's."""
@@ -315,34 +245,48 @@ class LeadPipeline:
             self.dvc_remote, self.remote_url, self.remote_secret, self.remote_secret_variable
         )
 
-    def _python(self, source: dagger.Directory, dev: bool) -> dagger.Container:
-        """Pinned Python with the project's requirements, installed before any source is added."""
-        requirements = [RUNTIME_REQUIREMENTS, DEV_REQUIREMENTS] if dev else [RUNTIME_REQUIREMENTS]
-        container = (
-            dag.container()
-            .from_(PYTHON_IMAGE)
-            .with_env_variable("PYTHONUNBUFFERED", "1")
-            .with_env_variable("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-            .with_env_variable("PIP_ROOT_USER_ACTION", "ignore")
-        )
-        if dev:
-            # The DVC tests run `git init` and `dvc exp run`, which need git.
-            container = container.with_exec(["apt-get", "update"]).with_exec(
-                ["apt-get", "install", "--yes", "--no-install-recommends", "git"]
-            )
+    def _python(
+        self, source: dagger.Directory, options: tuple[str, ...], packages: tuple[str, ...] = ()
+    ) -> dagger.Container:
+        """The pinned image with uv and the locked dependencies (environments.py), installed
+        before any source is added; Debian's ``packages`` first, when given."""
+        container = dag.container().from_(PYTHON_IMAGE)
+        for name, value in ENV.items():
+            container = container.with_env_variable(name, value)
+        if packages:
+            container = container.with_exec(list(APT_UPDATE)).with_exec([*APT_INSTALL, *packages])
+        for path, volume in CACHES.items():
+            container = container.with_mounted_cache(path, dag.cache_volume(volume))
         return (
-            container.with_mounted_cache(PIP_CACHE, dag.cache_volume("lead-pipeline-pip"))
+            container.with_exec(list(BOOTSTRAP_UV))
             .with_workdir(WORKDIR)
-            .with_directory(WORKDIR, source, include=requirements)
-            .with_exec(["python", "-m", "pip", "install", "-r", requirements[-1]])
+            .with_directory(WORKDIR, source, include=LOCK_FILES)
+            .with_exec(list(dependencies(options)))
         )
 
-    def _project(self, source: dagger.Directory, dev: bool = False) -> dagger.Container:
+    def _project(
+        self,
+        source: dagger.Directory,
+        options: tuple[str, ...] = RUNTIME,
+        packages: tuple[str, ...] = (),
+    ) -> dagger.Container:
         """The project installed editable in the workdir, as `make install` does."""
         return (
-            self._python(source, dev)
+            self._python(source, options, packages)
             .with_directory(WORKDIR, source)
-            .with_exec(["python", "-m", "pip", "install", "--no-deps", "-e", "."])
+            .with_exec(list(project(options)))
+        )
+
+    def _postgres(self) -> dagger.Service:
+        """Debian's PostgreSQL, trusting the clients of its network, as a service."""
+        return (
+            dag.container()
+            .from_(PYTHON_IMAGE)
+            .with_exec(list(APT_UPDATE))
+            .with_exec([*APT_INSTALL, "postgresql"])
+            .with_new_file(POSTGRES_HBA, "local all all trust\nhost all all all trust\n")
+            .with_exposed_port(POSTGRES_PORT)
+            .as_service(args=POSTGRES_SERVER)
         )
 
     def _prepared(self, source: dagger.Directory) -> dagger.Container:
@@ -354,11 +298,12 @@ class LeadPipeline:
         )
 
     def _with_raw_data(
-        self, container: dagger.Container, remote: RawDataRemote
+        self, container: dagger.Container, remote: RawDataRemote, has_git: bool = False
     ) -> dagger.Container:
         """Fetch the raw data as `make data` does: from the given remote, else its URL."""
-        # The source has no .git: DVC works without git only when told so.
-        container = container.with_exec(["dvc", "config", "--local", "core.no_scm", "true"])
+        if not has_git:
+            # DVC works without git only when told so.
+            container = container.with_exec(["dvc", "config", "--local", "core.no_scm", "true"])
         location = remote.url
         if remote.directory is not None:
             container = container.with_mounted_directory(
@@ -367,17 +312,7 @@ class LeadPipeline:
             location = DVC_REMOTE_MOUNT
         if location:
             container = container.with_exec(
-                [
-                    "dvc",
-                    "remote",
-                    "add",
-                    "--quiet",
-                    "--local",
-                    "--force",
-                    "--default",
-                    "mirror",
-                    location,
-                ]
+                ["dvc", "remote", "add", "--local", "--force", "--default", "mirror", location]
             )
         if remote.secret is None:
             return container.with_exec(["lcp", "fetch"])
@@ -416,13 +351,8 @@ class LeadPipeline:
     def _monitored(
         self, project: dagger.Container, batch: dagger.File, name: str
     ) -> dagger.Container:
-        """`make monitor` on the batch, mounted read-only under its own name, whose suffix tells
-        `lcp monitor` the format (CSV, gzipped CSV, Parquet).
-
-        The command may exit with any code: an alert (3) is a result, with its report, not a
-        failure of the step. The monitor function reads the exit code and fails on anything but
-        0 and 3, so an error (2, no report) still fails the call, with `lcp monitor`'s message.
-        """
+        """`make monitor` on the batch, mounted read-only under its own name (its suffix tells
+        the format); any exit code ends the step: `monitor` tells an alert (3) from an error."""
         batch_folder = dag.directory().with_file(name, batch)
         command = ["lcp", "monitor", "--input", f"{BATCH_MOUNT}/{name}"]
         command += ["--model", MONITORED_MODEL, "--output", MONITORING]
@@ -430,34 +360,29 @@ class LeadPipeline:
             command, expect=dagger.ReturnType.ANY
         )
 
-    def _finished(
-        self, source: dagger.Directory, tracking: TrackingServer | None = None
-    ) -> dagger.Container:
-        """The project after every stage: evaluated, registered, packaged and validated.
-
-        Without a tracking server, its MLflow store is the container's own, new for each run:
-        the new version is the registry's only one. With one, the version is registered there,
-        as a challenger (the champion moves only when the registry has none).
-        """
+    def _finished(self, source: dagger.Directory, tracking: TrackingServer) -> dagger.Container:
+        """The project after every stage, evaluated, registered, packaged and validated: in the
+        container's own MLflow store (new for each run) unless a tracking server is given, where
+        the version is a challenger (the champion moves only when the registry has none)."""
+        tracking = tracking.checked()
         data = self._data_outputs(self._prepared(source))
         models = self._models(self._trained(source, data))
         evaluated = self._with_outputs(source, data, models).with_exec(["lcp", "evaluate"])
         return (
-            self._registered(evaluated, tracking or TrackingServer())
-            .with_exec(["lcp", "package"])
-            .with_exec(VALIDATE)
+            self._registered(evaluated, tracking).with_exec(["lcp", "package"]).with_exec(VALIDATE)
         )
 
     def _registered(
         self, container: dagger.Container, tracking: TrackingServer
     ) -> dagger.Container:
         """`lcp register`, on the tracking server when one is given: its address, user and
-        password reach this step alone (the password as a secret, never in the query)."""
-        if not tracking.uri:
-            if tracking.username or tracking.password is not None:
-                raise ValueError("--tracking-username and --tracking-password need --tracking-uri")
-            return container.with_exec(["lcp", "register"])
-        variables = {"MLFLOW_TRACKING_URI": tracking.uri}
+        password reach this step alone (the password as a secret, never in the query), as does
+        the commit its lineage records."""
+        variables = {COMMIT_VARIABLE: tracking.commit} if tracking.commit else {}
+        if tracking.service is not None:
+            container = container.with_service_binding(TRACKING_HOST, tracking.service)
+        if tracking.uri:
+            variables["MLFLOW_TRACKING_URI"] = tracking.uri
         if tracking.username:
             variables["MLFLOW_TRACKING_USERNAME"] = tracking.username
         for name, value in variables.items():
