@@ -134,15 +134,13 @@ def test_every_job_that_installs_sets_up_the_locks_uv_with_its_cache(
     )
 
 
-def test_the_test_job_builds_the_docs_site_strictly_and_uploads_it(
+def test_the_lint_job_builds_the_docs_site_strictly_and_uploads_it(
     workflow: dict[Any, Any],
 ) -> None:
-    (upload,) = using(workflow, "test", "actions/upload-artifact")
+    (upload,) = using(workflow, "lint", "actions/upload-artifact")
     assert upload["with"] == {"name": "docs-site", "path": "site", "if-no-files-found": "error"}
-    build = position(workflow, "test", "make site")
-    assert (
-        position(workflow, "test", "make install") < build < steps(workflow, "test").index(upload)
-    )
+    build = position(workflow, "lint", "make site")
+    assert build < steps(workflow, "lint").index(upload) < position(workflow, "lint", "make lint")
     makefile = (PROJ_ROOT / "Makefile").read_text(encoding="utf-8")
     recipe = makefile.split("\nsite/index.html:")[1].split("\n\n")[0]
     assert "\tmkdocs build --strict --site-dir site " in recipe

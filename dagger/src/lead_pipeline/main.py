@@ -312,7 +312,17 @@ class LeadPipeline:
             location = DVC_REMOTE_MOUNT
         if location:
             container = container.with_exec(
-                ["dvc", "remote", "add", "--local", "--force", "--default", "mirror", location]
+                [
+                    "dvc",
+                    "remote",
+                    "add",
+                    "--quiet",
+                    "--local",
+                    "--force",
+                    "--default",
+                    "mirror",
+                    location,
+                ]
             )
         if remote.secret is None:
             return container.with_exec(["lcp", "fetch"])
