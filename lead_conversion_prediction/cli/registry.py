@@ -50,7 +50,10 @@ def rollback(
     ] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Give the champion alias back to the champion before it; again: one more step back."""
+    """Give @champion to the champion before it.
+
+    Again: one more step back along the champions' line. --to N goes straight to an
+    earlier champion N."""
     from lead_conversion_prediction.stages.promote import run_rollback
 
     params = project()[1]

@@ -12,7 +12,9 @@ and ``report.html`` to the output folder and logs a monitoring run to MLflow; th
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,8 +87,14 @@ def run_monitor(
 def _count_scores(
     paths: Paths, input_path: str, input_format: InputFormat, model: str | None, chunk_rows: int
 ) -> tuple[ReferenceProfile, str, BatchCounts]:
-    """Count a file of scores: their probabilities, for the model they name."""
+    """Count a file of scores: their probabilities, for the model they name.
+
+    A CSV file holds them to ``CSV_SIGNIFICANT_DIGITS``: they are counted so, from any file,
+    against bin edges rounded alike. The model's outputs take few values, and the reference's
+    edges fall on them: a probability rounded below its own edge would change bin.
+    """
     from lead_conversion_prediction.scoring.model import load_reference_profile
+    from lead_conversion_prediction.scoring.output import round_significant
 
     parts: list[BatchCounts] = []
     named: set[str] = set()
@@ -96,12 +104,15 @@ def _count_scores(
     for chunk in read_chunks(
         input_path, input_format, chunk_rows, columns, required=(PROBABILITY,)
     ):
-        probability = _probabilities(chunk[PROBABILITY], input_path, offset, input_format)
+        probability = round_significant(
+            _probabilities(chunk[PROBABILITY], input_path, offset, input_format)
+        )
         if MODEL_COLUMN in chunk:
             named.update(str(value) for value in chunk[MODEL_COLUMN].dropna().unique())
         if profile is None:
             spec = model or _named_model(paths, named, input_path)
             profile, provenance = load_reference_profile(ModelRef.parse(spec), paths.lead_model)
+            profile = rounded_edges(profile, round_significant)
         parts.append(count_batch(profile, None, probability))
         offset += len(chunk)
     if profile is None:
@@ -109,6 +120,18 @@ def _count_scores(
     if model is None:
         _named_model(paths, named, input_path)  # a later chunk may name another model
     return profile, provenance, merge_all(parts)
+
+
+def rounded_edges(profile: ReferenceProfile, rounding: Callable[[Any], Any]) -> ReferenceProfile:
+    """``profile`` with its prediction's bin edges rounded by ``rounding``."""
+    prediction = profile.prediction
+    bins = {
+        name: getattr(prediction, name).model_copy(
+            update={"edges": [float(edge) for edge in rounding(getattr(prediction, name).edges)]}
+        )
+        for name in ("psi", "ks")
+    }
+    return profile.model_copy(update={"prediction": prediction.model_copy(update=bins)})
 
 
 def _probabilities(

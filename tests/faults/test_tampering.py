@@ -17,6 +17,7 @@ import joblib
 import pytest
 
 from tests.faults.conftest import LCP, Project
+from tests.support import free_port
 
 pytestmark = pytest.mark.long(seconds=78)
 
@@ -120,7 +121,7 @@ def test_a_tampered_registered_model_is_neither_scored_nor_served(own_artifacts:
             "--model", "models:/lead_model@champion",
         )  # fmt: skip
         assert "files differ from the digest recorded" in one_error(scored)
-        served = project.lcp("serve", "--port", "0", timeout=300)
+        served = project.lcp("serve", "--port", str(free_port()), timeout=300)
         assert "files differ from the digest recorded" in one_error(served)
     finally:
         pipeline.write_bytes(original)

@@ -120,7 +120,7 @@ def test_debug_shows_the_traceback(project: Path) -> None:
         ("evaluate", "models/candidates/summary.json", "run 'lcp train' first"),
         ("register", "models/candidates/summary.json", "run 'lcp train' first"),
         ("package", "models/model.pkl", "run 'lcp train' first"),
-        ("validate", "models/model.pkl", "run 'lcp train' first"),
+        ("validate", "data/processed/X_test.csv", "run 'lcp features' first"),
     ],
 )
 def test_a_stage_run_before_its_inputs_exist_says_what_to_run(

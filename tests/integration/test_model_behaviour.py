@@ -131,12 +131,12 @@ def test_the_reasons_of_lcp_predict_are_the_largest_contributions(
     from lead_conversion_prediction.modeling.explain import explain
 
     paths = Paths(pipeline_run.root)
-    scores = tmp_path / "scores.csv"
+    scores = tmp_path / "scores.parquet"  # every bit of the contributions (a CSV holds 6 digits)
     result = pipeline_run.lcp(
         "predict", "-i", str(paths.test_split), "-o", str(scores), "--explain", "3", "--top", "10%"
     )
     assert result.returncode == 0, result.stderr
-    top = pd.read_csv(scores)
+    top = pd.read_parquet(scores)
     assert len(top) == 45 and top["rank"].tolist() == list(range(1, 46))  # ceil(10% of 441)
     leads = read_raw_leads(paths.test_split).set_index("lead_id").loc[top["lead_id"]]
     model = load_artifact(paths.lead_model)

@@ -174,10 +174,15 @@ def test_predict_monitor_reports_what_lcp_monitor_does_and_scores_as_predict(
     assert beside["prediction"] == alone_drift["prediction"]
     scored = drift_of(tmp_path / "sc")  # the scores alone: the prediction, same model
     assert scored["inputs"] == [] and scored["model"] == beside["model"]
+    # The scores file holds 6 significant digits: its bins' counts are the same, so the
+    # statistics of the counts are too; the mean is that of the rounded probabilities.
     for mine, theirs in zip(
         scored["prediction"]["statistics"], beside["prediction"]["statistics"], strict=True
     ):
-        assert mine["value"] == pytest.approx(theirs["value"], rel=1e-12), mine["name"]
+        exact = mine["name"] != "mean"
+        assert mine["value"] == pytest.approx(theirs["value"], rel=1e-12 if exact else 1e-6), mine[
+            "name"
+        ]
 
 
 def test_a_small_batch_is_monitored_and_called_weak(project: Project, tmp_path: Path) -> None:

@@ -74,11 +74,11 @@ def test_the_endpoint_and_the_batch_cli_give_the_same_probabilities(
 
     leads.to_csv(tmp_path / "leads.csv", index=False)
     result = pipeline_run.lcp(
-        "predict", "-i", str(tmp_path / "leads.csv"), "-o", str(tmp_path / "scores.csv"),
+        "predict", "-i", str(tmp_path / "leads.csv"), "-o", str(tmp_path / "scores.parquet"),
         "--model", "models:/lead_model@champion",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    scores = pd.read_csv(tmp_path / "scores.csv")
+    scores = pd.read_parquet(tmp_path / "scores.parquet")  # every bit
     np.testing.assert_allclose(served, scores["conversion_probability"], rtol=1e-6)
     assert set(scores["model"]) == {"models:/lead_model/1"}
 

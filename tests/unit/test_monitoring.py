@@ -187,3 +187,24 @@ def test_the_psi_counts_summed_from_the_ks_bins_are_the_counts_of_the_psi_bins()
         values = batch[name].astype("float64").to_numpy()
         direct = bin_counts(values[~np.isnan(values)], reference.psi.edges).tolist()
         assert counts.numeric[name].psi == direct, name
+
+
+def test_scores_rounded_as_a_csv_holds_them_fall_in_their_exact_values_bins() -> None:
+    """The model's outputs take few values and the reference's edges fall on them: a score
+    written to 6 digits is counted against edges rounded alike, in its exact value's bin."""
+    from lead_conversion_prediction.monitoring.profile import bin_counts, numeric_profile
+    from lead_conversion_prediction.scoring.output import round_significant
+    from lead_conversion_prediction.stages.monitor import rounded_edges
+
+    outputs = np.array([0.0037763417466934565, 0.1223474921, 0.8741854987])  # round down
+    rng = np.random.default_rng(3)
+    probability = rng.choice(outputs, 3000)
+    profile = profile_of().model_copy(update={"prediction": numeric_profile(probability)})
+    rounded = rounded_edges(profile, round_significant)
+    written = round_significant(probability)
+    for name in ("psi", "ks"):
+        exact = bin_counts(probability, getattr(profile.prediction, name).edges)
+        assert np.array_equal(bin_counts(written, getattr(rounded.prediction, name).edges), exact)
+    unrounded = bin_counts(written, profile.prediction.psi.edges)
+    assert not np.array_equal(unrounded, bin_counts(probability, profile.prediction.psi.edges))
+    assert rounded.numeric == profile.numeric and rounded.categorical == profile.categorical
