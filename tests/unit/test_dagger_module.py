@@ -240,7 +240,7 @@ def makefile_commands() -> set[str]:
     return {
         part.strip()
         for recipe in recipes
-        for part in re.split(r";|&&|\bthen\b|\bfi\b", recipe)
+        for part in re.split(r";|&&|\|\||\bthen\b|\bfi\b", recipe)
         if part.strip()
     } | {entry.removeprefix(".venv/bin/") for entry in hooks}
 

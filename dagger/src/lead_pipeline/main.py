@@ -84,6 +84,7 @@ LINT = (
     ("mypy",),
     ("check-jsonschema", "--builtin-schema", "vendor.github-workflows", WORKFLOW),
     ("zizmor", "--offline", WORKFLOW),
+    ("mkdocs", "build", "--strict", "--site-dir", "site"),
 )
 Function = TypeVar("Function", bound=Callable[..., Any])
 
@@ -227,7 +228,7 @@ class LeadPipeline:
 
     @function
     def lint(self, source: SourceOverride = None) -> dagger.Container:
-        """Check style, types (the Spark modules' too) and the CI workflow, as make lint does."""
+        """Check style, types, the CI workflow and the docs site, as make lint does."""
         container = self._project(self._source(source), DEVELOPMENT)
         for command in LINT:
             container = container.with_exec(list(command))
