@@ -25,7 +25,10 @@ in the workflow                 here
                                 runs ``make lint`` on a fresh clone of the same files, this
                                 suite is the lanes, and it does not run a check twice.
 ``strategy: matrix:``           one list: the job runs once per value, one after another,
-                                each in its own folder, ``${{ matrix.KEY }}`` substituted.
+                                ``${{ matrix.KEY }}`` substituted. The first value's run
+                                runs every step in its own folder; each later value's runs
+                                the steps that read ``matrix.`` in that folder, after what
+                                the others did there: they would do the same again.
 ``${{ }}``                      ``runner.temp``, ``runner.os``, ``github.workspace``,
                                 ``github.sha``, ``github.ref``, ``github.repository``,
                                 ``github.workflow``, ``github.event_name``, ``secrets.NAME``
@@ -82,6 +85,7 @@ from __future__ import annotations
 
 import contextlib
 import filecmp
+import json
 import os
 import re
 import shlex
@@ -218,6 +222,7 @@ class StepDone:
     spec: Mapping[str, Any]
     seconds: float
     upstream_gets: int = 0
+    reused: bool = False  # a later matrix value's step that reads no `matrix.`: not run again
 
 
 @dataclass
@@ -281,8 +286,10 @@ class WorkflowRun:
         jobs: dict[str, dict[str, Any]] = self.workflow["jobs"]
         graph = {job_id: set(self._list(spec.get("needs", []))) for job_id, spec in jobs.items()}
         for job_id in TopologicalSorter(graph).static_order():
-            for index, matrix in enumerate(self.matrix(job_id, jobs[job_id])):
-                self.run_job(job_id, jobs[job_id], matrix, index)
+            first, *others = self.matrix(job_id, jobs[job_id])
+            ran = self.run_job(job_id, jobs[job_id], first)
+            for index, matrix in enumerate(others, start=1):
+                self.run_job(job_id, jobs[job_id], matrix, index, like=ran)
 
     @staticmethod
     def matrix(job_id: str, spec: dict[str, Any]) -> list[dict[str, str]]:
@@ -297,8 +304,13 @@ class WorkflowRun:
         return [{key: str(value)} for value in values]
 
     def run_job(
-        self, job_id: str, spec: dict[str, Any], matrix: dict[str, str], index: int = 0
-    ) -> None:
+        self,
+        job_id: str,
+        spec: dict[str, Any],
+        matrix: dict[str, str],
+        index: int = 0,
+        like: Job | None = None,
+    ) -> Job:
         unknown = set(spec) - {"name", "runs-on", "needs", "timeout-minutes", "steps", "env"}
         unknown -= {"defaults", "permissions", "strategy"}
         if unknown:
@@ -306,13 +318,20 @@ class WorkflowRun:
         minutes = float(spec.get("timeout-minutes", 360))
         folder = self.base / "jobs" / (f"{job_id}-{index}" if matrix else job_id)
         job = Job(job_id, spec, folder, time.monotonic() + minutes * 60, matrix=matrix)
-        job.workspace.mkdir(parents=True)
-        job.temp.mkdir()
+        if like is None:
+            job.workspace.mkdir(parents=True)
+            job.temp.mkdir()
+        else:  # the first value's folder and what its steps handed on
+            job.root, job.env, job.path = like.root, dict(like.env), list(like.path)
+            job.outputs, job.pythons = dict(like.outputs), dict(like.pythons)
         for index, step in enumerate(spec["steps"]):
             label = str(step.get("name") or step.get("uses") or f"step {index + 1}")
             started, requests = time.monotonic(), self.requests()
             if "if" in step or "continue-on-error" in step:
                 raise StepError(job.name, label, "the stand-in runner evaluates no if:")
+            if like is not None and "matrix." not in json.dumps(step):
+                self.steps_done.append(StepDone(job.id, label, step, 0.0, reused=True))
+                continue
             if "uses" in step:
                 self.use(job, label, step)
             else:
@@ -321,6 +340,7 @@ class WorkflowRun:
             self.steps_done.append(done)
             done.upstream_gets = self.requests() - requests
         self.job_times.append((job.name, time.monotonic() - job.started, minutes))
+        return job
 
     def requests(self) -> int:
         return len(self.upstream.gets) if self.upstream else 0
@@ -705,19 +725,23 @@ def test_the_workflow_runs_job_by_job_on_a_fresh_clone(
     verified = [done.job for done in run.steps_done if "lcp verify" in done.spec.get("run", "")]
     assert verified == ["validate"], "the validate job checks the bundle against its manifest"
 
-    # Each test job laid out the shared folder its lanes read, and collected them there.
+    # The test jobs laid out the shared folder their lanes read, and each ran its lanes there.
     lanes = workflow["jobs"]["test"]["strategy"]["matrix"]["lanes"]
-    for index in range(len(lanes)):
-        shared = tmp_path / "jobs" / f"test-{index}" / "temp" / "shared"
-        assert md5_of(shared / "data" / "raw_data.csv") == RAW_MD5
-        for name in ("X_test.csv", "y_test.csv"):
-            assert filecmp.cmp(shared / "validator" / name, shared_file("validator", name))
-    # The raw data comes from the upstream URL once per test job and once in the containers.
+    shared = tmp_path / "jobs" / "test-0" / "temp" / "shared"
+    assert md5_of(shared / "data" / "raw_data.csv") == RAW_MD5
+    for name in ("X_test.csv", "y_test.csv"):
+        assert filecmp.cmp(shared / "validator" / name, shared_file("validator", name))
+    tests = [done for done in run.steps_done if done.job == "test" and not done.reused]
+    assert [done.name for done in tests if "matrix." in json.dumps(done.spec)] == ["Test"] * len(
+        lanes
+    )
+    # The raw data comes from the upstream URL once for the test jobs and once in the containers.
     fetches = [
         done for done in run.steps_done if "make data/raw/raw_data.csv" in done.spec.get("run", "")
     ]
     dagger = [done for done in run.steps_done if "dagger" in done.spec.get("uses", "")]
-    assert [done.upstream_gets for done in fetches] == [1] * len(lanes)
+    assert [done.upstream_gets for done in fetches if not done.reused] == [1]
+    assert len(fetches) == len(lanes)
     assert [done.upstream_gets for done in dagger] == [1]
     # The version the one call registered records the commit the workflow ran on.
     store = tmp_path / "jobs" / "train" / "temp" / "dagger-0" / "app" / "mlflow.db"
