@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lead_conversion_prediction.config import PROJ_ROOT, Params
+from lead_conversion_prediction.config import PROJ_ROOT, Params, Paths
 
 if TYPE_CHECKING:
     from lead_conversion_prediction.monitoring.backtest import BacktestReport
@@ -446,6 +446,44 @@ def small_params() -> Params:
     return params.model_copy(
         update={"validation": params.validation.model_copy(update={"min_accuracy": 0.0})}
     )
+
+
+def two_models_holdout(
+    rows: int, seed: int, names: tuple[str, str]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Holdout outcomes and two models' probabilities on them: the first ranks them well,
+    the second barely."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, rows)
+    return y, {
+        names[0]: np.clip(y * 0.5 + rng.random(rows) * 0.5, 0, 1),
+        names[1]: np.clip(y * 0.2 + rng.random(rows) * 0.8, 0, 1),
+    }
+
+
+def write_registry_record(paths: Paths, **fields: object) -> None:
+    """Write ``reports/registry.json`` as a registration of ``lead_model`` would, with
+    ``fields`` over the defaults (the workspace's model digest when it has a model file)."""
+    from lead_conversion_prediction.config import default_tracking_uri
+    from lead_conversion_prediction.modeling.artifacts import RegistryRecord
+    from lead_conversion_prediction.utils.storage import file_digest
+
+    record: dict[str, object] = {
+        "model_name": "lead_model",
+        "new_version": True,
+        "promoted": False,
+        "decision": "",
+        "promotion_metric": "roc_auc",
+        "evaluation_set_md5": "e" * 32,
+        "tracking_uri": default_tracking_uri(),
+        "experiment": "lead-conversion",
+        "parent_run_id": "r",
+        "runs": {},
+    }
+    if paths.lead_model.is_file():
+        record["workspace_sha256"] = file_digest(paths.lead_model)
+    paths.registry_record.parent.mkdir(parents=True, exist_ok=True)
+    RegistryRecord.model_validate({**record, **fields}).write(paths.registry_record)
 
 
 def one_candidate(root: Path) -> None:

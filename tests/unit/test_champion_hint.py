@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from loguru import logger
 
-from lead_conversion_prediction.config import Paths, default_tracking_uri
-from lead_conversion_prediction.modeling.artifacts import RegistryRecord
+from lead_conversion_prediction.config import Paths
 from lead_conversion_prediction.stages.predict import warn_unless_champion
-from lead_conversion_prediction.utils.storage import file_digest
+from tests.support import write_registry_record
 
 
 @pytest.fixture
@@ -29,27 +28,8 @@ def workspace(project: Path) -> Paths:
     paths = Paths(project)
     paths.lead_model.parent.mkdir(parents=True)
     paths.lead_model.write_bytes(b"a model")
-    registered(paths, version=2, champion=2)
+    write_registry_record(paths, version=2, champion=2)
     return paths
-
-
-def registered(paths: Paths, **fields: object) -> None:
-    record = {
-        "model_name": "lead_model",
-        "new_version": True,
-        "promoted": False,
-        "decision": "",
-        "promotion_metric": "roc_auc",
-        "evaluation_set_md5": "e" * 32,
-        "tracking_uri": default_tracking_uri(),
-        "experiment": "lead-conversion",
-        "parent_run_id": "r",
-        "runs": {},
-        "workspace_sha256": file_digest(paths.lead_model),
-        **fields,
-    }
-    paths.registry_record.parent.mkdir(parents=True, exist_ok=True)
-    RegistryRecord.model_validate(record).write(paths.registry_record)
 
 
 def test_the_champions_own_model_gets_no_warning(
@@ -62,7 +42,7 @@ def test_the_champions_own_model_gets_no_warning(
 def test_a_registered_model_that_is_not_the_champion_is_named(
     workspace: Paths, warnings_logged: list[str]
 ) -> None:
-    registered(workspace, version=2, champion=1)
+    write_registry_record(workspace, version=2, champion=1)
     warn_unless_champion(workspace)
     assert (
         len(warnings_logged) == 1
@@ -89,8 +69,10 @@ def test_nothing_is_said_where_the_workspace_cannot_tell(
     if record == "missing":
         workspace.registry_record.unlink()
     elif record == "another-store":
-        registered(workspace, version=2, champion=2, tracking_uri="http://127.0.0.1:5000")
+        write_registry_record(
+            workspace, version=2, champion=2, tracking_uri="http://127.0.0.1:5000"
+        )
     else:
-        registered(workspace, version=2, champion=1, workspace_sha256=None)
+        write_registry_record(workspace, version=2, champion=1, workspace_sha256=None)
     warn_unless_champion(workspace)
     assert warnings_logged == []

@@ -14,6 +14,7 @@ from lead_conversion_prediction.modeling.evaluate import (
     expected_calibration_error,
 )
 from lead_conversion_prediction.modeling.report import draw_figures
+from tests.support import two_models_holdout
 
 SELECTED = "xgboost"
 
@@ -23,12 +24,7 @@ Holdout = tuple[np.ndarray, dict[str, np.ndarray]]
 
 @pytest.fixture(scope="module")
 def holdout() -> Holdout:
-    rng = np.random.default_rng(5)
-    y = rng.integers(0, 2, 300)
-    return y, {
-        "xgboost": np.clip(y * 0.5 + rng.random(300) * 0.5, 0, 1),
-        "logistic_regression": np.clip(y * 0.2 + rng.random(300) * 0.8, 0, 1),
-    }
+    return two_models_holdout(300, 5, ("xgboost", "logistic_regression"))
 
 
 @pytest.fixture(scope="module")

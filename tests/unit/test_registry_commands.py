@@ -19,13 +19,12 @@ from lead_conversion_prediction.cli.options import (
 )
 from lead_conversion_prediction.config import Paths, default_tracking_uri
 from lead_conversion_prediction.exceptions import NoChampionError
-from lead_conversion_prediction.modeling.artifacts import RegistryRecord
 from lead_conversion_prediction.modeling.registry import (
     REGISTRATION_TAG,
     ChampionMove,
     champion_line,
 )
-from tests.support import lcp_here, make_raw_leads
+from tests.support import lcp_here, make_raw_leads, write_registry_record
 
 NAME = "lead_model"  # params.yaml's registry.model_name
 NO_CHAMPION = f"error: {NoChampionError(NAME)}"
@@ -234,29 +233,14 @@ def test_a_refused_release_is_told_as_lcp_promote_tells_it(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     paths = Paths(project)
-    record = {
-        "model_name": NAME,
-        "version": 2,
-        "new_version": True,
-        "champion": 1,
-        "promoted": False,
-        "decision": "refused: version 2 is worse than version 1 on roc_auc",
-        "promotion_metric": "roc_auc",
-        "evaluation_set_md5": "e" * 32,
-        "tracking_uri": default_tracking_uri(),
-        "experiment": "lead-conversion",
-        "parent_run_id": "r",
-        "runs": {},
-    }
-    paths.registry_record.parent.mkdir(parents=True, exist_ok=True)
-    RegistryRecord.model_validate(record).write(paths.registry_record)
+    refused = "refused: version 2 is worse than version 1 on roc_auc"
+    write_registry_record(paths, model_name=NAME, version=2, champion=1, decision=refused)
     with pytest.raises(typer.Exit) as stop:
         exit_on_refused_release(paths)
     assert stop.value.exit_code == PROMOTION_REFUSED_EXIT_CODE
     assert capsys.readouterr().err.splitlines() == [
         "not promoted: version 2 is worse than version 1 on roc_auc"
     ]
-    record["promoted"] = True
-    RegistryRecord.model_validate(record).write(paths.registry_record)
+    write_registry_record(paths, model_name=NAME, version=2, champion=2, promoted=True)
     exit_on_refused_release(paths)  # a promotion: nothing to tell, no exit
     assert capsys.readouterr().err == ""

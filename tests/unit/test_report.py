@@ -20,18 +20,14 @@ from lead_conversion_prediction.modeling.report import (
     render_model_card,
 )
 from lead_conversion_prediction.plots import cumulative_gains, plot_cumulative_gains, save_figure
+from tests.support import two_models_holdout
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
 def holdout() -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    rng = np.random.default_rng(11)
-    y = rng.integers(0, 2, 200)
-    return y, {
-        "xgboost_rf": np.clip(y * 0.5 + rng.random(200) * 0.5, 0, 1),
-        "logistic_regression": np.clip(y * 0.2 + rng.random(200) * 0.8, 0, 1),
-    }
+    return two_models_holdout(200, 11, ("xgboost_rf", "logistic_regression"))
 
 
 @pytest.fixture(scope="module")
