@@ -225,6 +225,9 @@ def lcp_here(
 
     saved_environment = dict(os.environ)
     saved_streams = sys.stdin, sys.stdout, sys.stderr
+    # A new process starts with none: a URI another test set in MLflow's module state must not
+    # stand in for the environment's.
+    forget_mlflow_globals()
     colour = ("GITHUB_ACTIONS", "FORCE_COLOR", "PY_COLORS")
     for name in colour:
         os.environ.pop(name, None)
