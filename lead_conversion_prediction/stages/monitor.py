@@ -12,9 +12,7 @@ and ``report.html`` to the output folder and logs a monitoring run to MLflow; th
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -112,7 +110,7 @@ def _count_scores(
         if profile is None:
             spec = model or _named_model(paths, named, input_path)
             profile, provenance = load_reference_profile(ModelRef.parse(spec), paths.lead_model)
-            profile = rounded_edges(profile, round_significant)
+            profile = rounded_edges(profile)
         parts.append(count_batch(profile, None, probability))
         offset += len(chunk)
     if profile is None:
@@ -122,12 +120,18 @@ def _count_scores(
     return profile, provenance, merge_all(parts)
 
 
-def rounded_edges(profile: ReferenceProfile, rounding: Callable[[Any], Any]) -> ReferenceProfile:
-    """``profile`` with its prediction's bin edges rounded by ``rounding``."""
+def rounded_edges(profile: ReferenceProfile) -> ReferenceProfile:
+    """``profile`` with its prediction's bin edges rounded as a CSV of scores holds them."""
+    from lead_conversion_prediction.scoring.output import round_significant
+
     prediction = profile.prediction
     bins = {
         name: getattr(prediction, name).model_copy(
-            update={"edges": [float(edge) for edge in rounding(getattr(prediction, name).edges)]}
+            update={
+                "edges": [
+                    float(edge) for edge in round_significant(getattr(prediction, name).edges)
+                ]
+            }
         )
         for name in ("psi", "ks")
     }

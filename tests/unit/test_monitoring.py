@@ -200,7 +200,7 @@ def test_scores_rounded_as_a_csv_holds_them_fall_in_their_exact_values_bins() ->
     rng = np.random.default_rng(3)
     probability = rng.choice(outputs, 3000)
     profile = profile_of().model_copy(update={"prediction": numeric_profile(probability)})
-    rounded = rounded_edges(profile, round_significant)
+    rounded = rounded_edges(profile)
     written = round_significant(probability)
     for name in ("psi", "ks"):
         exact = bin_counts(probability, getattr(profile.prediction, name).edges)
