@@ -170,6 +170,22 @@ def test_a_stages_code_deps_are_its_module_and_what_it_imports(stage: str) -> No
         assert any(name in path.read_text() for path in map(PROJ_ROOT.joinpath, closure))
 
 
+def test_dvc_lock_records_the_code_each_stage_reads_as_it_is_now() -> None:
+    """A change to the package needs `make pipeline` before its commit, or a fresh clone's
+    `dvc repro` re-runs stages and its quick start leaves dvc.lock modified."""
+    from dvc.repo import Repo
+
+    with Repo(str(PROJ_ROOT)) as repo:
+        stale = {
+            f"{stage.addressing}: {dep.def_path}"
+            for stage in repo.index.stages
+            if stage.path_in_repo == "dvc.yaml"
+            for dep in stage.deps
+            if str(dep.def_path).startswith(PACKAGE) and dep.changed_checksum()
+        }
+    assert stale == set(), "run `make pipeline` and commit dvc.lock"
+
+
 def test_the_plots_dvc_shows_are_what_the_report_writes() -> None:
     import numpy as np
 
