@@ -14,12 +14,12 @@ scored in a child process by:
   K``, also with ``--explain K``;
 - champion: ``lcp predict`` as a user runs it: the champion of the local MLflow store, as
   the workspace remembers it once resolved (``scoring/model_cache.py``);
-- champion-written: the same after a write to the store (a run logged, a promotion): MLflow
-  resolves the alias, the kept copy of the version is read (the kept resolution is removed
-  before each run);
-- champion-cold: the first scoring of a version in this workspace: MLflow resolves it, and
-  its files are downloaded, checked and read with skops (the workspace's cache is emptied
-  before each run);
+- champion-changed: the same after the registered model changed other than through lcp (a
+  tag set in MLflow's UI, an alias moved by another client): MLflow resolves the alias, the
+  kept copy of the version is read (the kept resolution is removed before each run);
+- champion-cold: with the workspace's cache deleted: MLflow resolves the alias, and the
+  version's files are downloaded, checked and read with skops (``.cache/`` is emptied before
+  each run; ``lcp register`` keeps the copy and the resolution of what it registers);
 - monitored, champion-monitored: the same two with ``--monitor`` (drift counted in the same
   pass, the report written and logged to MLflow; the champion needs a reference profile: a
   version registered by this version of lcp);
@@ -61,7 +61,7 @@ from bench_process import Measured, measure, measure_start
 
 ROOT = Path(__file__).resolve().parents[1]
 WAYS = (
-    "floor", "artifact", "monitored", "champion", "champion-written", "champion-cold",
+    "floor", "artifact", "monitored", "champion", "champion-changed", "champion-cold",
     "champion-monitored", "explained", "spark", "serve", "mlflow",
 )  # fmt: skip
 ONCE = ("spark", "mlflow")  # slow: one run each
@@ -73,7 +73,7 @@ CHAMPION = "models:/lead_model@champion"
 SERVE_PORT = 5091  # below the ephemeral range; the serve way waits for its /ping
 LOOP = re.compile(r"rows scored, [\d,]+ rejected, in ([\d.,]+) s")
 # Whole-process goals: seconds for a small file, times the floor for a large one.
-CHAMPIONS = ("champion", "champion-written", "champion-cold")
+CHAMPIONS = ("champion", "champion-changed", "champion-cold")
 SMALL_ROWS, SMALL_GOALS = 1_000, {"artifact": 1.5, **dict.fromkeys(CHAMPIONS, 3.0)}
 LARGE_ROWS, LARGE_GOALS = 1_000_000, {"artifact": 5.0, **dict.fromkeys(CHAMPIONS, 7.0)}
 ALERT = 3  # lcp's exit code when --monitor finds drift (the synthetic leads span four sources)
@@ -180,14 +180,14 @@ def command(
 
 def forget(way: str) -> None:
     """Empty what the workspace keeps of registered models (champion-cold), or only the kept
-    resolutions (champion-written), before a run of ``way``."""
+    resolutions (champion-changed), before a run of ``way``."""
     from lead_conversion_prediction.config import Paths
     from lead_conversion_prediction.scoring.model_cache import RESOLVED_NAME
 
     cache = Paths(ROOT).cache_dir
     if way == "champion-cold":
         shutil.rmtree(cache, ignore_errors=True)
-    elif way == "champion-written":
+    elif way == "champion-changed":
         (cache / RESOLVED_NAME).unlink(missing_ok=True)
 
 
@@ -269,8 +269,8 @@ def main() -> None:
         "floor": "floor: pyarrow read_csv",
         "artifact": "lcp predict --model <artifact>",
         "champion": "lcp predict (@champion)",
-        "champion-written": "lcp predict (@champion), store written",
-        "champion-cold": "lcp predict (@champion), first time",
+        "champion-changed": "lcp predict (@champion), model changed",
+        "champion-cold": "lcp predict (@champion), cache deleted",
         "monitored": "lcp predict --model <artifact> --monitor",
         "champion-monitored": "lcp predict (@champion) --monitor",
         "explained": f"lcp predict --model <artifact> --explain {arguments.explain}",

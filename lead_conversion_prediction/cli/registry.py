@@ -56,9 +56,9 @@ def rollback(
     earlier champion N."""
     from lead_conversion_prediction.stages.promote import run_rollback
 
-    params = project()[1]
+    paths, params = project()
     use_tracking_store(tracking_uri)
-    run_rollback(params, to)
+    run_rollback(params, to, cache=paths.cache_dir)
 
 
 @app.command()

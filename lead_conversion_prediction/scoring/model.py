@@ -20,6 +20,7 @@ from lead_conversion_prediction.exceptions import ArtifactError, NoChampionError
 
 if TYPE_CHECKING:
     from lead_conversion_prediction.monitoring.profile import ReferenceProfile
+    from lead_conversion_prediction.scoring import model_cache
 
 PROFILE_NAME = "reference_profile.json"  # beside an artifact, as train writes it
 DIGEST_MARK = "@sha256:"  # between a file's name and its digest, in the scores' model column
@@ -150,13 +151,12 @@ def load_registered_model(
     if cache is None:
         return read_registered_model(uri, with_profile)[0]
     tracking_uri = default_tracking_uri()
-    state = model_cache.store_state(tracking_uri)  # before the store is asked anything
+    state = model_cache.registry_state(tracking_uri, uri)  # before the store is asked
     key = model_cache.Key(tracking_uri, uri, state) if state is not None else None
     resolution = model_cache.remembered(cache, key) if key is not None else None
     resolved_now = resolution is None
     if resolution is None:
-        digest, provenance = recorded_digest(uri)
-        resolution = model_cache.Resolution(provenance, digest, stored_files(provenance) or "")
+        resolution = resolve(uri)
     if resolution.files:
         model_cache.check_files(uri, resolution)
     copy = model_cache.load_copy(cache, resolution.digest, with_profile)
@@ -165,9 +165,47 @@ def load_registered_model(
     else:  # the version the digest came from (an alias may move meanwhile), by its number
         loaded, digest = read_registered_model(resolution.provenance, with_profile)
         model_cache.keep_copy(cache, digest, loaded.model, loaded.profile)
-    if key is not None and resolved_now and resolution.files:
-        model_cache.remember(cache, key, resolution)
+    if key is not None and resolved_now:
+        remember_if_unchanged(cache, key, resolution)
     return loaded
+
+
+def remember_resolution(uri: str, cache: Path) -> None:
+    """Resolve ``uri`` now and keep the answer in ``cache``, for a command that has just
+    changed what it names (a registration, a promotion, a rollback) and has MLflow loaded:
+    the next scoring asks MLflow nothing. A URI that names nothing yet keeps nothing."""
+    from lead_conversion_prediction.config import default_tracking_uri
+    from lead_conversion_prediction.scoring import model_cache
+
+    tracking_uri = default_tracking_uri()
+    state = model_cache.registry_state(tracking_uri, uri)
+    if state is None:
+        return
+    try:
+        resolution = resolve(uri)
+    except (ArtifactError, RegistryError):
+        return  # no champion yet, or a version registered without a digest
+    remember_if_unchanged(cache, model_cache.Key(tracking_uri, uri, state), resolution)
+
+
+def resolve(uri: str) -> model_cache.Resolution:
+    """What MLflow answers for ``uri``: the version, its recorded digest, its files' folder."""
+    from lead_conversion_prediction.scoring import model_cache
+
+    digest, provenance = recorded_digest(uri)
+    return model_cache.Resolution(provenance, digest, stored_files(provenance) or "")
+
+
+def remember_if_unchanged(
+    cache: Path, key: model_cache.Key, resolution: model_cache.Resolution
+) -> None:
+    """Keep ``resolution`` for ``key`` if the registered model is still in the state read
+    before MLflow was asked (a write meanwhile: the next scoring asks again), and its files
+    are local (a store of remote files is asked each time, and checked as it downloads)."""
+    from lead_conversion_prediction.scoring import model_cache
+
+    if resolution.files and model_cache.registry_state(key.store, key.uri) == key.state:
+        model_cache.remember(cache, key, resolution)
 
 
 def read_registered_model(uri: str, with_profile: bool) -> tuple[LoadedModel, str]:

@@ -5,26 +5,31 @@ the model's skops file imports every estimator scikit-learn has: seconds before 
 is scored. When the store is a local SQLite file, both are kept after a verified load:
 
 - the resolution (the version, the digest recorded for it, the folder of its files), with the
-  store's state when it was read: the database file's identity, size and times, and its
-  journal's. Any write to the store (a promotion, a rollback, a new version, a logged run)
-  changes that state, and the URI is resolved again by MLflow. A state read less than
-  ``SETTLED_SECONDS`` after the store's last modification is never kept: a later write could
-  fall in the same tick of the file system's clock (git's "racily clean" entries);
+  state of the registered model when it was read: a digest of the rows the store holds for
+  it (the model, its aliases, versions and their tags, the runs and logged models of its
+  versions) and of the store's schema revision, read with SQLite's own reader in a
+  millisecond. A promotion, a rollback, a new version or a changed tag changes that state, and
+  the URI is resolved again by MLflow; runs that are not a version's (a monitoring run, an
+  experiment's) do not. The state is read before and after MLflow answers, and the answer kept
+  only when both agree. MLflow stays the only reader of what the rows mean: a state the
+  reader cannot take (another schema, a locked store) is none, and MLflow is asked;
 - the Pipeline, as a joblib copy in a folder named by that digest, with a ``SHA256SUMS``: a
   version whose recorded digest names a kept copy is neither downloaded nor read with skops,
   from any store.
 
-Nothing is trusted on the strength of the cache alone: files a store keeps locally are checked
-against the digest as on every load (a tampered store is still refused), and the copy against
-its manifest before it is unpickled. Other stores (a tracking server, PostgreSQL) are always
-asked which version an alias names, and what digest it has.
+``lcp register``, ``promote`` and ``rollback`` keep what they changed (``scoring/model.py``,
+:func:`~lead_conversion_prediction.scoring.model.remember_resolution`): the first scoring
+after them asks MLflow nothing. Nothing is trusted on the strength of the cache alone: files a
+store keeps locally are checked against the digest as on every load (a tampered store is
+still refused), and the copy against its manifest before it is unpickled. Other stores (a
+tracking server, PostgreSQL) are always asked which version an alias names, and what digest
+it has.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,12 +39,22 @@ from lead_conversion_prediction.exceptions import ArtifactError
 if TYPE_CHECKING:
     from lead_conversion_prediction.monitoring.profile import ReferenceProfile
 
-SETTLED_SECONDS = 2.0  # coarser than any file system's clock tick for modification times
 RESOLVED_NAME = "resolved.json"
 PIPELINE_NAME = "pipeline.joblib"
 PROFILE_NAME = "reference_profile.json"
 _SQLITE = "sqlite:///"
-_JOURNALS = ("", "-wal", "-journal", "-shm")
+# Every row of a registered model (the name bound as ``?``), its aliases, its versions and their
+# tags, its versions' runs' tags and logged models: what an answer about one of its versions can
+# depend on. The model's own tags are left out: the registry lock writes one on every promotion.
+_MODEL_ROWS = (
+    "SELECT * FROM registered_models WHERE name = ?",
+    "SELECT * FROM registered_model_aliases WHERE name = ?",
+    "SELECT * FROM model_versions WHERE name = ?",
+    "SELECT * FROM model_version_tags WHERE name = ?",
+    "SELECT * FROM tags WHERE run_uuid IN (SELECT run_id FROM model_versions WHERE name = ?)",
+    "SELECT * FROM logged_models WHERE 'models:/' || model_id IN "
+    "(SELECT source FROM model_versions WHERE name = ?)",
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +63,7 @@ class Key:
 
     store: str
     uri: str
-    state: list[list[int]]
+    state: str
 
 
 @dataclass(frozen=True)
@@ -61,25 +76,40 @@ class Resolution:
     files: str
 
 
-def store_state(tracking_uri: str) -> list[list[int]] | None:
-    """The state of a local SQLite store's files, or None when it cannot be kept (not a local
-    SQLite store, a registry elsewhere, or written too recently to tell later writes apart)."""
+def registered_name(uri: str) -> str | None:
+    """The registered model a ``models:/<name>@<alias>`` or ``models:/<name>/<version>`` URI
+    names; None for another URI (a logged model's, a run's)."""
+    rest = uri.removeprefix("models:/")
+    if rest == uri or (rest.startswith("m-") and "/" not in rest and "@" not in rest):
+        return None
+    return rest.partition("@")[0] if "@" in rest else rest.partition("/")[0] or None
+
+
+def registry_state(tracking_uri: str, uri: str) -> str | None:
+    """The state of the registered model ``uri`` names in a local SQLite store (a digest of
+    its rows), or None when it cannot be read so (another store, a registry elsewhere, another
+    kind of URI, a store not created yet, another schema, or a store locked for a write)."""
+    import hashlib
+    import sqlite3
+    from contextlib import closing
+
     registry = os.environ.get("MLFLOW_REGISTRY_URI")
+    name = registered_name(uri)
     if not tracking_uri.startswith(_SQLITE) or registry not in (None, "", tracking_uri):
         return None
     database = Path(tracking_uri.removeprefix(_SQLITE))
-    state: list[list[int]] = []
-    now = time.time_ns()
-    for suffix in _JOURNALS:
-        try:
-            found = Path(f"{database}{suffix}").stat()
-        except FileNotFoundError:
-            state.append([])
-            continue
-        if now - found.st_mtime_ns < SETTLED_SECONDS * 1e9:
-            return None
-        state.append([found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns])
-    return state if state[0] else None
+    if name is None or not database.is_file():
+        return None
+    try:
+        read_only = f"{database.resolve().as_uri()}?mode=ro"
+        with closing(sqlite3.connect(read_only, uri=True, timeout=0.5)) as store:
+            store.execute("BEGIN")  # one snapshot for every query
+            rows = [repr(store.execute("SELECT * FROM alembic_version").fetchall())]
+            for query in _MODEL_ROWS:
+                rows.append(repr(sorted(map(repr, store.execute(query, (name,))))))
+    except sqlite3.Error:
+        return None
+    return hashlib.sha256("\n".join(rows).encode()).hexdigest()
 
 
 def _kept(cache: Path) -> list[tuple[Key, Resolution]]:
@@ -118,6 +148,13 @@ def check_files(uri: str, resolution: Resolution) -> None:
         raise ArtifactError(f"{uri}: its files differ from the digest recorded when logged")
 
 
+def has_copy(cache: Path, digest: str, with_profile: bool) -> bool:
+    """True when a copy is kept for ``digest`` (with its reference profile, if asked)."""
+    folder = cache / "models" / digest
+    wanted = (PIPELINE_NAME, PROFILE_NAME) if with_profile else (PIPELINE_NAME,)
+    return all((folder / name).is_file() for name in wanted)
+
+
 def load_copy(
     cache: Path, digest: str, with_profile: bool
 ) -> tuple[Any, ReferenceProfile | None] | None:
@@ -126,9 +163,7 @@ def load_copy(
     from lead_conversion_prediction.utils.storage import load_artifact, verify_artifact
 
     folder = cache / "models" / digest
-    if not (folder / PIPELINE_NAME).is_file():
-        return None
-    if with_profile and not (folder / PROFILE_NAME).is_file():
+    if not has_copy(cache, digest, with_profile):
         return None
     model = load_artifact(folder / PIPELINE_NAME)
     if not with_profile:

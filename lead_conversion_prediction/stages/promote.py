@@ -10,10 +10,13 @@ further back. Every move is kept in the registry's history.
 
 Both hold the registry lock (``modeling/registry_lock.py``) from their reading of the
 champion to its move, so that a concurrent promotion elsewhere can never slip in between.
+After a move, the workspace keeps the new champion's resolution (``scoring/model_cache.py``):
+the next ``lcp predict`` asks MLflow nothing.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -24,7 +27,8 @@ from lead_conversion_prediction.exceptions import (
     PromotionRefusedError,
     RegistryError,
 )
-from lead_conversion_prediction.modeling.registry import ChampionMove
+from lead_conversion_prediction.modeling.registry import CHAMPION, ChampionMove
+from lead_conversion_prediction.scoring.model import remember_resolution
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -128,7 +132,9 @@ def run_promote(paths: Paths, params: Params, version: int | None = None) -> Cha
     if store_is_new():  # nothing to promote: the lock would create the store
         raise no_challenger(name)
     with registry_lock(name, "lcp promote"):
-        return _promote(paths, params, name, version)
+        move = _promote(paths, params, name, version)
+    remember_resolution(f"models:/{name}@{CHAMPION}", paths.cache_dir)
+    return move
 
 
 def _promote(paths: Paths, params: Params, name: str, version: int | None) -> ChampionMove:
@@ -159,9 +165,9 @@ def no_challenger(name: str) -> RegistryError:
     return RegistryError(f"{name}: no challenger to promote; run 'make pipeline' first")
 
 
-def run_rollback(params: Params, to: int | None = None) -> ChampionMove:
+def run_rollback(params: Params, to: int | None = None, cache: Path | None = None) -> ChampionMove:
     """Give the champion alias to the champion before the current one, or to the earlier
-    champion ``to``."""
+    champion ``to``; the new champion's resolution kept in the scoring ``cache`` if given."""
     from lead_conversion_prediction.modeling.registry import store_is_new
     from lead_conversion_prediction.modeling.registry_lock import registry_lock
 
@@ -169,7 +175,10 @@ def run_rollback(params: Params, to: int | None = None) -> ChampionMove:
     if store_is_new():  # no champion: the lock would create the store
         raise NoChampionError(name)
     with registry_lock(name, "lcp rollback"):
-        return _rollback(name, to)
+        move = _rollback(name, to)
+    if cache is not None:
+        remember_resolution(f"models:/{name}@{CHAMPION}", cache)
+    return move
 
 
 def _rollback(name: str, to: int | None) -> ChampionMove:

@@ -117,6 +117,7 @@ def registering(
             }
         )
         record.write(paths.registry_record)
+        keep_for_scoring(paths, name, record.version)
         facts.update(version=record.version, champion=record.champion, promoted=decision.promoted)
     if decision.promoted or not promote:  # a refused release: the command tells it
         logger.info("register: {}", decision.reason)
@@ -234,6 +235,27 @@ def _logged_and_registered(
                 }
             )
             attach_report(paths, metrics)
+
+
+def keep_for_scoring(paths: Paths, name: str, version: int) -> None:
+    """Keep a copy of the version just registered (the workspace's model, with its reference
+    profile) and the champion's resolution for scoring (``scoring/model_cache.py``): the first
+    ``lcp predict`` after a registration neither asks MLflow nor reads the skops file."""
+    from lead_conversion_prediction.exceptions import ArtifactError
+    from lead_conversion_prediction.modeling.registry import CHAMPION
+    from lead_conversion_prediction.monitoring.profile import ReferenceProfile
+    from lead_conversion_prediction.scoring import model_cache
+    from lead_conversion_prediction.scoring.model import recorded_digest, remember_resolution
+    from lead_conversion_prediction.utils.storage import load_artifact, verify_artifact
+
+    try:
+        digest = recorded_digest(f"models:/{name}/{version}")[0]
+    except ArtifactError:  # registered with no digest (by an earlier lcp): not kept
+        return
+    if not model_cache.has_copy(paths.cache_dir, digest, with_profile=True):
+        profile = ReferenceProfile.model_validate_json(verify_artifact(paths.reference_profile))
+        model_cache.keep_copy(paths.cache_dir, digest, load_artifact(paths.lead_model), profile)
+    remember_resolution(f"models:/{name}@{CHAMPION}", paths.cache_dir)
 
 
 def attach_report(paths: Paths, metrics: MetricsReport) -> None:

@@ -213,15 +213,13 @@ def test_planted_bytecode_beside_the_stored_code_is_never_loaded(
 def test_a_remembered_champion_is_scored_without_mlflow_and_its_files_still_checked(
     own_artifacts: Project,
 ) -> None:
-    """Once a settled local store resolved the champion, scoring it again imports neither MLflow
-    nor skops and gives the same scores; after a write to the store MLflow resolves it again,
-    and the kept copy spares skops; its stored files are still checked on every load."""
-    import os
-    import time
+    """Once the champion was resolved, scoring it again imports neither MLflow nor skops and
+    gives the same scores, while the store takes runs that are not a version's; a write to the
+    registered model makes MLflow resolve it again, and the kept copy spares skops; its stored
+    files are still checked on every load."""
+    from mlflow import MlflowClient
 
     project = own_artifacts
-    settled = time.time() - 60  # the store's last write, as long ago as a day's scoring
-    os.utime(project.store, (settled, settled))
     leads = project.root / "data" / "processed" / "test.csv"
     predict = ("predict", "-i", str(leads), "--model", "models:/lead_model@champion")
     first = project.lcp(*predict, "-o", str(project.root / "first.csv"))
@@ -240,9 +238,13 @@ def test_a_remembered_champion_is_scored_without_mlflow_and_its_files_still_chec
         return {name.split(".")[0] for name in imported}
 
     assert not imports_of("again.csv") & {"mlflow", "skops"}, "remembered: MLflow not asked"
-    written = time.time() - 30  # a write to the store since: MLflow resolves the URI again
-    os.utime(project.store, (written, written))
+    client = MlflowClient(tracking_uri=f"sqlite:///{project.store}")
+    other = client.create_run(client.create_experiment("another experiment")).info.run_id
+    client.set_tag(other, "note", "a run that is not a version's")
+    assert not imports_of("other.csv") & {"mlflow", "skops"}, "the model's rows are unchanged"
+    client.set_model_version_tag("lead_model", "1", "note", "a write to the registered model")
     assert imports_of("resolved.csv") & {"mlflow", "skops"} == {"mlflow"}, "the copy is kept"
+    assert not imports_of("after.csv") & {"mlflow", "skops"}, "remembered again"
 
     pipeline = champion_folder(project) / "artifacts" / "pipeline.skops"
     pipeline.write_bytes(pipeline.read_bytes()[:-10] + b"0123456789")

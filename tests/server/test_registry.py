@@ -54,6 +54,20 @@ def champion() -> Any:
     return version
 
 
+def scored_with(registry: Registry) -> tuple[int, bool]:
+    """The version ``lcp predict`` scores with now, and whether the workspace knew it without
+    asking MLflow (never for the tracking server: it is asked every time)."""
+    from lead_conversion_prediction.scoring import model_cache
+    from lead_conversion_prediction.scoring.model import load_registered_model
+
+    uri, cache = f"models:/{NAME}@champion", registry.paths.cache_dir
+    state = model_cache.registry_state(registry.tracking_uri, uri)
+    key = model_cache.Key(registry.tracking_uri, uri, state or "")
+    known = state is not None and model_cache.remembered(cache, key) is not None
+    loaded = load_registered_model(uri, cache=cache)
+    return int(loaded.provenance.rsplit("/", 1)[1]), known
+
+
 BEFORE_REGISTER = ["data", "features", "train", "evaluate", "validate"]
 
 
@@ -220,15 +234,20 @@ def test_promotion_needs_a_real_lead_and_a_rollback_goes_back(registry: Registry
     with pytest.raises(PromotionRefusedError, match=f"version {weak} is worse than version 1"):
         run_promote(registry.paths, registry.params(), version=weak)
     assert int(champion().version) == 1
+    local = registry.tracking_uri.startswith("sqlite:")
+    assert scored_with(registry) == (1, local), "register keeps the champion's resolution"
 
-    move_champion(NAME, weak, "a bad champion, for the test")
+    move_champion(NAME, weak, "a bad champion, for the test")  # a move lcp did not see
+    assert scored_with(registry) == (weak, False), "the registered model's rows changed"
     promoted = run_promote(registry.paths, registry.params(), version=1)
     assert promoted.version == 1 and promoted.previous == weak
     assert promoted.reason.startswith("promoted version 1: it leads on ")
     assert "roc_auc" in promoted.reason and "log_loss" in promoted.reason
+    assert scored_with(registry) == (1, local)
 
-    back = run_rollback(registry.params())
+    back = run_rollback(registry.params(), cache=registry.paths.cache_dir)
     assert (back.version, back.previous) == (weak, 1)
+    assert scored_with(registry) == (weak, local)
     assert [move.version for move in history(NAME)] == [1, weak, 1, weak]
     report = champion_report(registry.params())
     assert report[0].startswith(f"champion: models:/{NAME}/{weak} (")

@@ -1,10 +1,9 @@
-"""What scoring keeps of registered models: kept only for a settled local store, found only in
-the same state, and checked before it is used."""
+"""What scoring keeps of registered models: kept only for a registered model of a local
+SQLite store, found only while its rows are unchanged, and checked before it is used."""
 
 from __future__ import annotations
 
-import os
-import time
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,52 +16,106 @@ from lead_conversion_prediction.scoring import model_cache
 from lead_conversion_prediction.scoring.model_cache import Key, Resolution
 from lead_conversion_prediction.scoring.pyfunc import model_digest
 
+# The tables of a registered model in MLflow's SQLite store, as few columns as the test needs.
+TABLES = {
+    "alembic_version": "version_num",
+    "registered_models": "name, last_updated_time",
+    "registered_model_tags": "key, value, name",
+    "registered_model_aliases": "alias, version, name",
+    "model_versions": "name, version, source, run_id",
+    "model_version_tags": "key, value, name, version",
+    "tags": "key, value, run_uuid",
+    "logged_models": "model_id, artifact_location",
+}
 
-def settled_store(folder: Path, seconds_ago: float = 60) -> str:
+
+def make_store(folder: Path) -> tuple[str, sqlite3.Connection]:
+    """A local store holding lead_model version 1 (run r1, logged model m-1) as champion."""
     database = folder / "mlflow.db"
-    database.write_bytes(b"a store")
-    past = time.time() - seconds_ago
-    os.utime(database, (past, past))
-    return f"sqlite:///{database}"
+    store = sqlite3.connect(database, isolation_level=None)
+    for table, columns in TABLES.items():
+        store.execute(f"CREATE TABLE {table} ({columns})")
+    store.execute("INSERT INTO alembic_version VALUES ('dc11669786a5')")
+    store.execute("INSERT INTO registered_models VALUES ('lead_model', 1)")
+    store.execute("INSERT INTO model_versions VALUES ('lead_model', 1, 'models:/m-1', 'r1')")
+    store.execute("INSERT INTO registered_model_aliases VALUES ('champion', 1, 'lead_model')")
+    store.execute("INSERT INTO model_version_tags VALUES ('model_sha256', 'ab', 'lead_model', 1)")
+    store.execute("INSERT INTO tags VALUES ('model_sha256', 'ab', 'r1')")
+    store.execute("INSERT INTO logged_models VALUES ('m-1', 'file:///models/m-1')")
+    return f"sqlite:///{database}", store
 
 
-def test_only_a_settled_local_sqlite_store_has_a_state_to_keep(
+CHAMPION = "models:/lead_model@champion"
+
+
+def test_only_a_registered_model_of_a_local_sqlite_store_has_a_state_to_keep(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-    store = settled_store(tmp_path)
-    assert model_cache.store_state(store) is not None
-    assert model_cache.store_state("http://127.0.0.1:5000") is None
-    assert model_cache.store_state("postgresql://u@127.0.0.1/db") is None
-    assert model_cache.store_state(f"sqlite:///{tmp_path / 'none.db'}") is None
+    store, _ = make_store(tmp_path)
+    assert model_cache.registry_state(store, CHAMPION) is not None
+    assert model_cache.registry_state(store, "models:/lead_model/1") is not None
+    assert model_cache.registry_state(store, "models:/m-1") is None, "a logged model's"
+    assert model_cache.registry_state(store, "runs:/r1/model") is None
+    assert model_cache.registry_state("http://127.0.0.1:5000", CHAMPION) is None
+    assert model_cache.registry_state("postgresql://u@127.0.0.1/db", CHAMPION) is None
+    assert model_cache.registry_state(f"sqlite:///{tmp_path / 'none.db'}", CHAMPION) is None
+    assert not (tmp_path / "none.db").exists(), "a store not created yet is left so"
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", "http://127.0.0.1:5000")
-    assert model_cache.store_state(store) is None, "the registry is elsewhere"
-    monkeypatch.delenv("MLFLOW_REGISTRY_URI")
-    (tmp_path / "mlflow.db").write_bytes(b"a write just now")
-    assert model_cache.store_state(store) is None, "written within the clock's reach"
+    assert model_cache.registry_state(store, CHAMPION) is None, "the registry is elsewhere"
 
 
-def test_any_write_to_the_store_or_its_journal_changes_its_state(tmp_path: Path) -> None:
-    store = settled_store(tmp_path)
-    before = model_cache.store_state(store)
-    journal = tmp_path / "mlflow.db-wal"
-    journal.write_bytes(b"a page")
-    past = time.time() - 30
-    os.utime(journal, (past, past))
-    assert model_cache.store_state(store) not in (None, before)
-    settled_store(tmp_path, seconds_ago=90)  # rewritten, even with an older time
-    assert model_cache.store_state(store) not in (None, before)
+def test_a_store_of_another_schema_or_locked_for_a_write_has_no_state(tmp_path: Path) -> None:
+    store, db = make_store(tmp_path)
+    db.execute("BEGIN EXCLUSIVE")
+    assert model_cache.registry_state(store, CHAMPION) is None, "locked: MLflow is asked"
+    db.execute("ROLLBACK")
+    assert model_cache.registry_state(store, CHAMPION) is not None
+    db.execute("DROP TABLE registered_model_aliases")
+    assert model_cache.registry_state(store, CHAMPION) is None, "another schema"
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        "UPDATE registered_model_aliases SET version = 2",
+        "INSERT INTO model_versions VALUES ('lead_model', 2, 'models:/m-2', 'r2')",
+        "UPDATE model_version_tags SET value = 'cd'",
+        "UPDATE tags SET value = 'cd' WHERE run_uuid = 'r1'",
+        "UPDATE logged_models SET artifact_location = 'file:///elsewhere'",
+        "UPDATE registered_models SET last_updated_time = 2",
+        "UPDATE alembic_version SET version_num = 'a-later-schema'",
+    ],
+)
+def test_a_write_to_the_registered_model_changes_its_state(tmp_path: Path, write: str) -> None:
+    store, db = make_store(tmp_path)
+    before = model_cache.registry_state(store, CHAMPION)
+    db.execute(write)
+    assert model_cache.registry_state(store, CHAMPION) not in (None, before)
+
+
+def test_runs_models_and_model_tags_that_are_not_its_versions_leave_its_state(
+    tmp_path: Path,
+) -> None:
+    store, db = make_store(tmp_path)
+    before = model_cache.registry_state(store, CHAMPION)
+    db.execute("INSERT INTO tags VALUES ('mlflow.runName', 'monitoring', 'r9')")
+    db.execute("INSERT INTO registered_model_tags VALUES ('lcp.lock.token', 'x', 'lead_model')")
+    db.execute("INSERT INTO registered_models VALUES ('other_model', 5)")
+    db.execute("INSERT INTO model_versions VALUES ('other_model', 1, 'models:/m-9', 'r9')")
+    db.execute("INSERT INTO logged_models VALUES ('m-9', 'file:///models/m-9')")
+    assert model_cache.registry_state(store, CHAMPION) == before
 
 
 def test_a_resolution_is_found_for_the_same_store_uri_and_state_only(tmp_path: Path) -> None:
-    store = settled_store(tmp_path)
-    state = model_cache.store_state(store)
+    store, _ = make_store(tmp_path)
+    state = model_cache.registry_state(store, CHAMPION)
     assert state is not None
-    key = Key(store, "models:/lead_model@champion", state)
+    key = Key(store, CHAMPION, state)
     kept = Resolution("models:/lead_model/2", "ab" * 32, str(tmp_path))
     model_cache.remember(tmp_path / "cache", key, kept)
     assert model_cache.remembered(tmp_path / "cache", key) == kept
-    other_state = Key(store, key.uri, [[1, 2, 3, 4], [], [], []])
+    other_state = Key(store, key.uri, "0" * 64)
     assert model_cache.remembered(tmp_path / "cache", other_state) is None
     assert model_cache.remembered(tmp_path / "cache", Key(store, "models:/x/1", state)) is None
 
@@ -74,7 +127,7 @@ def test_a_resolution_is_found_for_the_same_store_uri_and_state_only(tmp_path: P
 
 def test_an_unreadable_record_is_no_resolution(tmp_path: Path) -> None:
     (tmp_path / model_cache.RESOLVED_NAME).write_text("{not json")
-    assert model_cache.remembered(tmp_path, Key("sqlite:///x", "models:/m/1", [])) is None
+    assert model_cache.remembered(tmp_path, Key("sqlite:///x", "models:/m/1", "")) is None
 
 
 def test_stored_files_that_differ_from_the_recorded_digest_are_refused(tmp_path: Path) -> None:
