@@ -72,7 +72,11 @@ def main(
 
 
 def run() -> None:
-    """Console entry point: run the app, reporting project errors on one line each (exit 2)."""
+    """Console entry point: run the app, reporting project errors on one line each (exit 2);
+    its start-up runs with the cyclic garbage collector paused (``utils/start_up.py``)."""
+    from lead_conversion_prediction.utils.start_up import pause_collector
+
+    pause_collector()
     try:
         execute()
     finally:

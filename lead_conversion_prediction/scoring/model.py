@@ -98,11 +98,12 @@ def load_scoring_model(
     """Load the model to score with: a registry URI, an artifact path, or ``default``; with
     its reference profile (``with_profile``), which a model without one cannot give; a
     registry model through the ``cache`` folder (``scoring/model_cache.py``) when given."""
+    from lead_conversion_prediction.utils.start_up import resume_collector
     from lead_conversion_prediction.utils.storage import load_artifact
 
     ref = spec if isinstance(spec, ModelRef) else ModelRef.parse(spec, default)
     if ref.uri is not None:
-        loaded = load_registered_model(ref.uri, with_profile, cache)
+        loaded = load_registered_model(ref.uri, with_profile, cache, workspace_model=default)
     else:
         path = ref.path or default
         model = load_artifact(path)
@@ -110,6 +111,7 @@ def load_scoring_model(
         loaded = LoadedModel(model, file_provenance(path), profile)
     use_cores(loaded.model, os.cpu_count() or 1)  # scoring may use every core
     hand_arrays(loaded.model)
+    resume_collector()  # the start-up is over: scoring runs with the collector on
     return loaded
 
 
@@ -141,10 +143,14 @@ def hand_arrays(model: Any) -> None:
 
 
 def load_registered_model(
-    uri: str, with_profile: bool = False, cache: Path | None = None
+    uri: str,
+    with_profile: bool = False,
+    cache: Path | None = None,
+    workspace_model: Path | None = None,
 ) -> LoadedModel:
     """The Pipeline of a logged or registered model (and its reference profile), its files
-    verified first; with a ``cache`` folder, through what ``scoring/model_cache.py`` keeps."""
+    verified first; with a ``cache`` folder, through what ``scoring/model_cache.py`` keeps, or
+    from ``workspace_model`` when that is the very file the version was registered from."""
     from lead_conversion_prediction.config import default_tracking_uri
     from lead_conversion_prediction.scoring import model_cache
 
@@ -161,13 +167,35 @@ def load_registered_model(
         model_cache.check_files(uri, resolution)
     copy = model_cache.load_copy(cache, resolution.digest, with_profile)
     if copy is not None:
-        loaded = LoadedModel(copy[0], resolution.provenance, copy[1])
-    else:  # the version the digest came from (an alias may move meanwhile), by its number
+        loaded: LoadedModel | None = LoadedModel(copy[0], resolution.provenance, copy[1])
+    else:
+        loaded = copy_from_workspace(cache, resolution, workspace_model, with_profile)
+    if loaded is None:  # the version the digest came from (an alias may move), by its number
         loaded, digest = read_registered_model(resolution.provenance, with_profile)
         model_cache.keep_copy(cache, digest, loaded.model, loaded.profile)
     if key is not None and resolved_now:
         remember_if_unchanged(cache, key, resolution)
     return loaded
+
+
+def copy_from_workspace(
+    cache: Path, resolution: model_cache.Resolution, model: Path | None, with_profile: bool
+) -> LoadedModel | None:
+    """The version's Pipeline (and profile) read from the workspace's artifact ``model`` and
+    kept as its copy, when that is the file the version was registered from (the registry
+    records its SHA-256): nothing downloaded, no skops. None for any other file."""
+    from lead_conversion_prediction.scoring import model_cache
+    from lead_conversion_prediction.utils.storage import file_digest, load_artifact
+
+    if model is None or not resolution.workspace or not model.is_file():
+        return None
+    has_profile = model.with_name(PROFILE_NAME).is_file()
+    if file_digest(model) != resolution.workspace or (with_profile and not has_profile):
+        return None
+    pipeline = load_artifact(model)  # checked against its SHA256SUMS first
+    profile = read_profile_beside(model) if has_profile else None
+    model_cache.keep_copy(cache, resolution.digest, pipeline, profile)
+    return LoadedModel(pipeline, resolution.provenance, profile if with_profile else None)
 
 
 def remember_resolution(uri: str, cache: Path) -> None:
@@ -189,11 +217,14 @@ def remember_resolution(uri: str, cache: Path) -> None:
 
 
 def resolve(uri: str) -> model_cache.Resolution:
-    """What MLflow answers for ``uri``: the version, its recorded digest, its files' folder."""
+    """What MLflow answers for ``uri`` (``model_cache.Resolution``)."""
+    from lead_conversion_prediction.modeling.registry import WORKSPACE_TAG
     from lead_conversion_prediction.scoring import model_cache
 
-    digest, provenance = recorded_digest(uri)
-    return model_cache.Resolution(provenance, digest, stored_files(provenance) or "")
+    tags, provenance = recorded_tags(uri)
+    digest = digest_in(tags, uri)
+    files = stored_files(provenance) or ""
+    return model_cache.Resolution(provenance, digest, files, tags.get(WORKSPACE_TAG, ""))
 
 
 def remember_if_unchanged(
@@ -311,13 +342,18 @@ def verified_model_files(uri: str) -> Iterator[tuple[Path, str, str]]:
 
 def recorded_digest(uri: str) -> tuple[str, str]:
     """The digest recorded for a model URI, and the URI's provenance."""
+    tags, provenance = recorded_tags(uri)
+    return digest_in(tags, uri), provenance
+
+
+def digest_in(tags: dict[str, str], uri: str) -> str:
+    """The model digest among a model URI's recorded ``tags``."""
     from lead_conversion_prediction.scoring.pyfunc import MODEL_DIGEST_TAG
 
-    tags, provenance = recorded_tags(uri)
     digest = tags.get(MODEL_DIGEST_TAG)
     if not digest:
         raise ArtifactError(f"{uri}: no digest was recorded for it; register it with lcp")
-    return digest, provenance
+    return digest
 
 
 def recorded_tags(uri: str) -> tuple[dict[str, str], str]:

@@ -68,12 +68,14 @@ class Key:
 
 @dataclass(frozen=True)
 class Resolution:
-    """What the store answered: the version, its recorded digest, and the folder of its files
-    when the store keeps them as local files ("" otherwise)."""
+    """What the store answered: the version, its recorded digest, the folder of its files
+    when the store keeps them as local files, and the SHA-256 of the workspace's artifact it
+    was registered from ("" when unknown)."""
 
     provenance: str
     digest: str
     files: str
+    workspace: str = ""
 
 
 def registered_name(uri: str) -> str | None:

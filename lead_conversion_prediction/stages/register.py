@@ -243,18 +243,17 @@ def keep_for_scoring(paths: Paths, name: str, version: int) -> None:
     ``lcp predict`` after a registration neither asks MLflow nor reads the skops file."""
     from lead_conversion_prediction.exceptions import ArtifactError
     from lead_conversion_prediction.modeling.registry import CHAMPION
-    from lead_conversion_prediction.monitoring.profile import ReferenceProfile
-    from lead_conversion_prediction.scoring import model_cache
-    from lead_conversion_prediction.scoring.model import recorded_digest, remember_resolution
-    from lead_conversion_prediction.utils.storage import load_artifact, verify_artifact
+    from lead_conversion_prediction.scoring.model import (
+        copy_from_workspace,
+        remember_resolution,
+        resolve,
+    )
 
     try:
-        digest = recorded_digest(f"models:/{name}/{version}")[0]
+        registered = resolve(f"models:/{name}/{version}")
     except ArtifactError:  # registered with no digest (by an earlier lcp): not kept
         return
-    if not model_cache.has_copy(paths.cache_dir, digest, with_profile=True):
-        profile = ReferenceProfile.model_validate_json(verify_artifact(paths.reference_profile))
-        model_cache.keep_copy(paths.cache_dir, digest, load_artifact(paths.lead_model), profile)
+    copy_from_workspace(paths.cache_dir, registered, paths.lead_model, with_profile=True)
     remember_resolution(f"models:/{name}@{CHAMPION}", paths.cache_dir)
 
 

@@ -39,6 +39,7 @@ def run_serve(uri: str, host: str, port: int, limits: ServeParams, workers: int 
     import uvicorn
 
     from lead_conversion_prediction.utils.logging import logger_level
+    from lead_conversion_prediction.utils.start_up import resume_collector
 
     with verified_model_files(uri) as (folder, provenance, _), _stop_on_signals():
         os.environ[PROVENANCE_ENV] = provenance
@@ -48,6 +49,7 @@ def run_serve(uri: str, host: str, port: int, limits: ServeParams, workers: int 
         )  # fmt: skip
         if workers == 1:
             app = scoring_app(folder, limits)
+            resume_collector()  # a server runs for long: with the collector on
             uvicorn.run(
                 app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10
             )
@@ -56,6 +58,7 @@ def run_serve(uri: str, host: str, port: int, limits: ServeParams, workers: int 
         os.environ[_LIMITS_ENV] = limits.model_dump_json()
         os.environ[_PARENT_ENV] = str(os.getpid())
         os.environ[_LOG_LEVEL_ENV] = logger_level()
+        resume_collector()
         uvicorn.run(
             f"{__name__}:worker_app",
             factory=True,

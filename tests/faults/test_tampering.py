@@ -245,6 +245,13 @@ def test_a_remembered_champion_is_scored_without_mlflow_and_its_files_still_chec
     client.set_model_version_tag("lead_model", "1", "note", "a write to the registered model")
     assert imports_of("resolved.csv") & {"mlflow", "skops"} == {"mlflow"}, "the copy is kept"
     assert not imports_of("after.csv") & {"mlflow", "skops"}, "remembered again"
+    shutil.rmtree(project.root / ".cache")  # the version is the workspace's model: no skops
+    assert imports_of("no-cache.csv") & {"mlflow", "skops"} == {"mlflow"}
+    shutil.rmtree(project.root / ".cache")
+    workspace = project.root / "models" / "lead_model.joblib"
+    workspace.rename(workspace.with_suffix(".away"))  # no such file: the store's skops file
+    assert imports_of("from-store.csv") & {"mlflow", "skops"} == {"mlflow", "skops"}
+    workspace.with_suffix(".away").rename(workspace)
 
     pipeline = champion_folder(project) / "artifacts" / "pipeline.skops"
     pipeline.write_bytes(pipeline.read_bytes()[:-10] + b"0123456789")

@@ -158,3 +158,40 @@ def test_a_kept_copy_scores_as_the_model_and_a_changed_copy_is_refused(tmp_path:
     kept.write_bytes(kept.read_bytes() + b"\0")
     with pytest.raises(ArtifactError, match="checksum differs"):
         model_cache.load_copy(tmp_path, "ef" * 32, with_profile=False)
+
+
+def test_the_workspace_file_a_version_was_registered_from_is_read_and_kept_as_its_copy(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    from lead_conversion_prediction.scoring.model import copy_from_workspace
+    from lead_conversion_prediction.utils.storage import file_digest
+    from tests.support import save_verified
+
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]])
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, [0, 0, 1, 1])
+    path = save_verified(model, tmp_path / "models" / "lead_model.joblib")
+    cache, digest = tmp_path / "cache", "ab" * 32
+    other = Resolution("models:/lead_model/2", digest, "", workspace="cd" * 32)
+    assert copy_from_workspace(cache, other, path, with_profile=False) is None, "another file"
+    unknown = Resolution("models:/lead_model/2", digest, "")
+    assert copy_from_workspace(cache, unknown, path, with_profile=False) is None
+    assert model_cache.load_copy(cache, digest, with_profile=False) is None
+
+    registered = Resolution("models:/lead_model/2", digest, "", workspace=file_digest(path))
+    assert copy_from_workspace(cache, registered, path, with_profile=True) is None, "no profile"
+    loaded = copy_from_workspace(cache, registered, path, with_profile=False)
+    assert loaded is not None and loaded.provenance == "models:/lead_model/2"
+    copy = model_cache.load_copy(cache, digest, with_profile=False)
+    assert copy is not None
+    np.testing.assert_array_equal(copy[0].predict_proba(X), model.predict_proba(X))
+
+    path.write_bytes(path.read_bytes() + b"\0")  # changed since its checksums were written
+    with pytest.raises(ArtifactError, match="checksum differs"):
+        copy_from_workspace(
+            tmp_path / "cache2",
+            Resolution("models:/lead_model/2", digest, "", workspace=file_digest(path)),
+            path,
+            with_profile=False,
+        )
