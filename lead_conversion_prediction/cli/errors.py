@@ -19,8 +19,9 @@ from lead_conversion_prediction.exceptions import (
 
 
 def registry_failure(error: Exception) -> str | None:
-    """One line for an error of the tracking store (MLflow's, or its HTTP client's), naming the
-    store's URI without its password; None for any other error."""
+    """One line for an error of the tracking store (MLflow's, its HTTP client's, or its
+    database's: a SQLite file locked by a writer), naming the store's URI without its
+    password; None for any other error."""
     import os
     import sys
 
@@ -39,6 +40,10 @@ def registry_failure(error: Exception) -> str | None:
         return f"{where}: {text}"
     if requests is not None and isinstance(error, requests.RequestException):
         return f"{where}: the tracking server failed to answer ({type(error).__name__})"
+    database = sys.modules.get("sqlalchemy.exc")
+    if database is not None and isinstance(error, database.OperationalError):
+        cause = " ".join(str(error.orig).split())[:200]  # the driver's words, not the SQL
+        return f"{where}: the store's database refused the query ({cause}); try again"
     return None
 
 

@@ -167,10 +167,14 @@ def load_copy(
     folder = cache / "models" / digest
     if not has_copy(cache, digest, with_profile):
         return None
-    model = load_artifact(folder / PIPELINE_NAME)
-    if not with_profile:
+    try:
+        model = load_artifact(folder / PIPELINE_NAME)
+        profile = verify_artifact(folder / PROFILE_NAME) if with_profile else None
+    except ArtifactError as error:  # refused, as any changed file: the user says what to do
+        raise ArtifactError(f"{error} (a kept copy: delete {cache} to read it again)") from None
+    if profile is None:
         return model, None
-    return model, ReferenceProfile.model_validate_json(verify_artifact(folder / PROFILE_NAME))
+    return model, ReferenceProfile.model_validate_json(profile)
 
 
 def keep_copy(cache: Path, digest: str, model: Any, profile: ReferenceProfile | None) -> None:

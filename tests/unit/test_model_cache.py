@@ -156,7 +156,8 @@ def test_a_kept_copy_scores_as_the_model_and_a_changed_copy_is_refused(tmp_path:
 
     kept = tmp_path / "models" / ("ef" * 32) / model_cache.PIPELINE_NAME
     kept.write_bytes(kept.read_bytes() + b"\0")
-    with pytest.raises(ArtifactError, match="checksum differs"):
+    hint = f"checksum differs .*; the file is corrupt \\(a kept copy: delete {tmp_path} to read"
+    with pytest.raises(ArtifactError, match=hint):
         model_cache.load_copy(tmp_path, "ef" * 32, with_profile=False)
 
 
@@ -195,3 +196,26 @@ def test_the_workspace_file_a_version_was_registered_from_is_read_and_kept_as_it
             path,
             with_profile=False,
         )
+
+
+def test_a_store_locked_by_a_writer_is_told_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's SQLite store, locked by another process's write for longer than its wait,
+    fails in SQLAlchemy's own error: one line naming the store, not a traceback."""
+    from sqlalchemy import create_engine, text
+
+    from lead_conversion_prediction.cli.errors import one_line
+
+    database = tmp_path / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{database}")
+    writer = sqlite3.connect(database, isolation_level=None)
+    writer.execute("CREATE TABLE runs (id)")
+    writer.execute("BEGIN EXCLUSIVE")
+    engine = create_engine(f"sqlite:///{database}", connect_args={"timeout": 0.1})
+    with pytest.raises(Exception) as raised, engine.connect() as reader:
+        reader.execute(text("SELECT * FROM runs"))
+    assert one_line(raised.value) == [
+        f"error: sqlite:///{database}: the store's database refused the query "
+        "(database is locked); try again"
+    ]
