@@ -58,7 +58,7 @@ def rollback(
 
     paths, params = project()
     use_tracking_store(tracking_uri)
-    run_rollback(params, to, cache=paths.cache_dir)
+    run_rollback(paths, params, to)
 
 
 @app.command()

@@ -16,7 +16,6 @@ the next ``lcp predict`` asks MLflow nothing.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -165,9 +164,9 @@ def no_challenger(name: str) -> RegistryError:
     return RegistryError(f"{name}: no challenger to promote; run 'make pipeline' first")
 
 
-def run_rollback(params: Params, to: int | None = None, cache: Path | None = None) -> ChampionMove:
+def run_rollback(paths: Paths, params: Params, to: int | None = None) -> ChampionMove:
     """Give the champion alias to the champion before the current one, or to the earlier
-    champion ``to``; the new champion's resolution kept in the scoring ``cache`` if given."""
+    champion ``to``."""
     from lead_conversion_prediction.modeling.registry import store_is_new
     from lead_conversion_prediction.modeling.registry_lock import registry_lock
 
@@ -176,8 +175,7 @@ def run_rollback(params: Params, to: int | None = None, cache: Path | None = Non
         raise NoChampionError(name)
     with registry_lock(name, "lcp rollback"):
         move = _rollback(name, to)
-    if cache is not None:
-        remember_resolution(f"models:/{name}@{CHAMPION}", cache)
+    remember_resolution(f"models:/{name}@{CHAMPION}", paths.cache_dir)
     return move
 
 

@@ -245,7 +245,7 @@ def test_promotion_needs_a_real_lead_and_a_rollback_goes_back(registry: Registry
     assert "roc_auc" in promoted.reason and "log_loss" in promoted.reason
     assert scored_with(registry) == (1, local)
 
-    back = run_rollback(registry.params(), cache=registry.paths.cache_dir)
+    back = run_rollback(registry.paths, registry.params())
     assert (back.version, back.previous) == (weak, 1)
     assert scored_with(registry) == (weak, local)
     assert [move.version for move in history(NAME)] == [1, weak, 1, weak]
@@ -308,4 +308,4 @@ def test_the_release_path_promotes_only_a_better_model(registry: Registry) -> No
 def test_a_rollback_without_history_is_refused(registry: Registry) -> None:
     registry.register()
     with pytest.raises(RegistryError, match="is the first champion: there is no earlier"):
-        run_rollback(registry.params())
+        run_rollback(registry.paths, registry.params())
